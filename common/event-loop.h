@@ -1,0 +1,65 @@
+// A single-threaded poll(2) loop that drives an sdbus-c++ connection, file
+// descriptors and timers. Everything that touches the bus runs on this loop;
+// worker threads hand results back with post().
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+namespace sdbus {
+class IConnection;
+}
+
+namespace bred {
+
+class EventLoop {
+public:
+    using Task = std::function<void()>;
+    using FdHandler = std::function<void(short revents)>;
+    using TimerId = std::uint64_t;
+
+    EventLoop();
+    ~EventLoop();
+    EventLoop(const EventLoop&) = delete;
+    EventLoop& operator=(const EventLoop&) = delete;
+
+    void attachBus(sdbus::IConnection& bus) { bus_ = &bus; }
+    void watchFd(int fd, short events, FdHandler handler);
+    void unwatchFd(int fd);
+    TimerId addTimer(std::chrono::milliseconds delay, Task task);
+    void cancelTimer(TimerId id);
+
+    // Thread-safe: queue a task for the loop thread and wake it.
+    void post(Task task);
+
+    // Runs until quit(); returns the exit code given to quit().
+    int run();
+    // Runs until `done` returns true or quit() is called; returns false on quit.
+    bool runUntil(const std::function<bool()>& done);
+    void quit(int exitCode = 0);
+
+private:
+    void iterate();
+    bool runPostedTasks();
+    void runDueTimers();
+
+    sdbus::IConnection* bus_ = nullptr;
+    int wakeFd_ = -1;
+    std::mutex postedMutex_;
+    std::vector<Task> posted_;
+    std::map<int, std::pair<short, FdHandler>> fds_;
+    struct Timer {
+        TimerId id;
+        Task task;
+    };
+    std::multimap<std::chrono::steady_clock::time_point, Timer> timers_;
+    TimerId nextTimerId_ = 1;
+    bool quit_ = false;
+    int exitCode_ = 0;
+};
+
+} // namespace bred

@@ -1,0 +1,52 @@
+#include "job-manager.h"
+
+#include <fmt/format.h>
+
+namespace bred {
+
+std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,
+                                       const std::string& polkitAction, uid_t ownerUid)
+{
+    for (const auto& machine : machines)
+        if (heldMachines_.count(machine))
+            throw Error(ErrorCode::Busy,
+                        fmt::format("Machine '{}' is busy with another job; wait for it to finish "
+                                    "(see 'bredmachine jobs') or cancel it.",
+                                    machine));
+    if (jobs_.size() >= maxJobs_)
+        throw Error(ErrorCode::TooManyJobs,
+                    fmt::format("{} jobs are already running, the configured limit; try again when "
+                                "one has finished.",
+                                jobs_.size()));
+    std::uint32_t id = nextId_++;
+    auto job = std::make_shared<Job>(id, type, machines.empty() ? std::string() : machines.front(),
+                                     polkitAction, ownerUid);
+    jobs_[id] = job;
+    jobMachines_[id] = machines;
+    heldMachines_.insert(machines.begin(), machines.end());
+    return job;
+}
+
+void JobManager::release(std::uint32_t id)
+{
+    for (const auto& machine : jobMachines_[id])
+        heldMachines_.erase(machine);
+    jobMachines_.erase(id);
+    jobs_.erase(id);
+}
+
+std::shared_ptr<Job> JobManager::find(std::uint32_t id) const
+{
+    auto it = jobs_.find(id);
+    return it == jobs_.end() ? nullptr : it->second;
+}
+
+std::vector<std::shared_ptr<Job>> JobManager::jobs() const
+{
+    std::vector<std::shared_ptr<Job>> result;
+    for (const auto& [id, job] : jobs_)
+        result.push_back(job);
+    return result;
+}
+
+} // namespace bred

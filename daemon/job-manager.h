@@ -1,0 +1,39 @@
+// Admission of jobs: the concurrent-job limit, one job per machine, ids.
+#pragma once
+
+#include "job.h"
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace bred {
+
+class JobManager {
+public:
+    explicit JobManager(unsigned maxJobs) : maxJobs_(maxJobs) {}
+
+    // Admits a new job holding `machines` (its machine, plus e.g. a new name it
+    // creates). Throws TooManyJobs at the limit and Busy when another job holds
+    // one of the machines.
+    std::shared_ptr<Job> admit(const std::string& type, const std::vector<std::string>& machines,
+                               const std::string& polkitAction, uid_t ownerUid);
+    // Forgets a finished job and releases its machines.
+    void release(std::uint32_t id);
+
+    std::shared_ptr<Job> find(std::uint32_t id) const;
+    std::vector<std::shared_ptr<Job>> jobs() const;
+    bool isMachineHeld(const std::string& machine) const { return heldMachines_.count(machine) > 0; }
+    bool empty() const { return jobs_.empty(); }
+
+private:
+    unsigned maxJobs_;
+    std::uint32_t nextId_ = 1;
+    std::map<std::uint32_t, std::shared_ptr<Job>> jobs_;
+    std::map<std::uint32_t, std::vector<std::string>> jobMachines_;
+    std::set<std::string> heldMachines_;
+};
+
+} // namespace bred

@@ -1,0 +1,151 @@
+#include "job-registry.h"
+
+#include "bus-names.h"
+#include "dbus-error.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <syslog.h>
+
+namespace bred {
+namespace {
+
+// The contract allows "a few" property signals a second.
+constexpr auto publishInterval = std::chrono::milliseconds(250);
+
+} // namespace
+
+JobRegistry::JobRegistry(sdbus::IConnection& bus, EventLoop& loop, JobManager& jobs, PolkitAuthority& polkit)
+    : bus_(bus), loop_(loop), jobs_(jobs), polkit_(polkit)
+{
+}
+
+JobRegistry::~JobRegistry() { cancelAll(); }
+
+void JobRegistry::setAnnouncers(JobNewAnnouncer onNew, JobRemovedAnnouncer onRemoved)
+{
+    onNew_ = std::move(onNew);
+    onRemoved_ = std::move(onRemoved);
+}
+
+std::string JobRegistry::start(const std::shared_ptr<Job>& job, Job::Work work, std::function<void()> onFinished)
+{
+    std::uint32_t id = job->id();
+    Entry& entry = entries_[id];
+    entry.object = std::make_unique<JobObject>(
+        bus_, job, [this, job](sdbus::Result<>&& result, const sdbus::Message& message) {
+            cancel(job, std::move(result), message);
+        });
+    entry.onFinished = std::move(onFinished);
+    // Coalesce the worker's notifications: one posted task until the loop has run it.
+    auto pendingFlag = std::make_shared<std::atomic<bool>>(false);
+    job->setChangeNotifier([this, id, pendingFlag] {
+        if (!pendingFlag->exchange(true))
+            loop_.post([this, id, pendingFlag] {
+                pendingFlag->store(false);
+                changed(id);
+            });
+    });
+    auto path = bus::jobPath(id);
+    if (onNew_)
+        onNew_(id, path);
+    spdlog::info("Job {} ({} {}) started", id, job->type(), job->machine());
+    job->start(std::move(work));
+    return path;
+}
+
+void JobRegistry::changed(std::uint32_t id)
+{
+    auto it = entries_.find(id);
+    auto job = jobs_.find(id);
+    if (it == entries_.end() || !job)
+        return;
+    Entry& entry = it->second;
+    if (job->progress().state != JobState::Running) {
+        finish(id);
+        return;
+    }
+    auto now = std::chrono::steady_clock::now();
+    if (now - entry.lastPublished >= publishInterval) {
+        entry.object->publish();
+        entry.lastPublished = now;
+    } else if (!entry.timer) {
+        entry.timer = loop_.addTimer(
+            std::chrono::duration_cast<std::chrono::milliseconds>(entry.lastPublished + publishInterval - now),
+            [this, id] {
+                auto again = entries_.find(id);
+                if (again == entries_.end())
+                    return;
+                again->second.timer = 0;
+                changed(id);
+            });
+    }
+}
+
+void JobRegistry::finish(std::uint32_t id)
+{
+    auto job = jobs_.find(id);
+    Entry entry = std::move(entries_.at(id));
+    entries_.erase(id);
+    if (entry.timer)
+        loop_.cancelTimer(entry.timer);
+    job->join();
+    // The final values go out before JobRemoved, as the contract promises.
+    entry.object->publish();
+    if (entry.onFinished)
+        entry.onFinished();
+
+    auto progress = job->progress();
+    auto failure = job->failure();
+    std::string result(jobStateName(progress.state));
+    std::string errorName = failure ? std::string(dbusErrorName(failure->code())) : std::string();
+    std::string errorMessage = failure ? failure->what() : std::string();
+    if (failure)
+        spdlog::warn("Job {} ({} {}) failed: {}", id, job->type(), job->machine(), errorMessage);
+    else
+        spdlog::info("Job {} ({} {}) {}", id, job->type(), job->machine(), result);
+    auto path = bus::jobPath(id);
+    entry.object.reset();
+    jobs_.release(id);
+    if (onRemoved_)
+        onRemoved_(id, path, result, errorName, errorMessage);
+}
+
+void JobRegistry::cancel(const std::shared_ptr<Job>& job, sdbus::Result<>&& result, const sdbus::Message& message)
+{
+    Caller caller = Caller::fromMessage(message);
+    auto sharedResult = std::make_shared<sdbus::Result<>>(std::move(result));
+    auto requestCancel = [job, sharedResult] {
+        if (!job->requestCancel()) {
+            sharedResult->returnError(toDbusError(
+                Error(ErrorCode::NotSupported,
+                      fmt::format("Job {} can no longer be canceled: it is finishing work that cannot be undone.",
+                                  job->id()))));
+            return;
+        }
+        sharedResult->returnResults();
+    };
+    // Whoever started the job may cancel it; anyone else needs the job's own action.
+    if (caller.uid == job->ownerUid()) {
+        requestCancel();
+        return;
+    }
+    polkit_.check(caller, job->polkitAction(),
+                  {{"machine", job->machine()}, {"verb", "cancel"}},
+                  [sharedResult, requestCancel](std::optional<Error> denied) {
+                      if (denied)
+                          sharedResult->returnError(toDbusError(*denied));
+                      else
+                          requestCancel();
+                  });
+}
+
+void JobRegistry::cancelAll()
+{
+    for (const auto& job : jobs_.jobs())
+        job->requestCancel();
+    for (const auto& job : jobs_.jobs())
+        job->join();
+}
+
+} // namespace bred

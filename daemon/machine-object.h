@@ -1,0 +1,46 @@
+// org.bredos.machine1.Machine: one object per machine, a view of MachineInfo
+// plus its run state.
+#pragma once
+
+#include "machine-adaptor.h"
+#include "machine-store.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+namespace bred {
+
+struct MachineView {
+    MachineInfo info;
+    std::string state = "stopped"; // stopped, starting, running, stopping, failed
+    std::string unit;
+};
+
+class MachineObject final
+    : public sdbus::AdaptorInterfaces<org::bredos::machine1::Machine_adaptor, sdbus::ManagedObject_adaptor,
+                                      sdbus::Properties_adaptor> {
+public:
+    MachineObject(sdbus::IConnection& bus, MachineView view);
+    ~MachineObject();
+
+    const MachineView& view() const { return view_; }
+    // Takes the new view and signals the properties that changed.
+    void update(MachineView view);
+
+private:
+    std::string Name() override { return view_.info.name; }
+    std::string Class() override { return std::string(machineClassName(view_.info.machineClass)); }
+    std::string State() override { return view_.state; }
+    std::string Directory() override { return view_.info.directory; }
+    bool ReadOnly() override { return view_.info.readOnly; }
+    bool Enabled() override { return view_.info.enabled; }
+    std::string Unit() override { return view_.unit; }
+    std::vector<sdbus::Struct<std::string, std::string, bool>> Binds() override;
+    std::map<std::string, sdbus::Variant> Network() override;
+    std::map<std::string, std::string> OSRelease() override { return view_.info.osRelease; }
+    std::string Architecture() override { return view_.info.architecture; }
+    uint64_t CreationTimestamp() override { return view_.info.creationTimestamp; }
+
+    MachineView view_;
+};
+
+} // namespace bred

@@ -1,0 +1,105 @@
+#include "machine-registry.h"
+
+#include "bus-names.h"
+#include "event-loop.h"
+#include "names.h"
+
+#include <poll.h>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace bred {
+
+MachineRegistry::MachineRegistry(sdbus::IConnection& bus, EventLoop& loop, MachineStore& store,
+                                 const Config& config)
+    : bus_(bus), loop_(loop), store_(store),
+      directoryWatcher_(config.machinesDirectory, config.settingsDirectory, config.unitDirectory)
+{
+    loop_.watchFd(directoryWatcher_.fd(), POLLIN, [this](short) { onDirectoryEvents(); });
+    machinedWatcher_ = std::make_unique<MachinedWatcher>(bus, [this](const std::string& name) { refresh(name); });
+}
+
+MachineRegistry::~MachineRegistry() { loop_.unwatchFd(directoryWatcher_.fd()); }
+
+void MachineRegistry::setAnnouncers(Announcer onNew, Announcer onRemoved)
+{
+    onNew_ = std::move(onNew);
+    onRemoved_ = std::move(onRemoved);
+}
+
+void MachineRegistry::refreshAll()
+{
+    std::set<std::string> names;
+    for (const auto& name : store_.candidateNames())
+        names.insert(name);
+    for (const auto& [name, object] : objects_)
+        names.insert(name);
+    for (const auto& name : names)
+        refresh(name);
+}
+
+void MachineRegistry::refresh(const std::string& name)
+{
+    if (!isValidMachineName(name))
+        return;
+    auto info = store_.inspect(name);
+    // Watch a directory even before it holds an OS tree, to see its os-release appear.
+    directoryWatcher_.watchTree(name);
+    auto existing = objects_.find(name);
+    if (!info) {
+        if (existing == objects_.end())
+            return;
+        auto path = bus::machinePath(name);
+        spdlog::info("Machine {} is gone", name);
+        if (onRemoved_)
+            onRemoved_(name, path);
+        objects_.erase(existing);
+        return;
+    }
+    MachineView view;
+    view.info = std::move(*info);
+    if (auto unit = machinedWatcher_->runningUnit(name)) {
+        view.state = "running";
+        view.unit = *unit;
+    }
+    if (existing != objects_.end()) {
+        existing->second->update(std::move(view));
+        return;
+    }
+    spdlog::info("Machine {} found ({})", name, machineClassName(view.info.machineClass));
+    objects_[name] = std::make_unique<MachineObject>(bus_, std::move(view));
+    if (onNew_)
+        onNew_(name, bus::machinePath(name));
+}
+
+const MachineView* MachineRegistry::find(const std::string& name) const
+{
+    auto it = objects_.find(name);
+    return it == objects_.end() ? nullptr : &it->second->view();
+}
+
+std::vector<const MachineView*> MachineRegistry::list() const
+{
+    std::vector<const MachineView*> views;
+    for (const auto& [name, object] : objects_)
+        views.push_back(&object->view());
+    return views;
+}
+
+bool MachineRegistry::isRunning(const std::string& name) const
+{
+    return machinedWatcher_->runningUnit(name).has_value();
+}
+
+void MachineRegistry::onDirectoryEvents()
+{
+    auto changes = directoryWatcher_.readChanges();
+    if (changes.rescanAll) {
+        refreshAll();
+        return;
+    }
+    for (const auto& name : changes.names)
+        refresh(name);
+}
+
+} // namespace bred

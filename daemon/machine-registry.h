@@ -1,0 +1,49 @@
+// Keeps one Machine object per machine in step with the machines directory,
+// the settings files and systemd-machined.
+#pragma once
+
+#include "directory-watcher.h"
+#include "machine-object.h"
+#include "machine-store.h"
+#include "machined-watcher.h"
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
+
+namespace bred {
+
+class EventLoop;
+
+class MachineRegistry {
+public:
+    using Announcer = std::function<void(const std::string& name, const std::string& path)>;
+
+    MachineRegistry(sdbus::IConnection& bus, EventLoop& loop, MachineStore& store, const Config& config);
+    ~MachineRegistry();
+
+    // Signal hooks for the Manager's MachineNew / MachineRemoved.
+    void setAnnouncers(Announcer onNew, Announcer onRemoved);
+
+    void refreshAll();
+    // Re-reads one machine: exports, updates or unexports its object.
+    void refresh(const std::string& name);
+
+    const MachineView* find(const std::string& name) const;
+    std::vector<const MachineView*> list() const;
+    bool isRunning(const std::string& name) const;
+
+private:
+    void onDirectoryEvents();
+
+    sdbus::IConnection& bus_;
+    EventLoop& loop_;
+    MachineStore& store_;
+    DirectoryWatcher directoryWatcher_;
+    std::unique_ptr<MachinedWatcher> machinedWatcher_;
+    Announcer onNew_, onRemoved_;
+    std::map<std::string, std::unique_ptr<MachineObject>> objects_;
+};
+
+} // namespace bred

@@ -1,0 +1,202 @@
+#include "machine-store.h"
+
+#include "directory-entries.h"
+#include "errors.h"
+#include "in-root.h"
+#include "job.h"
+#include "names.h"
+#include "tree-removal.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <sys/stat.h>
+#include <syslog.h>
+
+namespace bred {
+namespace {
+
+constexpr std::size_t maxSettingsFileSize = 1024 * 1024;
+
+std::string randomSuffix()
+{
+    std::random_device random;
+    return fmt::format("{:08x}", random());
+}
+
+std::optional<std::string> readSmallFile(const std::filesystem::path& path)
+{
+    std::ifstream file(path);
+    if (!file)
+        return std::nullopt;
+    std::ostringstream text;
+    text << file.rdbuf();
+    std::string content = text.str();
+    if (content.size() > maxSettingsFileSize)
+        return std::nullopt;
+    return content;
+}
+
+} // namespace
+
+std::string_view machineClassName(MachineClass machineClass)
+{
+    return machineClass == MachineClass::Template ? "template" : "container";
+}
+
+MachineStore::MachineStore(const Config& config) : config_(config)
+{
+    std::error_code error;
+    std::filesystem::create_directories(config_.machinesDirectory, error);
+    directoryFd_ = UniqueFd(open(config_.machinesDirectory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!directoryFd_)
+        throw Error(ErrorCode::Failed, fmt::format("cannot open the machines directory {}: {}",
+                                                   config_.machinesDirectory.string(), std::strerror(errno)));
+}
+
+std::vector<std::string> MachineStore::candidateNames() const
+{
+    std::vector<std::string> names;
+    for (const auto& entry : listDirectory(directoryFd_.get()))
+        if (entry.isDirectory && entry.name.front() != '.' && isValidMachineName(entry.name))
+            names.push_back(entry.name);
+    return names;
+}
+
+std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
+{
+    if (!isValidMachineName(name))
+        return std::nullopt;
+    UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!treeFd)
+        return std::nullopt;
+    auto osRelease = readOsRelease(treeFd.get());
+    if (!osRelease)
+        return std::nullopt;
+
+    MachineInfo info;
+    info.name = name;
+    info.directory = config_.machinesDirectory / name;
+    info.readOnly = isTreeReadOnly(treeFd.get());
+    info.machineClass = info.readOnly ? MachineClass::Template : MachineClass::Container;
+    info.osRelease = std::move(*osRelease);
+    info.architecture = detectTreeArchitecture(treeFd.get());
+    info.creationTimestamp = treeCreationTimestamp(treeFd.get());
+    if (auto settingsText = readSmallFile(settingsFile(name))) {
+        auto settings = parseNspawnSettings(*settingsText);
+        info.binds = std::move(settings.binds);
+        info.network = std::move(settings.network);
+    }
+    // `machinectl enable` links systemd-nspawn@NAME.service into machines.target.
+    std::error_code error;
+    info.enabled = std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" /
+                                                   fmt::format("systemd-nspawn@{}.service", name),
+                                               error);
+    return info;
+}
+
+std::filesystem::path MachineStore::settingsFile(const std::string& name) const
+{
+    return config_.settingsDirectory / (name + ".nspawn");
+}
+
+void MachineStore::rename(const std::string& name, const std::string& newName) const
+{
+    UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!treeFd || !readOsRelease(treeFd.get()))
+        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+    auto oldSettings = settingsFile(name), newSettings = settingsFile(newName);
+    std::error_code error;
+    if (std::filesystem::exists(newSettings, error))
+        throw Error(ErrorCode::AlreadyExists,
+                    fmt::format("Settings for a machine '{}' already exist in {}; remove that file or "
+                                "choose another name.",
+                                newName, newSettings.string()));
+
+    // An immutable directory cannot be renamed: lift the attribute for the rename only.
+    bool immutable = isTreeReadOnly(treeFd.get());
+    if (immutable)
+        setTreeImmutable(treeFd.get(), false);
+    int renamed = renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), newName.c_str(),
+                            RENAME_NOREPLACE);
+    int renameErrno = errno;
+    if (immutable)
+        setTreeImmutable(treeFd.get(), true);
+    if (renamed < 0) {
+        if (renameErrno == EEXIST)
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("'{}' already exists in {}; choose another name.", newName,
+                                    config_.machinesDirectory.string()));
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot rename '{}' to '{}': {}", name, newName, std::strerror(renameErrno)));
+    }
+    if (std::filesystem::exists(oldSettings, error) &&
+        ::renameat2(AT_FDCWD, oldSettings.c_str(), AT_FDCWD, newSettings.c_str(), RENAME_NOREPLACE) < 0) {
+        int settingsErrno = errno;
+        // Keep tree and settings together: undo the tree's rename.
+        if (immutable)
+            setTreeImmutable(treeFd.get(), false);
+        renameat2(directoryFd_.get(), newName.c_str(), directoryFd_.get(), name.c_str(), RENAME_NOREPLACE);
+        if (immutable)
+            setTreeImmutable(treeFd.get(), true);
+        throw Error(ErrorCode::Failed, fmt::format("cannot rename the settings file {}: {}",
+                                                   oldSettings.string(), std::strerror(settingsErrno)));
+    }
+}
+
+void MachineStore::remove(const std::string& name, JobContext& job) const
+{
+    job.setStage("remove");
+    UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!treeFd || !readOsRelease(treeFd.get()))
+        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+    std::uint64_t total = countTreeEntries(treeFd.get()) + 1;
+    job.throwIfCanceled();
+
+    std::string hiddenName = fmt::format("{}remove-{}-{}", temporaryPrefix, name, randomSuffix());
+    bool immutable = isTreeReadOnly(treeFd.get());
+    if (immutable)
+        setTreeImmutable(treeFd.get(), false);
+    job.enterPointOfNoReturn();
+    if (renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), hiddenName.c_str(), RENAME_NOREPLACE) < 0) {
+        int renameErrno = errno;
+        if (immutable)
+            setTreeImmutable(treeFd.get(), true);
+        throw Error(ErrorCode::Failed, fmt::format("cannot remove '{}': {}", name, std::strerror(renameErrno)));
+    }
+    auto settings = settingsFile(name);
+    if (::unlink(settings.c_str()) == 0)
+        job.log(LOG_INFO, fmt::format("Removed settings file {}.", settings.string()));
+    else if (errno != ENOENT)
+        job.log(LOG_WARNING, fmt::format("Could not remove settings file {}: {}", settings.string(),
+                                         std::strerror(errno)));
+
+    std::uint64_t removed = 0;
+    removeTree(directoryFd_.get(), hiddenName, [&] {
+        if (++removed % 256 == 0)
+            job.setProgress(double(removed) / double(total));
+    });
+    job.log(LOG_INFO, fmt::format("Removed machine '{}' ({} entries).", name, removed + 1));
+}
+
+std::vector<std::string> MachineStore::removeLeftovers() const
+{
+    std::vector<std::string> leftovers;
+    for (const auto& entry : listDirectory(directoryFd_.get())) {
+        if (!entry.name.starts_with(temporaryPrefix))
+            continue;
+        if (entry.isDirectory)
+            removeTree(directoryFd_.get(), entry.name, [] {});
+        else
+            unlinkat(directoryFd_.get(), entry.name.c_str(), 0);
+        leftovers.push_back(entry.name);
+    }
+    return leftovers;
+}
+
+} // namespace bred

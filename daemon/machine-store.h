@@ -1,0 +1,68 @@
+// The machines directory: which trees are machines, what they are, and the
+// operations on whole trees (rename, remove) with their settings files.
+#pragma once
+
+#include "config.h"
+#include "nspawn-settings.h"
+#include "os-tree.h"
+#include "unique-fd.h"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bred {
+
+class JobContext;
+
+enum class MachineClass { Container, Template };
+std::string_view machineClassName(MachineClass machineClass);
+
+struct MachineInfo {
+    std::string name;
+    std::filesystem::path directory;
+    MachineClass machineClass = MachineClass::Container;
+    bool readOnly = false;
+    OsRelease osRelease;
+    std::string architecture;
+    std::uint64_t creationTimestamp = 0;
+    std::vector<BindMount> binds;
+    NetworkSettings network;
+    bool enabled = false;
+};
+
+// Hidden names of our own temporary trees; anything under this prefix is ours to clean up.
+inline constexpr std::string_view temporaryPrefix = ".#bred-";
+
+class MachineStore {
+public:
+    explicit MachineStore(const Config& config);
+
+    const std::filesystem::path& directory() const { return config_.machinesDirectory; }
+    // An fd of the machines directory, created if missing.
+    int directoryFd() const { return directoryFd_.get(); }
+
+    // Directory names that could be machines: valid machine names, not hidden.
+    std::vector<std::string> candidateNames() const;
+    // The machine called `name`, or nullopt if there is no OS tree under that name.
+    std::optional<MachineInfo> inspect(const std::string& name) const;
+
+    std::filesystem::path settingsFile(const std::string& name) const;
+
+    // Renames the tree and its settings file. Throws NoSuchMachine / AlreadyExists.
+    void rename(const std::string& name, const std::string& newName) const;
+    // Removes the tree and its settings file as a job: first the tree is moved
+    // to a hidden name (after that the removal cannot be canceled), then deleted.
+    void remove(const std::string& name, JobContext& job) const;
+    // Deletes temporary trees a crash left behind; returns their names.
+    std::vector<std::string> removeLeftovers() const;
+
+private:
+    Config config_;
+    UniqueFd directoryFd_;
+};
+
+} // namespace bred

@@ -1,0 +1,78 @@
+#include "machined-watcher.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+#include <spdlog/spdlog.h>
+
+namespace bred {
+namespace {
+
+constexpr const char* machinedService = "org.freedesktop.machine1";
+constexpr const char* machinedManagerInterface = "org.freedesktop.machine1.Manager";
+
+} // namespace
+
+MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(const std::string&)> onChange)
+    : bus_(bus), onChange_(std::move(onChange)),
+      manager_(sdbus::createProxy(bus, machinedService, "/org/freedesktop/machine1"))
+{
+    manager_->uponSignal("MachineNew")
+        .onInterface(machinedManagerInterface)
+        .call([this](const std::string& name, const sdbus::ObjectPath& path) { added(name, path); });
+    manager_->uponSignal("MachineRemoved")
+        .onInterface(machinedManagerInterface)
+        .call([this](const std::string& name, const sdbus::ObjectPath&) { removed(name); });
+    manager_->finishRegistration();
+
+    using MachineEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
+    manager_->callMethodAsync("ListMachines")
+        .onInterface(machinedManagerInterface)
+        .uponReplyInvoke([this](const sdbus::Error* error, std::vector<MachineEntry> machines) {
+            if (error) {
+                spdlog::info("systemd-machined is not available ({}); containers are shown as stopped",
+                             error->getMessage());
+                return;
+            }
+            for (const auto& machine : machines)
+                added(machine.get<0>(), machine.get<3>());
+        });
+}
+
+MachinedWatcher::~MachinedWatcher() = default;
+
+std::optional<std::string> MachinedWatcher::runningUnit(const std::string& name) const
+{
+    auto it = running_.find(name);
+    if (it == running_.end())
+        return std::nullopt;
+    return it->second;
+}
+
+void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
+{
+    if (running_.count(name))
+        return;
+    running_[name] = "";
+    onChange_(name);
+    auto proxy = sdbus::createProxy(bus_, machinedService, objectPath);
+    proxy->callMethodAsync("Get")
+        .onInterface("org.freedesktop.DBus.Properties")
+        .withArguments(std::string("org.freedesktop.machine1.Machine"), std::string("Unit"))
+        .uponReplyInvoke([this, name](const sdbus::Error* error, sdbus::Variant unit) {
+            // The proxy must outlive this callback: it goes when the machine does.
+            auto it = running_.find(name);
+            if (error || it == running_.end())
+                return;
+            it->second = unit.get<std::string>();
+            onChange_(name);
+        });
+    machineProxies_[name] = std::move(proxy);
+}
+
+void MachinedWatcher::removed(const std::string& name)
+{
+    machineProxies_.erase(name);
+    if (running_.erase(name))
+        onChange_(name);
+}
+
+} // namespace bred

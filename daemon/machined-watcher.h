@@ -1,0 +1,38 @@
+// Which machines systemd-machined has registered, i.e. which containers run,
+// however they were started (by us, at boot, by `machinectl start`).
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+namespace sdbus {
+class IConnection;
+class IProxy;
+} // namespace sdbus
+
+namespace bred {
+
+class MachinedWatcher {
+public:
+    // `onChange` runs on the loop thread whenever a machine starts or stops running.
+    MachinedWatcher(sdbus::IConnection& bus, std::function<void(const std::string& name)> onChange);
+    ~MachinedWatcher();
+
+    // The systemd unit of the running machine `name`, or nullopt when it does not run.
+    std::optional<std::string> runningUnit(const std::string& name) const;
+
+private:
+    void added(const std::string& name, const std::string& objectPath);
+    void removed(const std::string& name);
+
+    sdbus::IConnection& bus_;
+    std::function<void(const std::string&)> onChange_;
+    std::unique_ptr<sdbus::IProxy> manager_;
+    std::map<std::string, std::string> running_; // name → unit ("" until known)
+    std::map<std::string, std::unique_ptr<sdbus::IProxy>> machineProxies_;
+};
+
+} // namespace bred

@@ -1,0 +1,121 @@
+// bred-machined: config, logging, objects, then the bus name, then the loop.
+#include "build-config.h"
+#include "bus-names.h"
+#include "config.h"
+#include "dbus-error.h"
+#include "event-loop.h"
+#include "job-registry.h"
+#include "logging.h"
+#include "machine-registry.h"
+#include "manager-object.h"
+#include "polkit-authority.h"
+
+#include <csignal>
+#include <cstring>
+#include <getopt.h>
+#include <iostream>
+#include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <systemd/sd-daemon.h>
+
+namespace {
+
+void printHelp()
+{
+    std::cout << "Usage: bred-machined [OPTIONS]\n\n"
+                 "The bred-machined system service: manages systemd-nspawn machines in the machines\n"
+                 "directory and offers them as org.bredos.machine1 on D-Bus.\n\n"
+                 "Options:\n"
+                 "  --bus=system|user|ADDRESS  bus to serve on (default: system)\n"
+                 "  --config=FILE              configuration file (default: " << bred::defaultConfigPath << ")\n"
+                 "  -v, --verbose              log debug messages\n"
+                 "  -h, --help                 show this help\n"
+                 "      --version              show the version\n";
+}
+
+std::unique_ptr<sdbus::IConnection> connectBus(const std::string& bus)
+{
+    if (bus == "system")
+        return sdbus::createSystemBusConnection();
+    if (bus == "user")
+        return sdbus::createSessionBusConnection();
+    return sdbus::createSessionBusConnectionWithAddress(bus);
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    std::string busName = "system";
+    std::string configPath = bred::defaultConfigPath;
+    bool verbose = false;
+    enum { optionBus = 0x100, optionConfig, optionVersion };
+    const option options[] = {
+        {"bus", required_argument, nullptr, optionBus},     {"config", required_argument, nullptr, optionConfig},
+        {"verbose", no_argument, nullptr, 'v'},             {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, optionVersion},   {nullptr, 0, nullptr, 0},
+    };
+    for (int c; (c = getopt_long(argc, argv, "vh", options, nullptr)) != -1;) {
+        switch (c) {
+        case optionBus: busName = optarg; break;
+        case optionConfig: configPath = optarg; break;
+        case 'v': verbose = true; break;
+        case 'h': printHelp(); return 0;
+        case optionVersion: std::cout << "bred-machined " << BRED_VERSION << "\n"; return 0;
+        default: return 2;
+        }
+    }
+    bred::setupLogging(verbose);
+
+    try {
+        bred::Config config = bred::loadConfig(configPath);
+
+        // SIGTERM and SIGINT arrive through the loop, so shutdown happens between two events.
+        sigset_t signals;
+        sigemptyset(&signals);
+        sigaddset(&signals, SIGTERM);
+        sigaddset(&signals, SIGINT);
+        sigprocmask(SIG_BLOCK, &signals, nullptr);
+        bred::UniqueFd signalFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+
+        auto bus = connectBus(busName);
+        bred::EventLoop loop;
+        loop.attachBus(*bus);
+        loop.watchFd(signalFd.get(), POLLIN, [&](short) {
+            signalfd_siginfo info{};
+            if (read(signalFd.get(), &info, sizeof info) == sizeof info) {
+                spdlog::info("Received {}, shutting down", strsignal(static_cast<int>(info.ssi_signo)));
+                loop.quit(0);
+            }
+        });
+
+        bred::MachineStore store(config);
+        for (const auto& leftover : store.removeLeftovers())
+            spdlog::info("Removed {} left behind by an interrupted job", leftover);
+        bred::PolkitAuthority polkit(*bus);
+        bred::JobManager jobs(config.maxJobs);
+        bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
+        bred::MachineRegistry machines(*bus, loop, store, config);
+        bred::ManagerObject manager(*bus, store, machines, jobs, jobRegistry, polkit);
+        machines.refreshAll();
+
+        bus->requestName(bred::bus::serviceName);
+        sd_notify(0, "READY=1");
+        spdlog::info("bred-machined {} serving {} machines from {}", BRED_VERSION, machines.list().size(),
+                     config.machinesDirectory.string());
+        int exitCode = loop.run();
+        sd_notify(0, "STOPPING=1");
+        jobRegistry.cancelAll();
+        bus->releaseName(bred::bus::serviceName);
+        return exitCode;
+    } catch (const bred::Error& error) {
+        spdlog::critical("{}", error.what());
+    } catch (const sdbus::Error& error) {
+        spdlog::critical("D-Bus: {}: {}", error.getName(), error.getMessage());
+    } catch (const std::exception& error) {
+        spdlog::critical("{}", error.what());
+    }
+    return 1;
+}

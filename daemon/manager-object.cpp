@@ -1,0 +1,270 @@
+#include "manager-object.h"
+
+#include "bus-names.h"
+#include "dbus-error.h"
+#include "names.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace bred {
+namespace {
+
+void validateMachineName(const std::string& name)
+{
+    if (!isValidMachineName(name))
+        throw Error(ErrorCode::InvalidName,
+                    fmt::format("'{}' is not a valid machine name: use 1 to 64 letters, digits, '-' and '.', "
+                                "in dot-separated parts that neither start nor end with '-'.",
+                                name));
+}
+
+// A method whose capability this version does not have yet.
+Error notYetSupported(const char* method, const char* comesWith)
+{
+    return Error(ErrorCode::NotSupported,
+                 fmt::format("{} is not supported by this version of bred-machined yet; {} arrives in a later "
+                             "release.",
+                             method, comesWith));
+}
+
+template <typename... Results>
+void replyError(sdbus::Result<Results...>& result, const Error& error)
+{
+    result.returnError(toDbusError(error));
+}
+
+} // namespace
+
+ManagerObject::ManagerObject(sdbus::IConnection& bus, MachineStore& store, MachineRegistry& machines, JobManager& jobs,
+                             JobRegistry& jobRegistry, PolkitAuthority& polkit)
+    : AdaptorInterfaces(bus, bus::managerPath), store_(store), machines_(machines), jobs_(jobs),
+      jobRegistry_(jobRegistry), polkit_(polkit)
+{
+    registerAdaptor();
+    machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, path); },
+                            [this](const std::string& name, const std::string& path) {
+                                emitMachineRemoved(name, path);
+                            });
+    jobRegistry_.setAnnouncers(
+        [this](std::uint32_t id, const std::string& path) { emitJobNew(id, path); },
+        [this](std::uint32_t id, const std::string& path, const std::string& jobResult, const std::string& errorName,
+               const std::string& errorMessage) { emitJobRemoved(id, path, jobResult, errorName, errorMessage); });
+}
+
+ManagerObject::~ManagerObject()
+{
+    machines_.setAnnouncers({}, {});
+    jobRegistry_.setAnnouncers({}, {});
+    unregisterAdaptor();
+}
+
+Caller ManagerObject::currentCaller() const
+{
+    return Caller::fromMessage(*getObject().getCurrentlyProcessedMessage());
+}
+
+template <typename Work, typename... Results>
+void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details,
+                                  Work work)
+{
+    Caller caller = currentCaller();
+    auto sharedResult = std::make_shared<sdbus::Result<Results...>>(std::move(result));
+    polkit_.check(caller, action, details, [sharedResult, work = std::move(work), caller](std::optional<Error> denied) {
+        if (denied) {
+            replyError(*sharedResult, *denied);
+            return;
+        }
+        try {
+            work(*sharedResult, caller);
+        } catch (const Error& error) {
+            replyError(*sharedResult, error);
+        } catch (const std::exception& error) {
+            replyError(*sharedResult, Error(ErrorCode::Failed, error.what()));
+        }
+    });
+}
+
+const MachineView& ManagerObject::existingMachine(const std::string& name) const
+{
+    validateMachineName(name);
+    const MachineView* machine = machines_.find(name);
+    if (!machine)
+        throw Error(ErrorCode::NoSuchMachine,
+                    fmt::format("No machine '{}' exists in {}; 'bredmachine list' shows the machines.", name,
+                                store_.directory().string()));
+    return *machine;
+}
+
+void ManagerObject::ensureIdle(const std::string& name, const char* what) const
+{
+    if (machines_.isRunning(name))
+        throw Error(ErrorCode::Busy,
+                    fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.", name,
+                                name, what));
+    if (jobs_.isMachineHeld(name))
+        throw Error(ErrorCode::Busy,
+                    fmt::format("Machine '{}' is busy with another job; wait for it (see 'bredmachine jobs') or "
+                                "cancel it.",
+                                name));
+}
+
+std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListMachines()
+{
+    std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> list;
+    for (const MachineView* machine : machines_.list())
+        list.emplace_back(machine->info.name, std::string(machineClassName(machine->info.machineClass)),
+                          machine->state, sdbus::ObjectPath(bus::machinePath(machine->info.name)));
+    return list;
+}
+
+sdbus::ObjectPath ManagerObject::GetMachine(const std::string& name)
+{
+    try {
+        return sdbus::ObjectPath(bus::machinePath(existingMachine(name).info.name));
+    } catch (const Error& error) {
+        throw toDbusError(error);
+    }
+}
+
+std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListJobs()
+{
+    std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> list;
+    for (const auto& job : jobs_.jobs())
+        list.emplace_back(job->id(), job->type(), job->machine(), std::string(jobStateName(job->progress().state)),
+                          sdbus::ObjectPath(bus::jobPath(job->id())));
+    return list;
+}
+
+std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ManagerObject::ListDistributions()
+{
+    throw toDbusError(notYetSupported("ListDistributions", "the distribution catalog"));
+}
+
+std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes()
+{
+    throw toDbusError(notYetSupported("ListRecipes", "conversion with recipes"));
+}
+
+void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
+                                   std::string, std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("CreateTemplate", "creating templates from distributions"));
+}
+
+void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, sdbus::UnixFd,
+                                   std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("ImportTemplate", "importing templates from archives"));
+}
+
+void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
+                          std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Clone", "cloning machines"));
+}
+
+void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
+                            std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Convert", "conversion with recipes"));
+}
+
+void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
+                          std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Start", "running containers"));
+}
+
+void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
+                         std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Stop", "running containers"));
+}
+
+void ManagerObject::Enable(sdbus::Result<>&& result, std::string)
+{
+    replyError(result, notYetSupported("Enable", "starting containers at boot"));
+}
+
+void ManagerObject::Disable(sdbus::Result<>&& result, std::string)
+{
+    replyError(result, notYetSupported("Disable", "starting containers at boot"));
+}
+
+void ManagerObject::Bind(sdbus::Result<>&& result, std::string, std::string, std::string,
+                         std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Bind", "binding host folders"));
+}
+
+void ManagerObject::Unbind(sdbus::Result<>&& result, std::string, std::string)
+{
+    replyError(result, notYetSupported("Unbind", "binding host folders"));
+}
+
+void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string, std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("SetNetwork", "container networking"));
+}
+
+void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
+                            std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("AddUser", "adding users inside containers"));
+}
+
+void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::vector<std::string>,
+                        sdbus::UnixFd, sdbus::UnixFd, sdbus::UnixFd, std::map<std::string, sdbus::Variant>)
+{
+    replyError(result, notYetSupported("Run", "running commands inside containers"));
+}
+
+void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name)
+{
+    try {
+        existingMachine(name);
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(
+        std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
+        [this, name](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+            // The state may have changed while polkit was asked: check again.
+            existingMachine(name);
+            ensureIdle(name, "remove");
+            auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
+            auto path = jobRegistry_.start(
+                job, [this, name](JobContext& context) { store_.remove(name, context); },
+                [this, name] { machines_.refresh(name); });
+            reply.returnResults(job->id(), sdbus::ObjectPath(path));
+        });
+}
+
+void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::string newName)
+{
+    try {
+        existingMachine(name);
+        validateMachineName(newName);
+        if (machines_.find(newName))
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("A machine '{}' already exists; choose another name.", newName));
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
+                    [this, name, newName](sdbus::Result<>& reply, const Caller&) {
+                        existingMachine(name);
+                        ensureIdle(name, "rename");
+                        ensureIdle(newName, "rename");
+                        store_.rename(name, newName);
+                        spdlog::info("Renamed machine {} to {}", name, newName);
+                        machines_.refresh(name);
+                        machines_.refresh(newName);
+                        reply.returnResults();
+                    });
+}
+
+} // namespace bred

@@ -1,0 +1,73 @@
+// org.bredos.machine1.Manager. Every mutating handler is: unpack, validate,
+// authorize with polkit, call the domain, map errors, reply.
+#pragma once
+
+#include "job-registry.h"
+#include "machine-registry.h"
+#include "manager-adaptor.h"
+#include "polkit-authority.h"
+
+#include <sdbus-c++/sdbus-c++.h>
+
+namespace bred {
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<org::bredos::machine1::Manager_adaptor, sdbus::ObjectManager_adaptor> {
+public:
+    ManagerObject(sdbus::IConnection& bus, MachineStore& store, MachineRegistry& machines, JobManager& jobs,
+                  JobRegistry& jobRegistry, PolkitAuthority& polkit);
+    ~ManagerObject();
+
+private:
+    using Details = std::map<std::string, std::string>;
+
+    std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ListMachines() override;
+    sdbus::ObjectPath GetMachine(const std::string& name) override;
+    std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ListJobs() override;
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ListDistributions() override;
+    std::vector<sdbus::Struct<std::string, std::string>> ListRecipes() override;
+
+    void CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string source,
+                        std::map<std::string, sdbus::Variant> options) override;
+    void ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                        sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options) override;
+    void Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
+               std::map<std::string, sdbus::Variant> options) override;
+    void Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipe,
+                 std::map<std::string, sdbus::Variant> options) override;
+    void Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+               std::map<std::string, sdbus::Variant> options) override;
+    void Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+              std::map<std::string, sdbus::Variant> options) override;
+    void Enable(sdbus::Result<>&& result, std::string name) override;
+    void Disable(sdbus::Result<>&& result, std::string name) override;
+    void Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
+              std::map<std::string, sdbus::Variant> options) override;
+    void Unbind(sdbus::Result<>&& result, std::string name, std::string destination) override;
+    void SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings) override;
+    void AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
+                 std::map<std::string, sdbus::Variant> options) override;
+    void Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::vector<std::string> argv,
+             sdbus::UnixFd stdinFd, sdbus::UnixFd stdoutFd, sdbus::UnixFd stderrFd,
+             std::map<std::string, sdbus::Variant> options) override;
+    void Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name) override;
+    void Rename(sdbus::Result<>&& result, std::string name, std::string newName) override;
+
+    Caller currentCaller() const;
+    // Checks `action` for the current caller, then runs `work` on the loop; errors
+    // thrown by `work` (or the denial) become the method's error reply.
+    template <typename Work, typename... Results>
+    void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details, Work work);
+    // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
+    const MachineView& existingMachine(const std::string& name) const;
+    // Throws Busy when the machine runs or a job holds it.
+    void ensureIdle(const std::string& name, const char* what) const;
+
+    MachineStore& store_;
+    MachineRegistry& machines_;
+    JobManager& jobs_;
+    JobRegistry& jobRegistry_;
+    PolkitAuthority& polkit_;
+};
+
+} // namespace bred

@@ -1,0 +1,93 @@
+#include "nspawn-settings.h"
+
+namespace bred {
+namespace {
+
+std::string_view trim(std::string_view text)
+{
+    while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+        text.remove_prefix(1);
+    while (!text.empty() && (text.back() == ' ' || text.back() == '\t' || text.back() == '\r'))
+        text.remove_suffix(1);
+    return text;
+}
+
+bool parseBoolean(std::string_view value)
+{
+    return value == "1" || value == "yes" || value == "y" || value == "true" || value == "t" || value == "on";
+}
+
+// Splits "SRC[:DST[:OPTIONS]]" at unescaped colons; "\:" stands for a colon in a path.
+std::vector<std::string> splitBindSpec(std::string_view spec)
+{
+    std::vector<std::string> parts(1);
+    for (std::size_t i = 0; i < spec.size(); ++i) {
+        if (spec[i] == '\\' && i + 1 < spec.size() && spec[i + 1] == ':') {
+            parts.back() += ':';
+            ++i;
+        } else if (spec[i] == ':') {
+            parts.emplace_back();
+        } else {
+            parts.back() += spec[i];
+        }
+    }
+    return parts;
+}
+
+BindMount parseBind(std::string_view spec, bool readOnly)
+{
+    auto parts = splitBindSpec(spec);
+    BindMount bind;
+    bind.readOnly = readOnly;
+    // A leading '+' makes the source relative to the container's root; keep it verbatim.
+    bind.source = parts[0];
+    bind.destination = parts.size() > 1 && !parts[1].empty() ? parts[1] : parts[0];
+    return bind;
+}
+
+} // namespace
+
+NspawnSettings parseNspawnSettings(std::string_view text)
+{
+    NspawnSettings settings;
+    bool virtualEthernet = false, privateNetwork = false;
+    std::string section;
+    while (!text.empty()) {
+        auto newline = text.find('\n');
+        std::string_view line = trim(text.substr(0, newline));
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        if (line.empty() || line.front() == '#' || line.front() == ';')
+            continue;
+        if (line.front() == '[' && line.back() == ']') {
+            section = std::string(line.substr(1, line.size() - 2));
+            continue;
+        }
+        auto equals = line.find('=');
+        if (equals == std::string_view::npos)
+            continue;
+        std::string_view key = trim(line.substr(0, equals));
+        std::string_view value = trim(line.substr(equals + 1));
+        if (section == "Files" && (key == "Bind" || key == "BindReadOnly")) {
+            if (value.empty())
+                settings.binds.clear(); // an empty assignment resets the list
+            else
+                settings.binds.push_back(parseBind(value, key == "BindReadOnly"));
+        } else if (section == "Network") {
+            if (key == "VirtualEthernet")
+                virtualEthernet = parseBoolean(value);
+            else if (key == "Bridge")
+                settings.network.bridge = std::string(value);
+            else if (key == "Private")
+                privateNetwork = parseBoolean(value);
+        }
+    }
+    if (!settings.network.bridge.empty())
+        settings.network.mode = "bridge";
+    else if (virtualEthernet)
+        settings.network.mode = "veth";
+    else if (privateNetwork)
+        settings.network.mode = "private";
+    return settings;
+}
+
+} // namespace bred

@@ -1,0 +1,37 @@
+// What a directory in the machines directory holds: is it an OS tree, which
+// OS, which architecture, is it a read-only template.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bred {
+
+using OsRelease = std::map<std::string, std::string>;
+
+// os-release(5) syntax: KEY=VALUE lines, shell-style quoting and escapes, comments.
+OsRelease parseOsRelease(std::string_view text);
+
+// The tree's os-release (etc/ first, then usr/lib/), resolved inside the tree;
+// nullopt when there is none, i.e. the directory is not an OS tree.
+std::optional<OsRelease> readOsRelease(int treeFd);
+
+// systemd's architecture name ("x86-64", "arm64", ...) from an ELF header; empty if unknown.
+std::string architectureFromElfHeader(std::string_view header);
+// The architecture of the tree's own binaries; empty when none is recognised.
+std::string detectTreeArchitecture(int treeFd);
+
+// A template is a read-only tree, in machined's own terms: the directory has the
+// immutable attribute, or is a read-only btrfs subvolume.
+bool isTreeReadOnly(int treeFd);
+// Sets or clears the immutable attribute of the tree's top directory.
+void setTreeImmutable(int treeFd, bool immutable);
+
+// Birth time of the directory in µs since the epoch; 0 when the filesystem does not record it.
+std::uint64_t treeCreationTimestamp(int treeFd);
+
+} // namespace bred
