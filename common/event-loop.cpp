@@ -66,7 +66,7 @@ int EventLoop::run()
 {
     quit_ = false;
     while (!quit_)
-        iterate();
+        iterate([] { return false; });
     return exitCode_;
 }
 
@@ -76,7 +76,7 @@ bool EventLoop::runUntil(const std::function<bool()>& done)
     while (!quit_) {
         if (done())
             return true;
-        iterate();
+        iterate(done);
     }
     return false;
 }
@@ -103,14 +103,14 @@ void EventLoop::runDueTimers()
     }
 }
 
-void EventLoop::iterate()
+void EventLoop::iterate(const std::function<bool()>& done)
 {
     if (bus_)
         while (bus_->processPendingRequest()) {
         }
     bool ranTasks = runPostedTasks();
     runDueTimers();
-    if (quit_)
+    if (quit_ || done())
         return;
 
     // Tasks and timers may have queued bus messages or more tasks: look again at once.

@@ -43,7 +43,8 @@ public:
     void quit(int exitCode = 0);
 
 private:
-    void iterate();
+    // Dispatches what is ready, then waits for more unless `done` says to stop.
+    void iterate(const std::function<bool()>& done);
     bool runPostedTasks();
     void runDueTimers();
 

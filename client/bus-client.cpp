@@ -1,0 +1,158 @@
+#include "bus-client.h"
+
+#include "format.h"
+#include "raw-message.h"
+#include "unique-fd.h"
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <optional>
+#include <poll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+namespace bred::client {
+namespace {
+
+// Long enough for a person to type a password for polkit.
+constexpr std::uint64_t interactiveCallTimeoutUsec = 5ull * 60 * 1000 * 1000;
+
+std::size_t terminalWidth()
+{
+    winsize size{};
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return 80;
+}
+
+} // namespace
+
+int exitStatusForError(const sdbus::Error& error)
+{
+    auto code = errorCodeFromDbusName(error.getName());
+    if (code == ErrorCode::AccessDenied || code == ErrorCode::InteractiveAuthorizationRequired)
+        return ExitNotAuthorized;
+    return ExitFailure;
+}
+
+BusClient::BusClient(const Options& options)
+    : options_(options),
+      connection_(options.host.empty() ? sdbus::createSystemBusConnection()
+                                       : sdbus::createRemoteSystemBusConnection(options.host)),
+      manager_(std::make_unique<ManagerProxy>(*connection_))
+{
+    loop_.attachBus(*connection_);
+}
+
+sdbus::MethodCall BusClient::mutatingCall(const std::string& method)
+{
+    auto call = manager_->raw().createMethodCall(bus::managerInterface, method);
+    sd_bus_message_set_allow_interactive_authorization(RawMessage::of(call), options_.askPassword);
+    return call;
+}
+
+sdbus::MethodReply BusClient::send(const sdbus::MethodCall& call)
+{
+    return manager_->raw().callMethod(call, options_.askPassword ? interactiveCallTimeoutUsec : 0);
+}
+
+int BusClient::waitForJob(std::uint32_t id, const std::string& path)
+{
+    struct Outcome {
+        std::string result, errorName, errorMessage;
+    };
+    std::optional<Outcome> outcome;
+    ProgressState state;
+    const bool showProgress = options_.progress && isatty(STDERR_FILENO);
+    bool barShown = false;
+    auto clearBar = [&] {
+        if (barShown)
+            std::cerr << "\r\033[K" << std::flush;
+        barShown = false;
+    };
+    auto drawBar = [&] {
+        if (!showProgress)
+            return;
+        std::cerr << "\r\033[K" << formatProgressLine(state, terminalWidth() - 1) << std::flush;
+        barShown = true;
+    };
+    auto startTime = std::chrono::steady_clock::now();
+    auto applyProperties = [&](const Properties& properties) {
+        auto get = [&](const char* name) -> const sdbus::Variant* {
+            auto it = properties.find(name);
+            return it == properties.end() ? nullptr : &it->second;
+        };
+        if (auto* value = get("Progress"))
+            state.progress = value->get<double>();
+        if (auto* value = get("Stage"))
+            state.stage = value->get<std::string>();
+        if (auto* value = get("BytesDone"))
+            state.bytesDone = value->get<std::uint64_t>();
+        if (auto* value = get("BytesTotal"))
+            state.bytesTotal = value->get<std::uint64_t>();
+        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
+        state.bytesPerSecond = seconds > 0.5 ? double(state.bytesDone) / seconds : 0;
+        drawBar();
+    };
+
+    manager_->jobRemoved = [&](std::uint32_t removedId, const std::string& result, const std::string& errorName,
+                               const std::string& errorMessage) {
+        if (removedId == id)
+            outcome = Outcome{result, errorName, errorMessage};
+    };
+    JobProxy job(*connection_, path);
+    job.propertiesChanged = applyProperties;
+    job.logMessage = [&](std::uint32_t, const std::string& line) {
+        clearBar();
+        std::cerr << line << "\n";
+        drawBar();
+    };
+
+    // The job may have ended before we subscribed: then its object is gone.
+    try {
+        applyProperties(job.GetAll(bus::jobInterface));
+    } catch (const sdbus::Error&) {
+        bool stillListed = false;
+        for (const auto& entry : manager_->ListJobs())
+            stillListed = stillListed || entry.get<0>() == id;
+        if (!stillListed && !outcome)
+            outcome = Outcome{"done", "", ""};
+    }
+
+    // Ctrl-C cancels the job; we keep waiting for it to end.
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGINT);
+    sigaddset(&signals, SIGTERM);
+    sigprocmask(SIG_BLOCK, &signals, nullptr);
+    UniqueFd signalFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    loop_.watchFd(signalFd.get(), POLLIN, [&](short) {
+        signalfd_siginfo info{};
+        if (read(signalFd.get(), &info, sizeof info) != sizeof info)
+            return;
+        clearBar();
+        std::cerr << "Canceling job " << id << "...\n";
+        job.raw().callMethodAsync("Cancel").onInterface(bus::jobInterface).uponReplyInvoke([&](const sdbus::Error* error) {
+            if (error)
+                std::cerr << "Could not cancel job " << id << ": " << error->getMessage() << "\n";
+        });
+    });
+    loop_.runUntil([&] { return outcome.has_value(); });
+    loop_.unwatchFd(signalFd.get());
+    clearBar();
+
+    if (outcome->result == "done")
+        return ExitSuccess;
+    if (outcome->result == "canceled") {
+        std::cerr << "Job " << id << " was canceled.\n";
+        return ExitFailure;
+    }
+    std::cerr << "Failed: " << (outcome->errorMessage.empty() ? outcome->errorName : outcome->errorMessage) << "\n";
+    auto code = errorCodeFromDbusName(outcome->errorName);
+    return code == ErrorCode::AccessDenied ? ExitNotAuthorized : ExitFailure;
+}
+
+} // namespace bred::client

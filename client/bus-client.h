@@ -1,0 +1,53 @@
+// The client's side of the bus: the connection, calls with interactive
+// authorization, and waiting for jobs.
+#pragma once
+
+#include "bus-names.h"
+#include "errors.h"
+#include "event-loop.h"
+#include "proxies.h"
+
+#include <map>
+#include <memory>
+#include <sdbus-c++/sdbus-c++.h>
+#include <string>
+
+namespace bred::client {
+
+struct Options {
+    bool json = false;
+    bool progress = true;
+    bool askPassword = true;
+    std::string host;
+};
+
+// Exit statuses of the contract.
+enum ExitStatus { ExitSuccess = 0, ExitFailure = 1, ExitUsage = 2, ExitNotAuthorized = 4 };
+
+// A D-Bus error from the daemon, kept with its name for the exit status.
+int exitStatusForError(const sdbus::Error& error);
+
+class BusClient {
+public:
+    explicit BusClient(const Options& options);
+
+    sdbus::IConnection& connection() { return *connection_; }
+    ManagerProxy& manager() { return *manager_; }
+    EventLoop& loop() { return loop_; }
+
+    // A Manager method call that may ask polkit, interactively unless --no-ask-password.
+    sdbus::MethodCall mutatingCall(const std::string& method);
+    sdbus::MethodReply send(const sdbus::MethodCall& call);
+
+    // Waits for the job to end, with a progress bar when wanted, printing its log
+    // lines; Ctrl-C cancels it. Returns the exit status.
+    int waitForJob(std::uint32_t id, const std::string& path);
+
+private:
+    Options options_;
+    std::unique_ptr<sdbus::IConnection> connection_;
+    std::unique_ptr<ManagerProxy> manager_;
+    EventLoop loop_;
+};
+
+} // namespace bred::client

@@ -1,0 +1,78 @@
+#include "format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace bred::client {
+
+std::string formatBytes(std::uint64_t bytes)
+{
+    static const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double value = static_cast<double>(bytes);
+    std::size_t unit = 0;
+    while (value >= 1024 && unit + 1 < std::size(units)) {
+        value /= 1024;
+        ++unit;
+    }
+    char text[32];
+    if (unit == 0)
+        std::snprintf(text, sizeof text, "%llu B", static_cast<unsigned long long>(bytes));
+    else
+        std::snprintf(text, sizeof text, "%.1f %s", value, units[unit]);
+    return text;
+}
+
+std::string formatTable(const std::vector<std::vector<std::string>>& rows)
+{
+    std::vector<std::size_t> widths;
+    for (const auto& row : rows)
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            if (widths.size() <= i)
+                widths.push_back(0);
+            widths[i] = std::max(widths[i], row[i].size());
+        }
+    std::string out;
+    for (const auto& row : rows) {
+        std::string line;
+        for (std::size_t i = 0; i < row.size(); ++i) {
+            line += row[i];
+            if (i + 1 < row.size())
+                line += std::string(widths[i] - row[i].size() + 2, ' ');
+        }
+        out += line + "\n";
+    }
+    return out;
+}
+
+std::string formatProgressLine(const ProgressState& state, std::size_t width)
+{
+    std::string details;
+    if (state.progress >= 0) {
+        char percent[8];
+        std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(std::lround(state.progress * 100)));
+        details += percent;
+    } else {
+        details += "  ?%";
+    }
+    if (!state.stage.empty())
+        details += " " + state.stage;
+    if (state.bytesDone > 0 || state.bytesTotal > 0) {
+        details += " " + formatBytes(state.bytesDone);
+        if (state.bytesTotal > 0)
+            details += "/" + formatBytes(state.bytesTotal);
+    }
+    if (state.bytesPerSecond > 0)
+        details += " " + formatBytes(static_cast<std::uint64_t>(state.bytesPerSecond)) + "/s";
+
+    // The bar takes what the details leave, between 10 and 40 columns; none if too narrow.
+    std::size_t room = width > details.size() + 3 ? width - details.size() - 3 : 0;
+    std::size_t barWidth = std::min<std::size_t>(room, 40);
+    if (barWidth < 10)
+        return details.substr(0, width);
+    std::size_t filled =
+        state.progress >= 0 ? static_cast<std::size_t>(std::lround(state.progress * double(barWidth))) : 0;
+    return "[" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "] " + details;
+}
+
+} // namespace bred::client

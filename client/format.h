@@ -1,0 +1,26 @@
+// Text formatting for the client's output: tables, sizes, progress lines.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bred::client {
+
+// "1.5 MiB"
+std::string formatBytes(std::uint64_t bytes);
+
+// Left-aligned columns separated by two spaces; the first row is the header.
+std::string formatTable(const std::vector<std::vector<std::string>>& rows);
+
+struct ProgressState {
+    double progress = -1; // 0..1, or -1 when unknown
+    std::string stage;
+    std::uint64_t bytesDone = 0;
+    std::uint64_t bytesTotal = 0;
+    double bytesPerSecond = 0;
+};
+// One terminal line of at most `width` columns: "[####....]  45% download 12.0 MiB/100.0 MiB 3.2 MiB/s".
+std::string formatProgressLine(const ProgressState& state, std::size_t width);
+
+} // namespace bred::client

@@ -1,0 +1,373 @@
+// bredmachine: the command-line client of bred-machined.
+#include "build-config.h"
+#include "bus-client.h"
+#include "format.h"
+#include "json.h"
+#include "names.h"
+#include "polkit-agent.h"
+
+#include <ctime>
+#include <functional>
+#include <getopt.h>
+#include <iostream>
+#include <sstream>
+
+namespace bred::client {
+namespace {
+
+using Arguments = std::vector<std::string>;
+
+struct UsageError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+const char* helpText = R"(Usage: bredmachine [OPTIONS] VERB [ARGUMENTS...]
+
+Manage systemd-nspawn machines (templates and containers) through bred-machined.
+
+Verbs:
+  list                      List machines
+  status NAME               Show a machine's state and properties
+  jobs                      List running jobs
+  cancel ID                 Cancel a job
+  remove NAME               Delete a stopped machine and its settings
+  rename NAME NEW           Rename a stopped machine and its settings
+
+Options:
+      --json                Machine-readable output on listing verbs
+      --no-progress         No progress bar for job verbs
+      --no-ask-password     Do not ask for a password when authorization needs one
+  -H, --host=[USER@]HOST    Operate on a remote host's daemon over SSH
+      --version             Show the version
+  -h, --help                Show this help
+
+Exit status: 0 success, 1 the operation failed, 2 bad usage, 4 not authorized.
+)";
+
+std::string variantToJson(const sdbus::Variant& value)
+{
+    std::string type = value.peekValueType();
+    if (type == "s" || type == "o")
+        return json::quote(value.get<std::string>());
+    if (type == "b")
+        return value.get<bool>() ? "true" : "false";
+    if (type == "t")
+        return std::to_string(value.get<std::uint64_t>());
+    if (type == "u")
+        return std::to_string(value.get<std::uint32_t>());
+    if (type == "i")
+        return std::to_string(value.get<std::int32_t>());
+    if (type == "d") {
+        std::ostringstream number;
+        number << value.get<double>();
+        return number.str();
+    }
+    if (type == "as") {
+        std::string out = "[";
+        for (const auto& item : value.get<std::vector<std::string>>())
+            out += (out.size() > 1 ? "," : "") + json::quote(item);
+        return out + "]";
+    }
+    if (type == "a{ss}") {
+        std::string out = "{";
+        for (const auto& [key, item] : value.get<std::map<std::string, std::string>>())
+            out += (out.size() > 1 ? "," : "") + json::quote(key) + ":" + json::quote(item);
+        return out + "}";
+    }
+    if (type == "a{sv}") {
+        std::string out = "{";
+        for (const auto& [key, item] : value.get<std::map<std::string, sdbus::Variant>>())
+            out += (out.size() > 1 ? "," : "") + json::quote(key) + ":" + variantToJson(item);
+        return out + "}";
+    }
+    if (type == "a(ssb)") {
+        std::string out = "[";
+        for (const auto& bind : value.get<std::vector<sdbus::Struct<std::string, std::string, bool>>>())
+            out += std::string(out.size() > 1 ? "," : "") + "{\"source\":" + json::quote(bind.get<0>()) +
+                   ",\"destination\":" + json::quote(bind.get<1>()) +
+                   ",\"read_only\":" + (bind.get<2>() ? "true" : "false") + "}";
+        return out + "]";
+    }
+    return "null";
+}
+
+template <typename T>
+T property(const Properties& properties, const std::string& name, T fallback = {})
+{
+    auto it = properties.find(name);
+    return it == properties.end() ? fallback : it->second.get<T>();
+}
+
+std::string osName(const Properties& machine)
+{
+    auto osRelease = property<std::map<std::string, std::string>>(machine, "OSRelease");
+    for (const char* key : {"PRETTY_NAME", "NAME", "ID"})
+        if (auto it = osRelease.find(key); it != osRelease.end() && !it->second.empty())
+            return it->second;
+    return "-";
+}
+
+std::string formatTimestamp(std::uint64_t usec)
+{
+    if (usec == 0)
+        return "unknown";
+    std::time_t seconds = static_cast<std::time_t>(usec / 1000000);
+    std::tm local{};
+    localtime_r(&seconds, &local);
+    char text[64];
+    std::strftime(text, sizeof text, "%a %Y-%m-%d %H:%M:%S %Z", &local);
+    return text;
+}
+
+void requireMachineName(const std::string& name)
+{
+    if (!isValidMachineName(name))
+        throw UsageError("'" + name + "' is not a valid machine name (1 to 64 letters, digits, '-' and '.').");
+}
+
+class Verbs {
+public:
+    Verbs(BusClient& bus, const Options& options) : bus_(bus), options_(options) {}
+
+    int list(const Arguments&)
+    {
+        auto machines = bus_.manager().ListMachines();
+        std::vector<std::vector<std::string>> rows{{"NAME", "CLASS", "STATE", "OS", "ARCH"}};
+        std::string jsonOut = "[";
+        for (const auto& machine : machines) {
+            Properties properties;
+            try {
+                properties = MachineProxy(bus_.connection(), machine.get<3>()).GetAll(bus::machineInterface);
+            } catch (const sdbus::Error&) {
+                continue; // removed since the listing
+            }
+            std::string arch = property<std::string>(properties, "Architecture");
+            rows.push_back({machine.get<0>(), machine.get<1>(), machine.get<2>(), osName(properties),
+                            arch.empty() ? "-" : arch});
+            jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"name\":" + json::quote(machine.get<0>()) +
+                       ",\"class\":" + json::quote(machine.get<1>()) + ",\"state\":" + json::quote(machine.get<2>()) +
+                       ",\"os\":" + json::quote(osName(properties)) + ",\"architecture\":" + json::quote(arch) +
+                       ",\"path\":" + json::quote(machine.get<3>()) + "}";
+        }
+        if (options_.json) {
+            std::cout << jsonOut << "]\n";
+        } else if (machines.empty()) {
+            std::cout << "No machines.\n";
+        } else {
+            std::cout << formatTable(rows) << "\n"
+                      << machines.size() << (machines.size() == 1 ? " machine" : " machines") << " listed.\n";
+        }
+        return ExitSuccess;
+    }
+
+    int status(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto path = bus_.manager().GetMachine(args[0]);
+        auto properties = MachineProxy(bus_.connection(), path).GetAll(bus::machineInterface);
+        if (options_.json) {
+            std::string out = "{";
+            for (const auto& [name, value] : properties)
+                out += (out.size() > 1 ? "," : "") + json::quote(name) + ":" + variantToJson(value);
+            std::cout << out << "}\n";
+            return ExitSuccess;
+        }
+        auto unit = property<std::string>(properties, "Unit");
+        auto arch = property<std::string>(properties, "Architecture");
+        std::cout << property<std::string>(properties, "Name") << " ("
+                  << property<std::string>(properties, "Class") << ")\n";
+        std::vector<std::vector<std::string>> rows{
+            {"State:", property<std::string>(properties, "State")},
+            {"Unit:", unit.empty() ? "-" : unit},
+            {"Directory:", property<std::string>(properties, "Directory")},
+            {"OS:", osName(properties)},
+            {"Architecture:", arch.empty() ? "unknown" : arch},
+            {"Read-only:", property<bool>(properties, "ReadOnly") ? "yes" : "no"},
+            {"Enabled:", property<bool>(properties, "Enabled") ? "yes" : "no"},
+            {"Created:", formatTimestamp(property<std::uint64_t>(properties, "CreationTimestamp"))},
+        };
+        auto network = property<std::map<std::string, sdbus::Variant>>(properties, "Network");
+        std::string networkText = network.count("mode") ? network["mode"].get<std::string>() : "host";
+        if (network.count("bridge"))
+            networkText += " (bridge " + network["bridge"].get<std::string>() + ")";
+        rows.push_back({"Network:", networkText});
+        auto binds = property<std::vector<sdbus::Struct<std::string, std::string, bool>>>(properties, "Binds");
+        if (binds.empty())
+            rows.push_back({"Binds:", "-"});
+        for (std::size_t i = 0; i < binds.size(); ++i)
+            rows.push_back({i == 0 ? "Binds:" : "", binds[i].get<0>() + " -> " + binds[i].get<1>() +
+                                                        (binds[i].get<2>() ? " (read-only)" : "")});
+        std::istringstream table(formatTable(rows));
+        for (std::string line; std::getline(table, line);)
+            std::cout << "  " << line << "\n";
+        return ExitSuccess;
+    }
+
+    int jobs(const Arguments&)
+    {
+        auto jobs = bus_.manager().ListJobs();
+        std::vector<std::vector<std::string>> rows{{"ID", "TYPE", "MACHINE", "STATE", "PROGRESS", "STAGE"}};
+        std::string jsonOut = "[";
+        for (const auto& job : jobs) {
+            Properties properties;
+            try {
+                properties = JobProxy(bus_.connection(), job.get<4>()).GetAll(bus::jobInterface);
+            } catch (const sdbus::Error&) {
+                continue; // ended since the listing
+            }
+            double progress = property<double>(properties, "Progress", -1);
+            std::string stage = property<std::string>(properties, "Stage");
+            rows.push_back({std::to_string(job.get<0>()), job.get<1>(), job.get<2>(), job.get<3>(),
+                            progress < 0 ? "-" : std::to_string(int(progress * 100)) + "%", stage.empty() ? "-" : stage});
+            std::ostringstream progressText;
+            progressText << progress;
+            jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"id\":" + std::to_string(job.get<0>()) +
+                       ",\"type\":" + json::quote(job.get<1>()) + ",\"machine\":" + json::quote(job.get<2>()) +
+                       ",\"state\":" + json::quote(job.get<3>()) + ",\"progress\":" + progressText.str() +
+                       ",\"stage\":" + json::quote(stage) + ",\"path\":" + json::quote(job.get<4>()) + "}";
+        }
+        if (options_.json)
+            std::cout << jsonOut << "]\n";
+        else if (jobs.empty())
+            std::cout << "No jobs.\n";
+        else
+            std::cout << formatTable(rows);
+        return ExitSuccess;
+    }
+
+    int cancel(const Arguments& args)
+    {
+        std::uint32_t id = 0;
+        try {
+            std::size_t used = 0;
+            unsigned long value = std::stoul(args[0], &used);
+            if (used != args[0].size() || value == 0 || value > UINT32_MAX)
+                throw std::invalid_argument("id");
+            id = static_cast<std::uint32_t>(value);
+        } catch (const std::logic_error&) {
+            throw UsageError("'" + args[0] + "' is not a job id; 'bredmachine jobs' lists them.");
+        }
+        JobProxy job(bus_.connection(), bus::jobPath(id));
+        try {
+            job.Cancel();
+        } catch (const sdbus::Error& error) {
+            if (error.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
+                error.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
+                std::cerr << "No job " << id << " is running; 'bredmachine jobs' lists them.\n";
+                return ExitFailure;
+            }
+            throw;
+        }
+        return ExitSuccess;
+    }
+
+    int remove(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Remove");
+        call << args[0];
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int rename(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        requireMachineName(args[1]);
+        auto call = bus_.mutatingCall("Rename");
+        call << args[0] << args[1];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+private:
+    int waitForJobReply(sdbus::MethodReply reply)
+    {
+        std::uint32_t id = 0;
+        sdbus::ObjectPath path;
+        reply >> id >> path;
+        return bus_.waitForJob(id, path);
+    }
+
+    BusClient& bus_;
+    const Options& options_;
+};
+
+struct Verb {
+    const char* name;
+    std::size_t minArgs, maxArgs;
+    int (Verbs::*run)(const Arguments&);
+    bool mutating;
+};
+
+const Verb verbTable[] = {
+    {"list", 0, 0, &Verbs::list, false},     {"status", 1, 1, &Verbs::status, false},
+    {"jobs", 0, 0, &Verbs::jobs, false},     {"cancel", 1, 1, &Verbs::cancel, true},
+    {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
+};
+
+int run(int argc, char** argv)
+{
+    Options options;
+    enum { optionJson = 0x100, optionNoProgress, optionNoAskPassword, optionVersion };
+    const option longOptions[] = {
+        {"json", no_argument, nullptr, optionJson},
+        {"no-progress", no_argument, nullptr, optionNoProgress},
+        {"no-ask-password", no_argument, nullptr, optionNoAskPassword},
+        {"host", required_argument, nullptr, 'H'},
+        {"version", no_argument, nullptr, optionVersion},
+        {"help", no_argument, nullptr, 'h'},
+        {nullptr, 0, nullptr, 0},
+    };
+    opterr = 0;
+    for (int c; (c = getopt_long(argc, argv, "hH:", longOptions, nullptr)) != -1;) {
+        switch (c) {
+        case optionJson: options.json = true; break;
+        case optionNoProgress: options.progress = false; break;
+        case optionNoAskPassword: options.askPassword = false; break;
+        case 'H': options.host = optarg; break;
+        case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
+        case 'h': std::cout << helpText; return ExitSuccess;
+        default:
+            std::cerr << "Unknown or incomplete option '" << argv[optind - 1]
+                      << "'; see 'bredmachine --help'.\n";
+            return ExitUsage;
+        }
+    }
+    if (optind >= argc) {
+        std::cerr << "No verb given; see 'bredmachine --help'.\n";
+        return ExitUsage;
+    }
+    std::string verbName = argv[optind];
+    Arguments args(argv + optind + 1, argv + argc);
+    const Verb* verb = nullptr;
+    for (const auto& entry : verbTable)
+        if (verbName == entry.name)
+            verb = &entry;
+    if (!verb) {
+        std::cerr << "Unknown verb '" << verbName << "'; see 'bredmachine --help'.\n";
+        return ExitUsage;
+    }
+    if (args.size() < verb->minArgs || args.size() > verb->maxArgs) {
+        std::cerr << "Wrong number of arguments for '" << verbName << "'; see 'bredmachine --help'.\n";
+        return ExitUsage;
+    }
+    try {
+        std::optional<PolkitAgent> agent;
+        if (verb->mutating && options.askPassword && options.host.empty())
+            agent.emplace();
+        BusClient bus(options);
+        Verbs verbs(bus, options);
+        return (verbs.*(verb->run))(args);
+    } catch (const UsageError& error) {
+        std::cerr << error.what() << "\n";
+        return ExitUsage;
+    } catch (const sdbus::Error& error) {
+        std::cerr << "Failed: " << (error.getMessage().empty() ? error.getName() : error.getMessage()) << "\n";
+        return exitStatusForError(error);
+    }
+}
+
+} // namespace
+} // namespace bred::client
+
+int main(int argc, char** argv) { return bred::client::run(argc, argv); }
