@@ -1,0 +1,71 @@
+#include "config.h"
+#include "errors.h"
+#include "nspawn-settings.h"
+#include "temp-dir.h"
+
+#include <catch2/catch.hpp>
+
+using namespace bred;
+
+TEST_CASE("built-in defaults apply without a configuration file")
+{
+    auto config = loadConfig("/nonexistent/bred-machined.toml");
+    CHECK(config.machinesDirectory == "/var/lib/machines");
+    CHECK(config.settingsDirectory == "/etc/systemd/nspawn");
+    CHECK(config.maxJobs == 8);
+    CHECK(config.idleExitTimeout.count() == 0);
+}
+
+TEST_CASE("the configuration file overrides the defaults")
+{
+    auto config = parseConfig("[daemon]\n"
+                              "machines_directory = \"/srv/machines/\"\n"
+                              "settings_directory = \"/srv/nspawn\"\n"
+                              "max_jobs = 3\n"
+                              "idle_exit_seconds = 60\n",
+                              "test.toml");
+    CHECK(config.machinesDirectory == "/srv/machines/");
+    CHECK(config.settingsDirectory == "/srv/nspawn");
+    CHECK(config.maxJobs == 3);
+    CHECK(config.idleExitTimeout.count() == 60);
+}
+
+TEST_CASE("configuration errors name the file and the key")
+{
+    auto errorOf = [](const char* text) {
+        try {
+            parseConfig(text, "bad.toml");
+        } catch (const Error& error) {
+            CHECK(error.code() == ErrorCode::InvalidArgs);
+            return std::string(error.what());
+        }
+        return std::string();
+    };
+    CHECK_THAT(errorOf("[daemon]\nmachines_directory = \"relative\"\n"), Catch::Contains("machines_directory"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs = 0\n"), Catch::Contains("max_jobs"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs = \"many\"\n"), Catch::Contains("max_jobs"));
+    CHECK_THAT(errorOf("[daemon\n"), Catch::Contains("bad.toml:1"));
+}
+
+TEST_CASE("nspawn settings give binds and the host side of the network")
+{
+    auto settings = parseNspawnSettings("# comment\n"
+                                        "[Exec]\nBoot=yes\n"
+                                        "[Files]\n"
+                                        "Bind=/srv/data\n"
+                                        "Bind=/home/me/src:/src\n"
+                                        "BindReadOnly=/etc/ssl/certs:/certs:norbind\n"
+                                        "Bind=/with\\:colon:/dst\n"
+                                        "[Network]\nVirtualEthernet=yes\n");
+    REQUIRE(settings.binds.size() == 4);
+    CHECK(settings.binds[0] == BindMount{"/srv/data", "/srv/data", false});
+    CHECK(settings.binds[1] == BindMount{"/home/me/src", "/src", false});
+    CHECK(settings.binds[2] == BindMount{"/etc/ssl/certs", "/certs", true});
+    CHECK(settings.binds[3] == BindMount{"/with:colon", "/dst", false});
+    CHECK(settings.network.mode == "veth");
+
+    CHECK(parseNspawnSettings("[Network]\nBridge=br0\n").network == NetworkSettings{"bridge", "br0"});
+    CHECK(parseNspawnSettings("[Network]\nPrivate=yes\n").network.mode == "private");
+    CHECK(parseNspawnSettings("").network.mode == "host");
+    CHECK(parseNspawnSettings("[Files]\nBind=/a\nBind=\nBind=/b\n").binds.size() == 1);
+}
