@@ -61,8 +61,6 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
     if (maxJobs < 1 || maxJobs > 1024)
         throw Error(ErrorCode::InvalidArgs, fmt::format("{}: 'max_jobs' must be 1 to 1024", sourceName));
     config.maxJobs = static_cast<unsigned>(maxJobs);
-    config.idleExitTimeout = std::chrono::seconds(
-        nonNegativeInteger(*daemon, "idle_exit_seconds", config.idleExitTimeout.count(), sourceName));
     return config;
 }
 

@@ -2,7 +2,6 @@
 // /etc/bred-machined/bred-machined.toml when it exists.
 #pragma once
 
-#include <chrono>
 #include <filesystem>
 #include <string>
 
@@ -15,8 +14,6 @@ struct Config {
     // Where `machinectl enable` puts its wants symlinks.
     std::filesystem::path unitDirectory = "/etc/systemd/system";
     unsigned maxJobs = 8;
-    // Exit after this long without jobs or clients' calls; zero keeps running.
-    std::chrono::seconds idleExitTimeout{0};
 };
 
 inline constexpr const char* defaultConfigPath = "/etc/bred-machined/bred-machined.toml";

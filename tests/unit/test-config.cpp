@@ -13,7 +13,6 @@ TEST_CASE("built-in defaults apply without a configuration file")
     CHECK(config.machinesDirectory == "/var/lib/machines");
     CHECK(config.settingsDirectory == "/etc/systemd/nspawn");
     CHECK(config.maxJobs == 8);
-    CHECK(config.idleExitTimeout.count() == 0);
 }
 
 TEST_CASE("the configuration file overrides the defaults")
@@ -21,13 +20,11 @@ TEST_CASE("the configuration file overrides the defaults")
     auto config = parseConfig("[daemon]\n"
                               "machines_directory = \"/srv/machines/\"\n"
                               "settings_directory = \"/srv/nspawn\"\n"
-                              "max_jobs = 3\n"
-                              "idle_exit_seconds = 60\n",
+                              "max_jobs = 3\n",
                               "test.toml");
     CHECK(config.machinesDirectory == "/srv/machines/");
     CHECK(config.settingsDirectory == "/srv/nspawn");
     CHECK(config.maxJobs == 3);
-    CHECK(config.idleExitTimeout.count() == 60);
 }
 
 TEST_CASE("configuration errors name the file and the key")
