@@ -95,6 +95,7 @@ run_test() {
     set -m
     (
         set -eEuo pipefail
+        shopt -s inherit_errexit
         trap '_bred_on_err $? "$BASH_COMMAND" "${BASH_SOURCE[0]}" "$LINENO"' ERR
         "$fn" "$@"
     ) < /dev/null > "$out" 2>&1 &
@@ -305,6 +306,8 @@ remove_machine_dirs() {
     local name
     for name in "$@"; do
         [[ -n $name && $name != */* && $name != . && $name != .. ]] || continue
+        [[ -e $BRED_MACHINES_DIR/$name ]] \
+            && chattr -R -f -i "$BRED_MACHINES_DIR/$name" 2>/dev/null
         rm -rf --one-file-system "${BRED_MACHINES_DIR:?}/$name"
         rm -f "/etc/systemd/nspawn/$name.nspawn"
     done
