@@ -6,10 +6,17 @@
 #   test_something() { assert_eq "$(echo hi)" hi; }
 #   run_test "something works" test_something
 #
-# A test function runs in a subshell with errexit, nounset and pipefail set:
-# the first failing command or assertion fails the test, and what the test
-# printed is shown with the failure. Assertions (assert_*) end the test at
-# once; helpers (wait_for, as_user, bus_call) return a status.
+# A test function runs in a subshell with errexit (also inside $(...)),
+# nounset and pipefail set, stdin from /dev/null and a time limit: the first
+# failing command or assertion fails the test, and what the test printed is
+# shown with the failure, with the failing command and its line. The usual
+# bash rule holds: errexit is off inside `if`, `while`, `&&` and `||`.
+# Assertions (assert_*) end the test at once; helpers (wait_for, as_user,
+# bus_call, bus_call_as) return a status. as_user runs programs, not shell
+# functions: `as_user bob busctl ...` or `bus_call_as bob METHOD ...`.
+#
+# Tests share the testbed: each test removes the machines it made
+# (remove_machine_dirs), also before it starts.
 #
 # Results are counted in the file $BRED_TEST_COUNTS (one "pass|fail|skip NAME"
 # line per test), which run-inside totals. A test file run on its own prints
@@ -19,6 +26,7 @@
 # BRED_TEST_VERBOSE=1 (show the output of passing tests too),
 # BRED_MACHINES_DIR (default /var/lib/machines).
 
+# shellcheck disable=SC2034  # used by the test files
 BRED_BUS_NAME=org.bredos.machine1
 BRED_BUS_PATH=/org/bredos/machine1
 BRED_MANAGER_IFACE=org.bredos.machine1.Manager
@@ -254,7 +262,7 @@ bus_call_as() {
 
 # machine_path NAME: the object path of machine NAME (sd_bus_path_encode).
 machine_path() {
-    local name=$1 out= c i hex
+    local name=$1 out='' c i hex
     for ((i = 0; i < ${#name}; i++)); do
         c=${name:i:1}
         # sd_bus_path_encode() escapes all but [A-Za-z0-9], and a leading digit
@@ -306,8 +314,9 @@ remove_machine_dirs() {
     local name
     for name in "$@"; do
         [[ -n $name && $name != */* && $name != . && $name != .. ]] || continue
-        [[ -e $BRED_MACHINES_DIR/$name ]] \
-            && chattr -R -f -i "$BRED_MACHINES_DIR/$name" 2>/dev/null
+        if [[ -e $BRED_MACHINES_DIR/$name ]]; then
+            chattr -R -f -i "$BRED_MACHINES_DIR/$name" 2>/dev/null || true
+        fi
         rm -rf --one-file-system "${BRED_MACHINES_DIR:?}/$name"
         rm -f "/etc/systemd/nspawn/$name.nspawn"
     done
