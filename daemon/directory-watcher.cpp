@@ -51,6 +51,7 @@ void DirectoryWatcher::watchTree(const std::string& name)
     addWatch(top / "etc", entryEvents, {WatchKind::TreeEtc, name});
     addWatch(top / "usr", entryEvents, {WatchKind::TreeUsr, name});
     addWatch(top / "usr/lib", entryEvents, {WatchKind::TreeUsrLib, name});
+    addWatch(top / "usr/bin", entryEvents, {WatchKind::TreeUsrBin, name});
 }
 
 DirectoryWatcher::Changes DirectoryWatcher::readChanges()
@@ -91,7 +92,12 @@ DirectoryWatcher::Changes DirectoryWatcher::readChanges()
                     changes.names.insert(watch.machine);
                 break;
             case WatchKind::TreeUsr:
-                if (name == "lib")
+                if (name == "lib" || name == "bin")
+                    changes.names.insert(watch.machine);
+                break;
+            case WatchKind::TreeUsrBin:
+                // The binaries the architecture is read from.
+                if (name == "sh" || name == "env" || name == "bash" || name == "busybox")
                     changes.names.insert(watch.machine);
                 break;
             case WatchKind::TreeEtc:

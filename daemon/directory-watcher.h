@@ -31,7 +31,7 @@ public:
     Changes readChanges();
 
 private:
-    enum class WatchKind { Machines, Settings, BootWants, TreeTop, TreeEtc, TreeUsr, TreeUsrLib };
+    enum class WatchKind { Machines, Settings, BootWants, TreeTop, TreeEtc, TreeUsr, TreeUsrLib, TreeUsrBin };
     struct Watch {
         WatchKind kind;
         std::string machine; // for tree watches

@@ -14,7 +14,11 @@ JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHa
 
 JobObject::~JobObject()
 {
-    emitInterfacesRemovedSignal({bus::jobInterface});
+    try {
+        emitInterfacesRemovedSignal({bus::jobInterface});
+    } catch (const sdbus::Error&) {
+        // At shutdown the object manager may be gone already; nobody is left to tell.
+    }
     unregisterAdaptor();
 }
 

@@ -13,7 +13,11 @@ MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
 
 MachineObject::~MachineObject()
 {
-    emitInterfacesRemovedSignal({bus::machineInterface});
+    try {
+        emitInterfacesRemovedSignal({bus::machineInterface});
+    } catch (const sdbus::Error&) {
+        // At shutdown the object manager may be gone already; nobody is left to tell.
+    }
     unregisterAdaptor();
 }
 

@@ -11,13 +11,13 @@ gcall() {
     local method=$1
     shift
     gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" \
-        --method "$MANAGER.$method" "$@"
+        --method "$MANAGER.$method" -- "$@"
 }
 gcall_as() {
     local user=$1
     shift
     as_user "$user" gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" \
-        --method "$MANAGER.$1" "${@:2}"
+        --method "$MANAGER.$1" -- "${@:2}"
 }
 machine_prop() {
     busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
