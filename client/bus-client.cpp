@@ -111,16 +111,19 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path)
         drawBar();
     };
 
-    // The job may have ended before we subscribed: then its object is gone.
+    // The job may have ended already; its JobRemoved is then queued for us, as
+    // the manager's signals were subscribed to before the call.
+    bool jobGone = false;
     try {
         applyProperties(job.GetAll(bus::jobInterface));
     } catch (const sdbus::Error&) {
-        bool stillListed = false;
-        for (const auto& entry : manager_->ListJobs())
-            stillListed = stillListed || entry.get<0>() == id;
-        if (!stillListed && !outcome)
-            outcome = Outcome{"done", "", ""};
+        jobGone = true;
     }
+    if (jobGone)
+        loop_.addTimer(std::chrono::seconds(10), [&] {
+            if (!outcome)
+                outcome = Outcome{"failed", "", "The job ended, but its result was not received."};
+        });
 
     // Ctrl-C cancels the job; we keep waiting for it to end.
     sigset_t signals;

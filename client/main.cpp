@@ -5,8 +5,13 @@
 #include "json.h"
 #include "names.h"
 #include "polkit-agent.h"
+#include "unique-fd.h"
 
+#include <cerrno>
+#include <cstring>
 #include <ctime>
+#include <fcntl.h>
+#include <unistd.h>
 #include <functional>
 #include <getopt.h>
 #include <iostream>
@@ -28,12 +33,22 @@ Manage systemd-nspawn machines (templates and containers) through bred-machined.
 Verbs:
   list                      List machines
   status NAME               Show a machine's state and properties
+  distros                   List the distributions templates can be created from
+  create-template NAME (--distro ID [--arch ARCH] | --url URL [--sha256 HEX])
+                            Download, verify and install a template
+  import NAME FILE          Install a template from a local archive ('-': stdin)
   jobs                      List running jobs
   cancel ID                 Cancel a job
   remove NAME               Delete a stopped machine and its settings
   rename NAME NEW           Rename a stopped machine and its settings
 
 Options:
+      --distro=ID           create-template: a distribution of 'distros'
+      --arch=ARCH           create-template: its architecture (default: this host's)
+      --url=URL             create-template: an http(s) URL of a rootfs archive
+      --sha256=HEX          create-template, import: the archive's expected SHA-256
+      --verify=MODE         no, checksum or signature (default: the strongest available)
+      --force               create-template, import: replace an existing template
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -125,9 +140,78 @@ void requireMachineName(const std::string& name)
         throw UsageError("'" + name + "' is not a valid machine name (1 to 64 letters, digits, '-' and '.').");
 }
 
+struct TemplateOptions {
+    std::string distro, arch, url, sha256, verify;
+    bool force = false;
+
+    std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
+    {
+        std::map<std::string, sdbus::Variant> dbus;
+        if (withArch && !arch.empty())
+            dbus["arch"] = arch;
+        if (!sha256.empty())
+            dbus["sha256"] = sha256;
+        if (!verify.empty())
+            dbus["verify"] = verify;
+        if (force)
+            dbus["force"] = true;
+        return dbus;
+    }
+};
+
 class Verbs {
 public:
-    Verbs(BusClient& bus, const Options& options) : bus_(bus), options_(options) {}
+    Verbs(BusClient& bus, const Options& options, const TemplateOptions& templateOptions)
+        : bus_(bus), options_(options), templateOptions_(templateOptions)
+    {
+    }
+
+    int distros(const Arguments&)
+    {
+        auto distributions = bus_.manager().ListDistributions();
+        std::vector<std::vector<std::string>> rows{{"ID", "NAME", "ARCHITECTURES", "SOURCE"}};
+        std::string jsonOut = "[";
+        for (const auto& d : distributions) {
+            rows.push_back({d.get<0>(), d.get<1>(), d.get<2>(), d.get<3>()});
+            jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"id\":" + json::quote(d.get<0>()) +
+                       ",\"name\":" + json::quote(d.get<1>()) + ",\"architectures\":" + json::quote(d.get<2>()) +
+                       ",\"url\":" + json::quote(d.get<3>()) + "}";
+        }
+        if (options_.json)
+            std::cout << jsonOut << "]\n";
+        else
+            std::cout << formatTable(rows);
+        return ExitSuccess;
+    }
+
+    int createTemplate(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        const auto& t = templateOptions_;
+        if (t.distro.empty() == t.url.empty())
+            throw UsageError("create-template needs exactly one of --distro ID or --url URL.");
+        if (!t.url.empty() && !t.arch.empty())
+            throw UsageError("--arch goes with --distro; a URL names one archive.");
+        auto call = bus_.mutatingCall("CreateTemplate");
+        call << args[0] << (t.url.empty() ? t.distro : t.url) << t.toDbus(true);
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int importTemplate(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        if (!templateOptions_.arch.empty() || !templateOptions_.url.empty() || !templateOptions_.distro.empty())
+            throw UsageError("import takes a file; --distro, --url and --arch belong to create-template.");
+        // We open the file, so a file only the caller can read works too.
+        UniqueFd file(args[1] == "-" ? dup(STDIN_FILENO) : open(args[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        if (!file) {
+            std::cerr << "Cannot open " << args[1] << ": " << std::strerror(errno) << "\n";
+            return ExitFailure;
+        }
+        auto call = bus_.mutatingCall("ImportTemplate");
+        call << args[0] << sdbus::UnixFd(file.get()) << templateOptions_.toDbus(false);
+        return waitForJobReply(bus_.send(call));
+    }
 
     int list(const Arguments&)
     {
@@ -290,6 +374,7 @@ private:
 
     BusClient& bus_;
     const Options& options_;
+    const TemplateOptions& templateOptions_;
 };
 
 struct Verb {
@@ -301,20 +386,40 @@ struct Verb {
 
 const Verb verbTable[] = {
     {"list", 0, 0, &Verbs::list, false},     {"status", 1, 1, &Verbs::status, false},
-    {"jobs", 0, 0, &Verbs::jobs, false},     {"cancel", 1, 1, &Verbs::cancel, true},
+    {"jobs", 0, 0, &Verbs::jobs, false},     {"distros", 0, 0, &Verbs::distros, false},
+    {"create-template", 1, 1, &Verbs::createTemplate, true},
+    {"import", 2, 2, &Verbs::importTemplate, true},     {"cancel", 1, 1, &Verbs::cancel, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
 };
 
 int run(int argc, char** argv)
 {
     Options options;
-    enum { optionJson = 0x100, optionNoProgress, optionNoAskPassword, optionVersion };
+    TemplateOptions templateOptions;
+    enum {
+        optionJson = 0x100,
+        optionNoProgress,
+        optionNoAskPassword,
+        optionVersion,
+        optionDistro,
+        optionArch,
+        optionUrl,
+        optionSha256,
+        optionVerify,
+        optionForce,
+    };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
         {"no-progress", no_argument, nullptr, optionNoProgress},
         {"no-ask-password", no_argument, nullptr, optionNoAskPassword},
         {"host", required_argument, nullptr, 'H'},
         {"version", no_argument, nullptr, optionVersion},
+        {"distro", required_argument, nullptr, optionDistro},
+        {"arch", required_argument, nullptr, optionArch},
+        {"url", required_argument, nullptr, optionUrl},
+        {"sha256", required_argument, nullptr, optionSha256},
+        {"verify", required_argument, nullptr, optionVerify},
+        {"force", no_argument, nullptr, optionForce},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -325,6 +430,12 @@ int run(int argc, char** argv)
         case optionNoProgress: options.progress = false; break;
         case optionNoAskPassword: options.askPassword = false; break;
         case 'H': options.host = optarg; break;
+        case optionDistro: templateOptions.distro = optarg; break;
+        case optionArch: templateOptions.arch = optarg; break;
+        case optionUrl: templateOptions.url = optarg; break;
+        case optionSha256: templateOptions.sha256 = optarg; break;
+        case optionVerify: templateOptions.verify = optarg; break;
+        case optionForce: templateOptions.force = true; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;
         default:
@@ -356,7 +467,7 @@ int run(int argc, char** argv)
         if (verb->mutating && options.askPassword && options.host.empty())
             agent.emplace();
         BusClient bus(options);
-        Verbs verbs(bus, options);
+        Verbs verbs(bus, options, templateOptions);
         return (verbs.*(verb->run))(args);
     } catch (const UsageError& error) {
         std::cerr << error.what() << "\n";

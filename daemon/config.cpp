@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include "build-config.h"
 #include "errors.h"
 
 #include <fmt/format.h>
@@ -49,9 +50,24 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
                                 error.source().begin.column, error.description()));
     }
     Config config;
+    config.catalogFile = std::filesystem::path(BRED_DATADIR) / "distributions.toml";
+    if (const toml::table* download = root["download"].as_table()) {
+        config.maxDownloadBytes = static_cast<std::uint64_t>(
+            nonNegativeInteger(*download, "max_download_bytes", std::int64_t(config.maxDownloadBytes), sourceName));
+        config.maxTreeBytes = static_cast<std::uint64_t>(
+            nonNegativeInteger(*download, "max_tree_bytes", std::int64_t(config.maxTreeBytes), sourceName));
+        config.connectTimeout = std::chrono::seconds(
+            nonNegativeInteger(*download, "connect_timeout_seconds", config.connectTimeout.count(), sourceName));
+        config.lowSpeedTimeout = std::chrono::seconds(
+            nonNegativeInteger(*download, "low_speed_timeout_seconds", config.lowSpeedTimeout.count(), sourceName));
+        config.downloadRetries =
+            static_cast<unsigned>(nonNegativeInteger(*download, "retries", config.downloadRetries, sourceName));
+    }
     const toml::table* daemon = root["daemon"].as_table();
     if (!daemon)
         return config;
+    config.catalogFile = absolutePath(*daemon, "catalog_file", config.catalogFile, sourceName);
+    config.catalogDirectory = absolutePath(*daemon, "catalog_directory", config.catalogDirectory, sourceName);
     config.machinesDirectory =
         absolutePath(*daemon, "machines_directory", config.machinesDirectory, sourceName);
     config.settingsDirectory =
@@ -68,7 +84,7 @@ Config loadConfig(const std::filesystem::path& path)
 {
     std::ifstream file(path);
     if (!file)
-        return Config{};
+        return parseConfig("", path.string());
     std::ostringstream text;
     text << file.rdbuf();
     return parseConfig(text.str(), path.string());

@@ -2,6 +2,8 @@
 // /etc/bred-machined/bred-machined.toml when it exists.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <string>
 
@@ -14,6 +16,15 @@ struct Config {
     // Where `machinectl enable` puts its wants symlinks.
     std::filesystem::path unitDirectory = "/etc/systemd/system";
     unsigned maxJobs = 8;
+    // The distribution catalog and the directory of local additions and overrides.
+    std::filesystem::path catalogFile;
+    std::filesystem::path catalogDirectory = "/etc/bred-machined/distributions.d";
+    // Downloads and unpacking.
+    std::uint64_t maxDownloadBytes = 16ull << 30;
+    std::uint64_t maxTreeBytes = 256ull << 30;
+    std::chrono::seconds connectTimeout{30};
+    std::chrono::seconds lowSpeedTimeout{60};
+    unsigned downloadRetries = 3;
 };
 
 inline constexpr const char* defaultConfigPath = "/etc/bred-machined/bred-machined.toml";

@@ -78,6 +78,8 @@ int main(int argc, char** argv)
         sigaddset(&signals, SIGTERM);
         sigaddset(&signals, SIGINT);
         sigprocmask(SIG_BLOCK, &signals, nullptr);
+        // A reader that stops early (an unpacker on a bad archive) must not kill the daemon.
+        signal(SIGPIPE, SIG_IGN);
         bred::UniqueFd signalFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
 
         auto bus = connectBus(busName);
@@ -98,7 +100,7 @@ int main(int argc, char** argv)
         bred::JobManager jobs(config.maxJobs);
         bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
         bred::MachineRegistry machines(*bus, loop, store, config);
-        bred::ManagerObject manager(*bus, store, machines, jobs, jobRegistry, polkit);
+        bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit);
         machines.refreshAll();
 
         bus->requestName(bred::bus::serviceName);

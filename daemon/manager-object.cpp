@@ -2,9 +2,13 @@
 
 #include "bus-names.h"
 #include "dbus-error.h"
+#include "checksum.h"
+#include "method-options.h"
 #include "names.h"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 
 namespace bred {
@@ -36,9 +40,14 @@ void replyError(sdbus::Result<Results...>& result, const Error& error)
 
 } // namespace
 
-ManagerObject::ManagerObject(sdbus::IConnection& bus, MachineStore& store, MachineRegistry& machines, JobManager& jobs,
-                             JobRegistry& jobRegistry, PolkitAuthority& polkit)
-    : AdaptorInterfaces(bus, bus::managerPath), store_(store), machines_(machines), jobs_(jobs),
+ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store,
+                             MachineRegistry& machines, JobManager& jobs, JobRegistry& jobRegistry,
+                             PolkitAuthority& polkit)
+    : AdaptorInterfaces(bus, bus::managerPath), config_(config),
+      installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
+                                                     config.lowSpeedTimeout, 1024, config.downloadRetries},
+                                      config.maxTreeBytes}),
+      store_(store), machines_(machines), jobs_(jobs),
       jobRegistry_(jobRegistry), polkit_(polkit)
 {
     registerAdaptor();
@@ -136,9 +145,32 @@ std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus
     return list;
 }
 
+Catalog ManagerObject::loadCatalog() const { return Catalog::load(config_.catalogFile, config_.catalogDirectory); }
+
 std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ManagerObject::ListDistributions()
 {
-    throw toDbusError(notYetSupported("ListDistributions", "the distribution catalog"));
+    try {
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> list;
+        const Catalog catalog = loadCatalog();
+        for (const auto& distribution : catalog.distributions()) {
+            std::string architectures;
+            for (const auto& [arch, native] : distribution.architectures)
+                architectures += (architectures.empty() ? "" : ",") + arch;
+            std::string url;
+            try {
+                auto preferred = distribution.architectures.count(hostArchitecture())
+                                     ? hostArchitecture()
+                                     : distribution.architectures.begin()->first;
+                url = Catalog::resolve(distribution, preferred).archiveUrl;
+            } catch (const Error&) {
+                url = distribution.archiveUrl;
+            }
+            list.emplace_back(distribution.id, distribution.name, architectures, url);
+        }
+        return list;
+    } catch (const Error& error) {
+        throw toDbusError(error);
+    }
 }
 
 std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes()
@@ -146,16 +178,102 @@ std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes(
     throw toDbusError(notYetSupported("ListRecipes", "conversion with recipes"));
 }
 
-void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
-                                   std::string, std::map<std::string, sdbus::Variant>)
+namespace {
+
+// The options CreateTemplate and ImportTemplate share, into the request.
+void applyTemplateOptions(TemplateRequest& request, const MethodOptions& options)
 {
-    replyError(result, notYetSupported("CreateTemplate", "creating templates from distributions"));
+    if (auto sha256 = options.string("sha256")) {
+        std::string hex = *sha256;
+        std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (!isHexDigest(hex, HashAlgorithm::Sha256))
+            throw Error(ErrorCode::InvalidArgs, "Option 'sha256' must be 64 hexadecimal digits.");
+        request.sha256 = hex;
+    }
+    if (auto verify = options.string("verify")) {
+        request.verify = verifyModeFromName(*verify);
+        if (!request.verify)
+            throw Error(ErrorCode::InvalidArgs, "Option 'verify' must be 'no', 'checksum' or 'signature'.");
+    }
+    request.force = options.boolean("force").value_or(false);
 }
 
-void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, sdbus::UnixFd,
-                                   std::map<std::string, sdbus::Variant>)
+} // namespace
+
+void ManagerObject::startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
+                                     std::shared_ptr<TemplateRequest> request)
 {
-    replyError(result, notYetSupported("ImportTemplate", "importing templates from archives"));
+    const std::string& name = request->name;
+    if (const MachineView* existing = machines_.find(name)) {
+        if (!request->force)
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("A machine '{}' already exists; choose another name, or replace it (force).", name));
+        if (existing->info.machineClass != MachineClass::Template)
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("'{}' is a container, not a template; only templates are replaced.", name));
+        ensureIdle(name, "replace");
+    }
+    auto job = jobs_.admit("create-template", {name}, "create-template", caller.uid);
+    auto path = jobRegistry_.start(
+        job, [this, request](JobContext& context) { installer_.install(*request, context); },
+        [this, name] { machines_.refresh(name); });
+    reply.returnResults(job->id(), sdbus::ObjectPath(path));
+}
+
+void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                                   std::string source, std::map<std::string, sdbus::Variant> options)
+{
+    auto request = std::make_shared<TemplateRequest>();
+    try {
+        validateMachineName(name);
+        request->name = name;
+        MethodOptions parsed(std::move(options), {"sha256", "verify", "arch", "force"});
+        applyTemplateOptions(*request, parsed);
+        if (isHttpUrl(source)) {
+            request->url = source;
+        } else if (source.find("://") != std::string::npos) {
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("'{}' is not an http:// or https:// URL; only those can be downloaded.", source));
+        } else {
+            request->distribution = loadCatalog().find(source);
+            request->architecture = parsed.string("arch").value_or(hostArchitecture());
+            Catalog::resolve(*request->distribution, request->architecture);
+        }
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "create-template",
+                  {{"machine", name}, {"verb", "create-template"}, {"source", source}},
+                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      startTemplateJob(reply, caller, request);
+                  });
+}
+
+void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                                   sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
+{
+    auto request = std::make_shared<TemplateRequest>();
+    try {
+        validateMachineName(name);
+        request->name = name;
+        MethodOptions parsed(std::move(options), {"sha256", "verify", "force"});
+        applyTemplateOptions(*request, parsed);
+        if (request->verify == VerifyMode::Signature)
+            throw Error(ErrorCode::NotSupported,
+                        "An imported archive has no published signature to check; use verify=checksum with sha256.");
+        struct stat st {};
+        if (fstat(archive.get(), &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+            throw Error(ErrorCode::InvalidArgs, "The archive descriptor must be a regular file or a pipe.");
+        request->archiveFd = UniqueFd(archive.release());
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
+                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      startTemplateJob(reply, caller, request);
+                  });
 }
 
 void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,

@@ -6,6 +6,7 @@
 #include "machine-registry.h"
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
+#include "template-installer.h"
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -14,8 +15,8 @@ namespace bred {
 class ManagerObject final
     : public sdbus::AdaptorInterfaces<org::bredos::machine1::Manager_adaptor, sdbus::ObjectManager_adaptor> {
 public:
-    ManagerObject(sdbus::IConnection& bus, MachineStore& store, MachineRegistry& machines, JobManager& jobs,
-                  JobRegistry& jobRegistry, PolkitAuthority& polkit);
+    ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store, MachineRegistry& machines,
+                  JobManager& jobs, JobRegistry& jobRegistry, PolkitAuthority& polkit);
     ~ManagerObject();
 
 private:
@@ -63,6 +64,13 @@ private:
     // Throws Busy when the machine runs or a job holds it.
     void ensureIdle(const std::string& name, const char* what) const;
 
+    // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
+    void startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
+                          std::shared_ptr<TemplateRequest> request);
+    Catalog loadCatalog() const;
+
+    const Config& config_;
+    TemplateInstaller installer_;
     MachineStore& store_;
     MachineRegistry& machines_;
     JobManager& jobs_;

@@ -1,0 +1,75 @@
+// The distribution catalog: where each distribution publishes its rootfs,
+// for which architectures, in which layout, with which checksum file.
+#pragma once
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bred {
+
+// How an archive holds the OS tree.
+enum class ArchiveLayout {
+    Detect,    // look at what was extracted
+    Rootfs,    // the tree at the top level
+    Bootstrap, // root.<arch>/ plus pkglist and version (Arch Linux bootstrap)
+    Oci,       // an OCI image layout or a docker-save archive of layers
+    DiskImage, // one disk.raw GPT image whose root partition holds the tree
+};
+std::optional<ArchiveLayout> archiveLayoutFromName(std::string_view name);
+
+// The format of a distribution's published checksum file.
+enum class ChecksumFormat {
+    Sha256Sums, // "<hex> *<file>" or "<hex>  <file>"
+    Sha512Sums,
+    Md5Sums,
+    FedoraChecksum, // "SHA256 (<file>) = <hex>", possibly clear-signed
+};
+std::optional<ChecksumFormat> checksumFormatFromName(std::string_view name);
+
+struct Distribution {
+    std::string id;
+    std::string name;
+    // Values for the {placeholders} of the URL patterns: mirror, release, ...
+    std::map<std::string, std::string> variables;
+    std::string archiveUrl;   // pattern
+    std::string checksumUrl;  // pattern; empty: nothing published
+    ChecksumFormat checksumFormat = ChecksumFormat::Sha256Sums;
+    std::string signatureUrl; // pattern; empty: nothing published
+    bool signatureCoversArchive = false; // else it covers the checksum file
+    std::string keyring;      // for gpgv; empty or missing file: signatures cannot be checked
+    ArchiveLayout layout = ArchiveLayout::Rootfs;
+    // systemd architecture name → the distribution's own name for it.
+    std::map<std::string, std::string> architectures;
+};
+
+struct ResolvedSource {
+    std::string archiveUrl, checksumUrl, signatureUrl;
+    std::string fileName; // the archive's name in the checksum file
+};
+
+class Catalog {
+public:
+    // Reads `vendorFile`, then each *.toml in `overrideDirectory` in name order;
+    // a later table with the same id overrides single keys. Throws Error(InvalidArgs) on bad files.
+    static Catalog load(const std::filesystem::path& vendorFile, const std::filesystem::path& overrideDirectory);
+    static Catalog parse(const std::vector<std::pair<std::string, std::string>>& sources);
+
+    const std::vector<Distribution>& distributions() const { return distributions_; }
+    // Throws NoSuchDistribution.
+    const Distribution& find(const std::string& id) const;
+
+    // The URLs for `architecture` (a systemd name such as "x86-64"; the catalog
+    // maps it). Throws UnsupportedArchitecture.
+    static ResolvedSource resolve(const Distribution& distribution, const std::string& architecture);
+
+private:
+    std::vector<Distribution> distributions_;
+};
+
+// systemd's name for the architecture this daemon runs on.
+std::string hostArchitecture();
+
+} // namespace bred

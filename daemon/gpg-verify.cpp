@@ -1,0 +1,162 @@
+#include "gpg-verify.h"
+
+#include "errors.h"
+#include "unique-fd.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <optional>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <csignal>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <vector>
+
+namespace bred {
+namespace {
+
+constexpr const char* gpgvPath = "/usr/bin/gpgv";
+
+// A private file for gpgv to read; removed when it goes.
+class TemporaryFile {
+public:
+    explicit TemporaryFile(const std::string& content)
+    {
+        char pattern[] = "/tmp/bred-gpgv.XXXXXX";
+        fd_ = UniqueFd(mkostemp(pattern, O_CLOEXEC));
+        if (!fd_)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create a temporary file: {}", std::strerror(errno)));
+        path_ = pattern;
+        for (std::size_t done = 0; done < content.size();) {
+            ssize_t n = write(fd_.get(), content.data() + done, content.size() - done);
+            if (n <= 0)
+                throw Error(ErrorCode::Failed, "cannot write a temporary file");
+            done += std::size_t(n);
+        }
+    }
+    ~TemporaryFile() { unlink(path_.c_str()); }
+    const std::string& path() const { return path_; }
+
+private:
+    UniqueFd fd_;
+    std::string path_;
+};
+
+// gpgv running with its output collected; stdin from `stdinFd`, or /dev/null.
+struct GpgvRun {
+    pid_t pid = -1;
+    UniqueFd output;
+};
+
+GpgvRun spawnGpgv(std::vector<std::string> args, int stdinFd)
+{
+    if (access(gpgvPath, X_OK) != 0)
+        throw Error(ErrorCode::NotSupported, "Signatures cannot be checked: gpgv is not installed (package gpgv).");
+    int output[2];
+    if (pipe2(output, O_CLOEXEC) < 0)
+        throw Error(ErrorCode::Failed, "cannot create a pipe for gpgv");
+    UniqueFd readEnd(output[0]), writeEnd(output[1]);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, writeEnd.get(), STDERR_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, writeEnd.get(), STDOUT_FILENO);
+    if (stdinFd >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdinFd, STDIN_FILENO);
+    else
+        posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    std::vector<char*> argv;
+    for (auto& arg : args)
+        argv.push_back(arg.data());
+    argv.push_back(nullptr);
+    char* envp[] = {const_cast<char*>("LC_ALL=C"), nullptr};
+    GpgvRun run;
+    int spawned = posix_spawn(&run.pid, gpgvPath, &actions, nullptr, argv.data(), envp);
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot run gpgv: {}", std::strerror(spawned)));
+    run.output = std::move(readEnd);
+    return run;
+}
+
+// Waits for gpgv and throws with what it said unless the signature is good.
+void finishGpgv(GpgvRun& run, const std::string& keyring)
+{
+    std::string messages;
+    char buffer[4096];
+    for (ssize_t n; (n = read(run.output.get(), buffer, sizeof buffer)) > 0;)
+        messages.append(buffer, std::size_t(n));
+    int status = 0;
+    waitpid(run.pid, &status, 0);
+    run.pid = -1;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        throw Error(ErrorCode::VerificationFailed,
+                    fmt::format("The signature does not verify with {}: {}", keyring, messages));
+}
+
+} // namespace
+
+void verifySignature(const std::string& keyring, const std::string& signature, const std::string& data)
+{
+    TemporaryFile signatureFile(signature);
+    std::optional<TemporaryFile> dataFile;
+    std::vector<std::string> args{gpgvPath, "--quiet", "--keyring", keyring, signatureFile.path()};
+    if (!data.empty()) {
+        dataFile.emplace(data);
+        args.push_back(dataFile->path());
+    }
+    auto run = spawnGpgv(args, -1);
+    finishGpgv(run, keyring);
+}
+
+struct StreamingSignatureCheck::Process {
+    TemporaryFile signatureFile;
+    UniqueFd input;
+    GpgvRun run;
+    explicit Process(const std::string& signature) : signatureFile(signature) {}
+};
+
+StreamingSignatureCheck::StreamingSignatureCheck(const std::string& keyring, const std::string& signature)
+    : process_(std::make_unique<Process>(signature)), keyring_(keyring)
+{
+    int input[2];
+    if (pipe2(input, O_CLOEXEC) < 0)
+        throw Error(ErrorCode::Failed, "cannot create a pipe for gpgv");
+    UniqueFd readEnd(input[0]);
+    process_->input = UniqueFd(input[1]);
+    process_->run = spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, process_->signatureFile.path(), "-"},
+                              readEnd.get());
+}
+
+StreamingSignatureCheck::~StreamingSignatureCheck()
+{
+    if (process_->run.pid > 0) {
+        kill(process_->run.pid, SIGTERM);
+        waitpid(process_->run.pid, nullptr, 0);
+    }
+}
+
+void StreamingSignatureCheck::feed(const char* data, std::size_t size)
+{
+    while (size > 0 && process_->input) {
+        ssize_t n = write(process_->input.get(), data, size);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            process_->input.reset(); // gpgv gave up early; finish() reports why
+            return;
+        }
+        data += n;
+        size -= std::size_t(n);
+    }
+}
+
+void StreamingSignatureCheck::finish()
+{
+    process_->input.reset();
+    finishGpgv(process_->run, keyring_);
+}
+
+} // namespace bred

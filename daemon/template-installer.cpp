@@ -1,0 +1,384 @@
+#include "template-installer.h"
+
+#include "checksum.h"
+#include "directory-entries.h"
+#include "errors.h"
+#include "gpg-verify.h"
+#include "in-root.h"
+#include "job.h"
+#include "os-tree.h"
+#include "tree-removal.h"
+
+#include <cerrno>
+#include <cstring>
+#include <exception>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <memory>
+#include <random>
+#include <sys/stat.h>
+#include <syslog.h>
+#include <thread>
+#include <unistd.h>
+
+namespace bred {
+namespace {
+
+constexpr std::size_t maxChecksumFileSize = 4 << 20;
+constexpr std::size_t maxSignatureSize = 1 << 20;
+
+// The hidden working directory of one install; removed with everything in it.
+class WorkDirectory {
+public:
+    WorkDirectory(int machinesFd, const std::string& name) : machinesFd_(machinesFd)
+    {
+        std::random_device random;
+        name_ = fmt::format(".#bred-create-{}-{:08x}", name, random());
+        if (mkdirat(machinesFd, name_.c_str(), 0700) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", name_, std::strerror(errno)));
+    }
+    ~WorkDirectory()
+    {
+        try {
+            removeTree(machinesFd_, name_, [] {});
+        } catch (const std::exception&) {
+            // The next start of the daemon removes what is left.
+        }
+    }
+    const std::string& name() const { return name_; }
+
+private:
+    int machinesFd_;
+    std::string name_;
+};
+
+struct Expectation {
+    std::optional<ExpectedChecksum> checksum;
+    std::unique_ptr<StreamingSignatureCheck> archiveSignature;
+};
+
+bool keyringAvailable(const Distribution& distribution)
+{
+    return !distribution.keyring.empty() && access(distribution.keyring.c_str(), R_OK) == 0;
+}
+
+// Fetches and checks what the distribution publishes, before the archive.
+Expectation prepareVerification(TemplateRequest& request, const InstallLimits& limits, JobContext& job,
+                                const std::function<bool()>& canceled)
+{
+    Expectation expectation;
+    VerifyMode wanted = request.verify.value_or(VerifyMode::Signature);
+    if (!request.sha256.empty())
+        expectation.checksum = ExpectedChecksum{HashAlgorithm::Sha256, request.sha256};
+    if (wanted == VerifyMode::No) {
+        job.log(LOG_WARNING, "Not verifying the archive, as asked (verify=no).");
+        return expectation;
+    }
+    if (!request.distribution) {
+        if (request.archiveFd) {
+            if (!expectation.checksum)
+                job.log(LOG_NOTICE, "The archive is not verified: no sha256 was given.");
+            return expectation;
+        }
+        if (!expectation.checksum)
+            throw Error(ErrorCode::VerificationFailed,
+                        fmt::format("No checksum to verify {} against: give its SHA-256 (option sha256, "
+                                    "--sha256) or ask not to verify (verify=no).",
+                                    request.url));
+        return expectation;
+    }
+
+    const Distribution& distribution = *request.distribution;
+    auto source = Catalog::resolve(distribution, request.architecture);
+    bool canCheckSignature =
+        keyringAvailable(distribution) &&
+        (!distribution.signatureUrl.empty() || distribution.checksumFormat == ChecksumFormat::FedoraChecksum);
+    if (wanted == VerifyMode::Signature && !canCheckSignature) {
+        if (request.verify)
+            throw Error(ErrorCode::VerificationFailed,
+                        fmt::format("Cannot check {}'s signature: {}; use verify=checksum.", distribution.name,
+                                    distribution.keyring.empty() ? "the catalog names no keyring"
+                                                                 : "keyring " + distribution.keyring +
+                                                                       " is not installed"));
+        job.log(LOG_NOTICE, fmt::format("Signature not checked: {}; checking the published checksum only.",
+                                        distribution.keyring.empty()
+                                            ? "the catalog names no keyring for " + distribution.name
+                                            : "keyring " + distribution.keyring + " is not installed"));
+        wanted = VerifyMode::Checksum;
+    }
+    if (source.checksumUrl.empty()) {
+        if (!expectation.checksum)
+            throw Error(ErrorCode::VerificationFailed,
+                        fmt::format("{} publishes no checksum file; give the SHA-256 (option sha256) or "
+                                    "verify=no.",
+                                    distribution.name));
+        return expectation;
+    }
+    job.log(LOG_INFO, fmt::format("Fetching {}", source.checksumUrl));
+    std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, canceled);
+    if (wanted == VerifyMode::Signature) {
+        if (distribution.checksumFormat == ChecksumFormat::FedoraChecksum && distribution.signatureUrl.empty()) {
+            verifySignature(distribution.keyring, checksums, "");
+        } else if (!distribution.signatureCoversArchive) {
+            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
+            verifySignature(distribution.keyring, signature, checksums);
+        } else {
+            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
+            expectation.archiveSignature = std::make_unique<StreamingSignatureCheck>(distribution.keyring, signature);
+        }
+        job.log(LOG_INFO, fmt::format("Signature checked with {}.", distribution.keyring));
+    }
+    auto published = findChecksum(distribution.checksumFormat, checksums, source.fileName);
+    if (!published)
+        throw Error(ErrorCode::VerificationFailed,
+                    fmt::format("{} does not list {}; the mirror may be in the middle of an update.",
+                                source.checksumUrl, source.fileName));
+    if (expectation.checksum && expectation.checksum->hex != published->hex)
+        throw Error(ErrorCode::VerificationFailed,
+                    fmt::format("The given sha256 differs from the one {} publishes.", distribution.name));
+    expectation.checksum = published;
+    return expectation;
+}
+
+// The directory of the OS tree inside what was unpacked, after the layout step.
+std::string applyLayout(ArchiveLayout layout, int workFd, const std::string& unpacked, JobContext& job)
+{
+    UniqueFd unpackedFd(openat(workFd, unpacked.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    auto entries = listDirectory(unpackedFd.get());
+    auto has = [&](const std::string& name) {
+        return std::any_of(entries.begin(), entries.end(), [&](const auto& e) { return e.name == name; });
+    };
+    if (layout == ArchiveLayout::Detect) {
+        if (has("oci-layout") || (has("manifest.json") && has("repositories")))
+            layout = ArchiveLayout::Oci;
+        else if (entries.size() == 1 && entries[0].name == "disk.raw")
+            layout = ArchiveLayout::DiskImage;
+        else if (std::any_of(entries.begin(), entries.end(),
+                             [](const auto& e) { return e.isDirectory && e.name.starts_with("root."); }) &&
+                 !has("etc") && !has("usr"))
+            layout = ArchiveLayout::Bootstrap;
+        else
+            layout = ArchiveLayout::Rootfs;
+    }
+    switch (layout) {
+    case ArchiveLayout::Detect:
+    case ArchiveLayout::Rootfs:
+        return unpacked;
+    case ArchiveLayout::Bootstrap:
+        for (const auto& entry : entries)
+            if (entry.isDirectory && entry.name.starts_with("root.")) {
+                job.log(LOG_INFO, fmt::format("Using {}/ of the bootstrap archive.", entry.name));
+                return unpacked + "/" + entry.name;
+            }
+        throw Error(ErrorCode::BadArchive, "The bootstrap archive has no root.<arch>/ directory.");
+    case ArchiveLayout::Oci:
+    case ArchiveLayout::DiskImage:
+        break;
+    }
+    throw Error(ErrorCode::NotSupported,
+                layout == ArchiveLayout::Oci
+                    ? "OCI and docker image archives are not supported by this version yet."
+                    : "Disk image archives (disk.raw) are not supported by this version yet.");
+}
+
+// Containers made from the template should resolve names: systemd-nspawn copies
+// the host's resolv.conf in at start, but only into a regular file or a missing
+// one, never through a symlink that dangles inside the tree.
+void prepareResolvConf(int treeFd, JobContext& job)
+{
+    struct stat st {};
+    if (fstatat(treeFd, "etc/resolv.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+        return;
+    if (UniqueFd target = openInRoot(treeFd, "etc/resolv.conf", O_PATH))
+        return; // resolves inside the tree: the tree's own resolver setup
+    unlinkat(treeFd, "etc/resolv.conf", 0);
+    UniqueFd file(openat(treeFd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+    job.log(LOG_INFO, "Replaced the dangling /etc/resolv.conf symlink with a file, so containers get the host's "
+                      "DNS settings at start.");
+}
+
+} // namespace
+
+std::optional<VerifyMode> verifyModeFromName(std::string_view name)
+{
+    if (name == "no")
+        return VerifyMode::No;
+    if (name == "checksum")
+        return VerifyMode::Checksum;
+    if (name == "signature")
+        return VerifyMode::Signature;
+    return std::nullopt;
+}
+
+void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
+{
+    auto canceled = [&job] { return job.cancelRequested(); };
+    job.setStage("download");
+    Expectation expectation;
+    try {
+        expectation = prepareVerification(request, limits_, job, canceled);
+    } catch (const DownloadStopped&) {
+        throw JobCanceled{};
+    }
+    job.throwIfCanceled();
+
+    const int machinesFd = store_.directoryFd();
+    WorkDirectory work(machinesFd, request.name);
+    UniqueFd workFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    const std::string unpacked = "unpacked";
+    if (mkdirat(workFd.get(), unpacked.c_str(), 0755) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+    auto unpackedPath = store_.directory() / work.name() / unpacked;
+
+    // The archive streams through a pipe into the unpacker while it downloads:
+    // no copy of it lands on disk, and both run at once.
+    int pipeFds[2];
+    if (pipe2(pipeFds, O_CLOEXEC) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
+    fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
+    std::exception_ptr unpackError;
+    std::atomic<bool> sourceFailed{false};
+    ExtractOptions extractOptions;
+    extractOptions.maxTreeBytes = limits_.maxTreeBytes;
+    extractOptions.canceled = [&] { return job.cancelRequested() || sourceFailed.load(); };
+    std::thread unpacker([&] {
+        try {
+            extractArchive(readEnd.get(), unpackedPath, extractOptions);
+        } catch (...) {
+            unpackError = std::current_exception();
+        }
+        readEnd.reset(); // a writer still going gets EPIPE and stops
+    });
+
+    std::optional<Hasher> hasher;
+    if (expectation.checksum)
+        hasher.emplace(expectation.checksum->algorithm);
+    auto sink = [&](const char* data, std::size_t size) {
+        if (hasher)
+            hasher->update(data, size);
+        if (expectation.archiveSignature)
+            expectation.archiveSignature->feed(data, size);
+        while (size > 0) {
+            ssize_t n = write(writeEnd.get(), data, size);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return false;
+            data += n;
+            size -= std::size_t(n);
+        }
+        return true;
+    };
+    auto progress = [&](std::uint64_t done, std::uint64_t total) {
+        job.setBytes(done, total);
+        job.setProgress(total ? double(done) / double(total) * 0.95 : -1.0);
+    };
+    std::exception_ptr sourceError;
+    try {
+        if (request.archiveFd) {
+            struct stat st {};
+            std::uint64_t total = fstat(request.archiveFd.get(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+            std::uint64_t done = 0;
+            std::vector<char> buffer(1 << 20);
+            for (;;) {
+                if (canceled())
+                    throw DownloadStopped{};
+                ssize_t n = read(request.archiveFd.get(), buffer.data(), buffer.size());
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0)
+                    throw Error(ErrorCode::Failed, fmt::format("cannot read the archive: {}", std::strerror(errno)));
+                if (n == 0)
+                    break;
+                if (!sink(buffer.data(), std::size_t(n)))
+                    throw DownloadStopped{};
+                done += std::size_t(n);
+                progress(done, total);
+            }
+        } else {
+            std::string url = request.distribution
+                                  ? Catalog::resolve(*request.distribution, request.architecture).archiveUrl
+                                  : request.url;
+            job.log(LOG_INFO, fmt::format("Downloading {}", url));
+            DownloadCallbacks callbacks{sink, progress, canceled,
+                                        [&](const std::string& line) { job.log(LOG_WARNING, line); }};
+            download(url, limits_.download, callbacks);
+        }
+    } catch (const DownloadStopped&) {
+        // The unpacker stopped (its error says why) or the job was canceled.
+    } catch (...) {
+        sourceError = std::current_exception();
+        sourceFailed = true;
+    }
+    writeEnd.reset();
+    unpacker.join();
+    if (job.cancelRequested())
+        throw JobCanceled{};
+    if (sourceError)
+        std::rethrow_exception(sourceError);
+    if (unpackError) {
+        try {
+            std::rethrow_exception(unpackError);
+        } catch (const ExtractionStopped&) {
+            throw JobCanceled{};
+        }
+    }
+
+    job.setStage("verify");
+    if (hasher) {
+        auto actual = hasher->finish();
+        if (actual != expectation.checksum->hex)
+            throw Error(ErrorCode::VerificationFailed,
+                        fmt::format("The archive's checksum is {}, but {} was expected: it is corrupt or was "
+                                    "tampered with. Nothing was installed.",
+                                    actual, expectation.checksum->hex));
+        job.log(LOG_INFO, "Checksum verified.");
+    }
+    if (expectation.archiveSignature) {
+        expectation.archiveSignature->finish();
+        job.log(LOG_INFO, "Archive signature verified.");
+    }
+
+    job.setStage("extract");
+    job.throwIfCanceled();
+    auto layout = request.distribution ? request.distribution->layout : ArchiveLayout::Detect;
+    std::string treePath = applyLayout(layout, workFd.get(), unpacked, job);
+
+    job.setStage("finalize");
+    UniqueFd treeFd(openat(workFd.get(), treePath.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!treeFd || !readOsRelease(treeFd.get()))
+        throw Error(ErrorCode::BadArchive,
+                    "The archive does not hold an OS tree: there is no etc/os-release or usr/lib/os-release.");
+    prepareResolvConf(treeFd.get(), job);
+    auto architecture = detectTreeArchitecture(treeFd.get());
+    job.log(LOG_INFO, fmt::format("The tree's architecture is {}.", architecture.empty() ? "unknown" : architecture));
+    job.enterPointOfNoReturn();
+
+    std::string source = work.name() + "/" + treePath;
+    if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
+        if (errno != EEXIST)
+            throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
+        if (!request.force)
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("'{}' already exists; choose another name or replace it (force).", request.name));
+        // Swap the old tree out in one step; it then goes with the work directory.
+        UniqueFd oldFd(openat(machinesFd, request.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (oldFd && isTreeReadOnly(oldFd.get()))
+            setTreeImmutable(oldFd.get(), false);
+        if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_EXCHANGE) < 0)
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot replace '{}': {}", request.name, std::strerror(errno)));
+        job.log(LOG_INFO, fmt::format("Replaced the previous '{}'.", request.name));
+    }
+    try {
+        setTreeImmutable(treeFd.get(), true);
+    } catch (const Error& error) {
+        job.log(LOG_WARNING, fmt::format("'{}' could not be marked read-only, so it is listed as a container: {}",
+                                         request.name, error.what()));
+    }
+    job.setProgress(1.0);
+    job.log(LOG_INFO, fmt::format("Template '{}' is ready.", request.name));
+}
+
+} // namespace bred
