@@ -80,11 +80,24 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
                 job.log(LOG_NOTICE, "The archive is not verified: no sha256 was given.");
             return expectation;
         }
+        if (expectation.checksum)
+            return expectation;
+        // As importd does: a SHA256SUMS file beside the archive.
+        auto slash = request.url.rfind('/');
+        std::string sumsUrl = request.url.substr(0, slash + 1) + "SHA256SUMS";
+        std::string fileName = request.url.substr(slash + 1);
+        try {
+            auto sums = downloadSmall(sumsUrl, limits.download, maxChecksumFileSize, canceled);
+            expectation.checksum = findChecksum(ChecksumFormat::Sha256Sums, sums, fileName);
+        } catch (const Error&) {
+            // No such file: say what to do instead, below.
+        }
         if (!expectation.checksum)
             throw Error(ErrorCode::VerificationFailed,
-                        fmt::format("No checksum to verify {} against: give its SHA-256 (option sha256, "
-                                    "--sha256) or ask not to verify (verify=no).",
+                        fmt::format("No checksum to verify {} against (no SHA256SUMS beside it lists it): give "
+                                    "its SHA-256 (option sha256, --sha256) or ask not to verify (verify=no).",
                                     request.url));
+        job.log(LOG_INFO, fmt::format("Verifying against {}.", sumsUrl));
         return expectation;
     }
 
