@@ -2,8 +2,10 @@
 
 #include "checksum.h"
 #include "directory-entries.h"
+#include "disk-image.h"
 #include "errors.h"
 #include "gpg-verify.h"
+#include "image-layers.h"
 #include "in-root.h"
 #include "job.h"
 #include "os-tree.h"
@@ -154,7 +156,10 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
 }
 
 // The directory of the OS tree inside what was unpacked, after the layout step.
-std::string applyLayout(ArchiveLayout layout, int workFd, const std::string& unpacked, JobContext& job)
+std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem::path& workPath,
+                        const std::string& unpacked, const std::string& nativeArchitecture,
+                        const std::string& treeArchitecture,
+                        const ExtractOptions& extractOptions, JobContext& job)
 {
     UniqueFd unpackedFd(openat(workFd, unpacked.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     auto entries = listDirectory(unpackedFd.get());
@@ -184,14 +189,27 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::string& unp
                 return unpacked + "/" + entry.name;
             }
         throw Error(ErrorCode::BadArchive, "The bootstrap archive has no root.<arch>/ directory.");
-    case ArchiveLayout::Oci:
-    case ArchiveLayout::DiskImage:
-        break;
+    case ArchiveLayout::Oci: {
+        job.log(LOG_INFO, "Unpacking the image's layers.");
+        if (mkdirat(workFd, "layers", 0755) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+        unpackImageLayers(unpackedFd.get(), workPath / "layers", nativeArchitecture, extractOptions,
+                          [&](const std::string& line) { job.log(LOG_INFO, line); });
+        return "layers";
     }
-    throw Error(ErrorCode::NotSupported,
-                layout == ArchiveLayout::Oci
-                    ? "OCI and docker image archives are not supported by this version yet."
-                    : "Disk image archives (disk.raw) are not supported by this version yet.");
+    case ArchiveLayout::DiskImage: {
+        UniqueFd image = openInRoot(unpackedFd.get(), "disk.raw", O_RDONLY);
+        if (!image)
+            throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image.");
+        auto partition = findRootPartition(readGpt(image.get()), treeArchitecture);
+        job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
+        if (mkdirat(workFd, "tree", 0755) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+        copyPartitionTree(workPath / unpacked / "disk.raw", partition, workPath / "tree", extractOptions.canceled);
+        return "tree";
+    }
+    }
+    throw Error(ErrorCode::Failed, "unknown archive layout");
 }
 
 // Containers made from the template should resolve names: systemd-nspawn copies
@@ -356,7 +374,20 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     job.setStage("extract");
     job.throwIfCanceled();
     auto layout = request.distribution ? request.distribution->layout : ArchiveLayout::Detect;
-    std::string treePath = applyLayout(layout, workFd.get(), unpacked, job);
+    std::string nativeArchitecture;
+    if (request.distribution)
+        nativeArchitecture = request.distribution->architectures.at(request.architecture);
+    ExtractOptions layerOptions;
+    layerOptions.maxTreeBytes = limits_.maxTreeBytes;
+    layerOptions.canceled = [&] { return job.cancelRequested(); };
+    std::string treePath;
+    try {
+        treePath = applyLayout(layout, workFd.get(), store_.directory() / work.name(), unpacked, nativeArchitecture,
+                               request.architecture.empty() ? hostArchitecture() : request.architecture, layerOptions,
+                               job);
+    } catch (const ExtractionStopped&) {
+        throw JobCanceled{};
+    }
 
     job.setStage("finalize");
     UniqueFd treeFd(openat(workFd.get(), treePath.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

@@ -1,0 +1,35 @@
+// Disk images (Debian's cloud disk.raw): find the root partition in the GPT
+// and copy its filesystem's tree out through a read-only loop mount.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace bred {
+
+struct GptPartition {
+    unsigned number;      // 1-based, as the kernel names them
+    std::string typeGuid; // upper case, e.g. 0FC63DAF-8483-4772-8E79-3D69D8477DE4
+    std::uint64_t offset; // bytes
+    std::uint64_t size;   // bytes
+};
+
+// Reads the GPT of the image open at `fd` (512-byte sectors). Throws Error(BadArchive).
+std::vector<GptPartition> readGpt(int fd);
+
+// The root partition: the one "Linux root" partition for `architecture` (a
+// systemd name), else the only generic Linux filesystem partition. Throws
+// Error(BadArchive) when there is none or the choice is ambiguous.
+GptPartition findRootPartition(const std::vector<GptPartition>& partitions, const std::string& architecture);
+
+// Copies the tree of the filesystem in `partition` of the image at `imagePath`
+// into `target` (an existing empty directory), with owners, modes, times,
+// xattrs, ACLs, hard links and device nodes.
+void copyPartitionTree(const std::filesystem::path& imagePath, const GptPartition& partition,
+                       const std::filesystem::path& target, const std::function<bool()>& canceled);
+
+} // namespace bred
