@@ -1,0 +1,265 @@
+#include "archive-extractor.h"
+#include "catalog.h"
+#include "checksum.h"
+#include "disk-image.h"
+#include "errors.h"
+#include "temp-dir.h"
+#include "unique-fd.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <thread>
+#include <unistd.h>
+
+using namespace bred;
+using bred::test::TempDir;
+using bred::test::writeFile;
+
+namespace {
+
+struct TarEntry {
+    std::string path;
+    mode_t type;
+    std::string content;  // file data
+    std::string link;     // symlink target
+    std::string hardlink; // hard link target
+};
+
+TarEntry tarFile(std::string path, std::string content) { return {std::move(path), AE_IFREG, std::move(content), {}, {}}; }
+TarEntry tarDirectory(std::string path) { return {std::move(path), AE_IFDIR, {}, {}, {}}; }
+TarEntry tarSymlink(std::string path, std::string target) { return {std::move(path), AE_IFLNK, {}, std::move(target), {}}; }
+TarEntry tarHardlink(std::string path, std::string target) { return {std::move(path), AE_IFREG, {}, {}, std::move(target)}; }
+
+// Writes a .tar.gz holding `entries` and returns its path.
+std::filesystem::path makeTarGz(const TempDir& dir, const std::vector<TarEntry>& entries)
+{
+    auto path = dir.path() / "archive.tar.gz";
+    std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_new(), archive_write_free);
+    archive_write_set_format_pax_restricted(writer.get());
+    archive_write_add_filter_gzip(writer.get());
+    REQUIRE(archive_write_open_filename(writer.get(), path.c_str()) == ARCHIVE_OK);
+    for (const auto& spec : entries) {
+        archive_entry* entry = archive_entry_new();
+        archive_entry_set_pathname(entry, spec.path.c_str());
+        archive_entry_set_filetype(entry, spec.type);
+        archive_entry_set_perm(entry, spec.type == AE_IFDIR ? 0755 : 0644);
+        if (!spec.link.empty())
+            archive_entry_set_symlink(entry, spec.link.c_str());
+        if (!spec.hardlink.empty())
+            archive_entry_set_hardlink(entry, spec.hardlink.c_str());
+        archive_entry_set_size(entry, static_cast<la_int64_t>(spec.content.size()));
+        archive_write_header(writer.get(), entry);
+        if (!spec.content.empty())
+            archive_write_data(writer.get(), spec.content.data(), spec.content.size());
+        archive_entry_free(entry);
+    }
+    archive_write_close(writer.get());
+    return path;
+}
+
+ErrorCode extractionError(const std::filesystem::path& archivePath, const std::filesystem::path& target,
+                          ExtractOptions options = {})
+{
+    UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
+    try {
+        // A thread of its own, as in the daemon: extraction changes its working directory.
+        ErrorCode code = ErrorCode::Failed;
+        bool failed = false;
+        std::thread([&] {
+            try {
+                extractArchive(fd.get(), target, options);
+            } catch (const Error& error) {
+                code = error.code();
+                failed = true;
+            }
+        }).join();
+        if (!failed)
+            FAIL("extraction succeeded");
+        return code;
+    } catch (const Error& error) {
+        return error.code();
+    }
+}
+
+} // namespace
+
+TEST_CASE("checksum files are read in each distribution's format")
+{
+    std::string hex256(64, 'a'), hex512(128, 'b'), hexMd5(32, 'c');
+    auto sha256 = findChecksum(ChecksumFormat::Sha256Sums,
+                               "ffff  other.tar.gz\n" + hex256 + " *ubuntu-base-24.04.3-base-amd64.tar.gz\n",
+                               "ubuntu-base-24.04.3-base-amd64.tar.gz");
+    REQUIRE(sha256);
+    CHECK(sha256->hex == hex256);
+    CHECK(sha256->algorithm == HashAlgorithm::Sha256);
+    auto sha512 = findChecksum(ChecksumFormat::Sha512Sums, hex512 + "  debian-12-genericcloud-amd64.tar.xz\n",
+                               "debian-12-genericcloud-amd64.tar.xz");
+    REQUIRE(sha512);
+    CHECK(sha512->algorithm == HashAlgorithm::Sha512);
+    auto fedora = findChecksum(ChecksumFormat::FedoraChecksum,
+                               "-----BEGIN PGP SIGNED MESSAGE-----\nHash: SHA256\n\n"
+                               "# Fedora-Container-Base-Generic-42-1.1.x86_64.oci.tar.xz: 1234 bytes\n"
+                               "SHA256 (Fedora-Container-Base-Generic-42-1.1.x86_64.oci.tar.xz) = " +
+                                   std::string(64, 'D') + "\n",
+                               "Fedora-Container-Base-Generic-42-1.1.x86_64.oci.tar.xz");
+    REQUIRE(fedora);
+    CHECK(fedora->hex == std::string(64, 'd'));
+    CHECK(findChecksum(ChecksumFormat::Md5Sums, hexMd5 + "  ArchLinuxARM-aarch64-latest.tar.gz\n",
+                       "ArchLinuxARM-aarch64-latest.tar.gz"));
+    CHECK_FALSE(findChecksum(ChecksumFormat::Sha256Sums, hex256 + "  a.tar\n", "b.tar"));
+    CHECK_FALSE(findChecksum(ChecksumFormat::Sha256Sums, "abc  a.tar\n", "a.tar"));
+}
+
+TEST_CASE("hashes are computed as the standard tools compute them")
+{
+    Hasher sha256(HashAlgorithm::Sha256);
+    sha256.update("abc", 3);
+    CHECK(sha256.finish() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    Hasher md5(HashAlgorithm::Md5);
+    md5.update("abc", 3);
+    CHECK(md5.finish() == "900150983cd24fb0d6963f7d28e17f72");
+}
+
+TEST_CASE("the catalog expands URL patterns and merges overrides")
+{
+    auto catalog = Catalog::parse({
+        {"vendor.toml", "[debian]\nname = \"Debian\"\nmirror = \"https://cloud.example\"\ncodename = \"bookworm\"\n"
+                        "url = \"{mirror}/{codename}/debian-{arch}.tar.xz\"\n"
+                        "checksum_url = \"{mirror}/{codename}/SHA512SUMS\"\nchecksum_format = \"sha512sums\"\n"
+                        "layout = \"disk-image\"\narchitectures = { x86-64 = \"amd64\", arm64 = \"arm64\" }\n"},
+        {"local.toml", "[debian]\nmirror = \"http://127.0.0.1:8080/debian\"\n"},
+    });
+    const auto& debian = catalog.find("debian");
+    CHECK(debian.layout == ArchiveLayout::DiskImage);
+    auto source = Catalog::resolve(debian, "x86-64");
+    CHECK(source.archiveUrl == "http://127.0.0.1:8080/debian/bookworm/debian-amd64.tar.xz");
+    CHECK(source.checksumUrl == "http://127.0.0.1:8080/debian/bookworm/SHA512SUMS");
+    CHECK(source.fileName == "debian-amd64.tar.xz");
+    try {
+        Catalog::resolve(debian, "riscv64");
+        FAIL("an unpublished architecture resolved");
+    } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::UnsupportedArchitecture);
+    }
+    try {
+        catalog.find("gentoo");
+        FAIL("an unknown distribution was found");
+    } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::NoSuchDistribution);
+    }
+    CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nname = \"no url\"\n"}}), Error);
+}
+
+TEST_CASE("the shipped catalog names the five distributions of the guide")
+{
+    auto catalog = Catalog::load(BRED_SOURCE_DIR "/daemon/data/distributions.toml", "/nonexistent");
+    for (const char* id : {"ubuntu-base", "debian", "fedora", "archlinux", "archlinuxarm"})
+        CHECK_NOTHROW(catalog.find(id));
+    CHECK(Catalog::resolve(catalog.find("archlinuxarm"), "arm64").archiveUrl ==
+          "http://os.archlinuxarm.org/os/ArchLinuxARM-aarch64-latest.tar.gz");
+    CHECK(Catalog::resolve(catalog.find("ubuntu-base"), "x86-64").archiveUrl ==
+          "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/ubuntu-base-24.04.3-base-amd64.tar.gz");
+}
+
+TEST_CASE("extraction refuses entries that leave the tree")
+{
+    TempDir dir;
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    SECTION("absolute path")
+    {
+        CHECK(extractionError(makeTarGz(dir, {tarFile("/tmp/bred-unit-pwned", "x")}), target) ==
+              ErrorCode::BadArchive);
+    }
+    SECTION("dot-dot")
+    {
+        CHECK(extractionError(makeTarGz(dir, {tarFile("a/../../bred-unit-pwned", "x")}), target) ==
+              ErrorCode::BadArchive);
+    }
+    SECTION("hard link out of the tree")
+    {
+        CHECK(extractionError(makeTarGz(dir, {tarHardlink("stolen", "/etc/hostname")}), target) ==
+              ErrorCode::BadArchive);
+    }
+    SECTION("write through a symlink")
+    {
+        auto outside = dir.path() / "outside";
+        std::filesystem::create_directory(outside);
+        CHECK(extractionError(makeTarGz(dir, {tarSymlink("evil", outside.string()), tarFile("evil/pwned", "x")}),
+                              target) == ErrorCode::BadArchive);
+        CHECK(std::filesystem::is_empty(outside));
+    }
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "bred-unit-pwned"));
+    CHECK_FALSE(std::filesystem::exists("/tmp/bred-unit-pwned"));
+}
+
+TEST_CASE("extraction stops at the size cap and on garbage")
+{
+    TempDir dir;
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    ExtractOptions small;
+    small.maxTreeBytes = 1000;
+    CHECK(extractionError(makeTarGz(dir, {tarFile("big", std::string(5000, 'z'))}), target, small) ==
+          ErrorCode::BadArchive);
+    writeFile(dir.path() / "garbage.tar.gz", std::string("\x1f\x8b\x08\x00garbage-garbage-garbage", 27));
+    CHECK(extractionError(dir.path() / "garbage.tar.gz", target) == ErrorCode::BadArchive);
+}
+
+TEST_CASE("extraction keeps hard links, symlinks and contents")
+{
+    TempDir dir;
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    auto archivePath = makeTarGz(dir, {tarDirectory("./etc"), tarFile("./etc/os-release", "ID=test\n"),
+                                       tarSymlink("./etc/link", "os-release"), tarHardlink("./etc/hard", "./etc/os-release")});
+    UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
+    std::thread([&] { extractArchive(fd.get(), target, {}); }).join();
+    struct stat a {}, b {};
+    REQUIRE(stat((target / "etc/os-release").c_str(), &a) == 0);
+    REQUIRE(stat((target / "etc/hard").c_str(), &b) == 0);
+    CHECK(a.st_ino == b.st_ino);
+    CHECK(std::filesystem::read_symlink(target / "etc/link") == "os-release");
+}
+
+TEST_CASE("the GPT of a disk image gives its root partition")
+{
+    TempDir dir;
+    auto image = dir.path() / "disk.raw";
+    // Protective MBR sector, GPT header at LBA 1, entries at LBA 2.
+    std::string disk(512 * 40, '\0');
+    std::string header = "EFI PART";
+    header.resize(92, '\0');
+    auto put64 = [](std::string& s, std::size_t at, std::uint64_t v) {
+        for (int i = 0; i < 8; ++i)
+            s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    auto put32 = [](std::string& s, std::size_t at, std::uint32_t v) {
+        for (int i = 0; i < 4; ++i)
+            s[at + i] = static_cast<char>((v >> (8 * i)) & 0xff);
+    };
+    put64(header, 72, 2);
+    put32(header, 80, 2);
+    put32(header, 84, 128);
+    disk.replace(512, header.size(), header);
+    // Entry 1: generic Linux 0FC63DAF-8483-4772-8E79-3D69D8477DE4 at LBA 34..37.
+    const unsigned char linuxGuid[16] = {0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47,
+                                         0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4};
+    std::string entry(128, '\0');
+    entry.replace(0, 16, reinterpret_cast<const char*>(linuxGuid), 16);
+    put64(entry, 32, 34);
+    put64(entry, 40, 37);
+    disk.replace(1024, 128, entry);
+    writeFile(image, disk);
+    UniqueFd fd(open(image.c_str(), O_RDONLY));
+    auto partitions = readGpt(fd.get());
+    REQUIRE(partitions.size() == 1);
+    CHECK(partitions[0].typeGuid == "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+    CHECK(partitions[0].offset == 34 * 512);
+    CHECK(partitions[0].size == 4 * 512);
+    CHECK(findRootPartition(partitions, "x86-64").number == 1);
+    CHECK_THROWS_AS(findRootPartition({}, "x86-64"), Error);
+}
