@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# CreateTemplate and ImportTemplate for real: fixtures in each distribution's
+# own archive layout and checksum format, served over HTTP on 127.0.0.1, a
+# catalog pointed at them, and hostile archives and servers.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+FIXTURES=/var/tmp/bred-fixtures
+CONF_DIR=/etc/bred-machined
+MANAGER=org.bredos.machine1.Manager
+
+gcall() {
+    local method=$1
+    shift
+    gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" --method "$MANAGER.$method" -- "$@"
+}
+machine_prop() {
+    busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
+}
+no_leftovers() {
+    local left
+    left=$(find "$BRED_MACHINES_DIR" -maxdepth 1 -name '.#bred-*')
+    [[ -z $left ]] || { echo "left behind: $left"; return 1; }
+}
+restart_daemon() {
+    systemctl stop bred-machined.service
+    bus_call ListMachines > /dev/null
+}
+
+# Fixtures, the server and the catalog override, once for this file.
+setup() {
+    local here
+    here=$(dirname "${BASH_SOURCE[0]}")
+    rm -rf "$FIXTURES"
+    "$here/fixtures/make-distro-fixtures" "$FIXTURES" >&2
+    python3 "$here/fixtures/serve.py" --root "$FIXTURES" --port 0 > /tmp/bred-serve.out 2> /tmp/bred-serve.log &
+    SERVER_PID=$!
+    wait_for 10 grep -q '^PORT=' /tmp/bred-serve.out
+    PORT=$(sed -n 's/^PORT=//p' /tmp/bred-serve.out)
+    BASE=http://127.0.0.1:$PORT
+    mkdir -p "$CONF_DIR/distributions.d"
+    {
+        for id in ubuntu-base debian fedora archlinux archlinuxarm; do
+            printf '[%s]\nmirror = "%s/%s"\nkeyring = "%s/keyring.gpg"\n\n' "$id" "$BASE" "$id" "$FIXTURES"
+        done
+    } > "$CONF_DIR/distributions.d/50-test-mirror.toml"
+    cat > "$CONF_DIR/bred-machined.toml" <<EOF
+[daemon]
+max_jobs = 3
+
+[download]
+low_speed_timeout_seconds = 3
+connect_timeout_seconds = 3
+retries = 1
+max_tree_bytes = 268435456
+EOF
+    restart_daemon
+}
+teardown() {
+    kill "$SERVER_PID" 2>/dev/null || true
+    rm -f "$CONF_DIR/distributions.d/50-test-mirror.toml" "$CONF_DIR/bred-machined.toml"
+    restart_daemon
+}
+
+# The checks every created tree must pass: what a faithful unpacking keeps.
+check_tree() {
+    local name=$1 id=$2 dir=$BRED_MACHINES_DIR/$1
+    [[ -d $dir ]]
+    assert_contains "$(cat "$dir/usr/lib/os-release")" "ID=$id"
+    assert_eq "$(machine_prop "$name" Class)" 's "template"'
+    assert_eq "$(machine_prop "$name" ReadOnly)" 'b true'
+    lsattr -d "$dir" | grep -q -- '-i-'
+    # Numeric owners, even without a name on this system.
+    [[ -n $(find "$dir" -uid 4242 -print -quit) ]] || { echo "no file of uid 4242"; return 1; }
+    # A hard link pair, a file capability, a device node, a setuid file.
+    assert_eq "$(stat -c %i "$dir/usr/bin/hardlink-a")" "$(stat -c %i "$dir/usr/bin/hardlink-b")"
+    assert_contains "$(getcap "$dir/usr/bin/ping-like")" cap_net_raw
+    assert_eq "$(stat -c '%F %t,%T' "$dir/dev/null-like")" "character special file 1,3"
+    [[ -n $(find "$dir" -perm -4000 -print -quit) ]] || { echo "no setuid file"; return 1; }
+    no_leftovers
+}
+
+test_catalog_lists_the_distributions() {
+    local out
+    out=$(bredmachine distros)
+    for id in ubuntu-base debian fedora archlinux archlinuxarm; do
+        assert_contains "$out" "$id"
+    done
+    assert_contains "$out" "$BASE/ubuntu-base/24.04/release/ubuntu-base-24.04.3-base-amd64.tar.gz"
+    assert_eq "$(bredmachine distros --json | jq -r '.[] | select(.id=="archlinuxarm") | .architectures')" "arm,arm64"
+    assert_fails_with org.bredos.machine1.Error.NoSuchDistribution gcall CreateTemplate x gentoo '{}'
+    assert_fails_with org.bredos.machine1.Error.UnsupportedArchitecture gcall CreateTemplate x archlinux \
+        "{'arch': <'riscv64'>}"
+}
+
+# create_and_check NAME DISTRO OS-ID [CLIENT OPTIONS...]: prints the client's log.
+create_and_check() {
+    local name=$1 distro=$2 id=$3
+    shift 3
+    remove_machine_dirs "$name"
+    local out
+    out=$(bredmachine create-template "$name" --distro "$distro" "$@" 2>&1) || { echo "$out"; return 1; }
+    check_tree "$name" "$id"
+    echo "$out"
+}
+
+test_ubuntu_base() {
+    local out
+    out=$(create_and_check ubuntu ubuntu-base ubuntu)
+    assert_contains "$out" "Signature checked"
+    assert_contains "$out" "Checksum verified"
+    assert_eq "$(machine_prop ubuntu Architecture)" 's "x86-64"'
+    # A container made from it gets the host's DNS settings from nspawn.
+    [[ ! -L $BRED_MACHINES_DIR/ubuntu/etc/resolv.conf ]]
+}
+
+test_debian_disk_image() {
+    [[ -e /dev/loop-control ]] || { echo "no loop devices in this testbed"; return 1; }
+    local out
+    out=$(create_and_check debian debian debian)
+    assert_contains "$out" "Copying the tree out of partition"
+    assert_contains "$out" "Checksum verified"
+    assert_contains "$out" "Signature not checked"
+}
+
+test_fedora_oci() {
+    local out dir=$BRED_MACHINES_DIR/fedora
+    out=$(create_and_check fedora fedora fedora)
+    assert_contains "$out" "Unpacking layer 2/2"
+    assert_contains "$out" "Signature checked"
+    [[ -z $(find "$dir" -name '.wh.*' -print -quit) ]] || { echo "whiteout files left in the tree"; return 1; }
+}
+
+test_archlinux_bootstrap() {
+    local out dir=$BRED_MACHINES_DIR/arch
+    out=$(create_and_check arch archlinux arch)
+    assert_contains "$out" "Using root.x86_64/"
+    assert_contains "$out" "Archive signature verified"
+    [[ ! -e $dir/root.x86_64 && ! -e $dir/pkglist.x86_64.txt ]]
+}
+
+test_archlinuxarm() {
+    local out
+    out=$(create_and_check alarm archlinuxarm archarm --arch arm64)
+    assert_contains "$out" "Archive signature verified"
+    assert_eq "$(machine_prop alarm Architecture)" 's "arm64"'
+}
+
+ubuntu_archive() { (cd "$FIXTURES" && find ubuntu-base -name '*.tar.gz' | head -1); }
+
+test_import_from_an_unprivileged_users_file() {
+    remove_machine_dirs imported
+    install -o alice -m 0600 "$FIXTURES/$(ubuntu_archive)" /home/alice/rootfs.tar.gz
+    assert_ok as_user alice bredmachine --no-ask-password import imported /home/alice/rootfs.tar.gz
+    check_tree imported ubuntu
+    remove_machine_dirs imported
+    as_user alice bash -c 'cat /home/alice/rootfs.tar.gz | bredmachine --no-ask-password import imported -'
+    check_tree imported ubuntu
+    assert_fails_with AlreadyExists as_user alice bredmachine --no-ask-password import imported \
+        /home/alice/rootfs.tar.gz
+    rm -f /home/alice/rootfs.tar.gz
+}
+
+test_force_replaces_atomically() {
+    create_and_check replaced ubuntu-base ubuntu > /dev/null
+    local before
+    before=$(stat -c %i "$BRED_MACHINES_DIR/replaced")
+    assert_fails_with org.bredos.machine1.Error.AlreadyExists gcall CreateTemplate replaced ubuntu-base '{}'
+    bredmachine create-template replaced --distro ubuntu-base --force > /dev/null 2>&1
+    assert_ne "$(stat -c %i "$BRED_MACHINES_DIR/replaced")" "$before"
+    check_tree replaced ubuntu
+}
+
+# hostile URL MESSAGE: the client's create fails saying MESSAGE, and nothing is left.
+hostile() {
+    local url=$1 message=$2
+    remove_machine_dirs hostile
+    assert_fails_with "$message" bredmachine create-template hostile --url "$url" --verify=no
+    [[ ! -e $BRED_MACHINES_DIR/hostile ]]
+    no_leftovers
+    [[ ! -e /tmp/bred-pwned && ! -e /bred-pwned && ! -e /etc/bred-pwned ]]
+}
+
+test_hostile_archives() {
+    hostile "$BASE/hostile/abs-path.tar.gz" "absolute"
+    hostile "$BASE/hostile/dotdot.tar.gz" "'..'"
+    hostile "$BASE/hostile/symlink-escape.tar.gz" "Cannot unpack"
+    hostile "$BASE/hostile/hardlink-escape.tar.gz" "absolute hard link target"
+    hostile "$BASE/hostile/truncated.tar.gz" "damaged"
+    hostile "$BASE/hostile/corrupt.tar.gz" "damaged"
+    hostile "$BASE/hostile/bomb.tar.zst" "max_tree_bytes"
+    hostile "$BASE/hostile/not-an-os.tar.gz" "does not hold an OS tree"
+}
+
+test_hostile_servers() {
+    local good start end
+    good=$(ubuntu_archive)
+    hostile "$BASE/nope.tar.gz" "404"
+    hostile "$BASE/_redirect-file" "Downloading"
+    start=$(date +%s)
+    hostile "$BASE/_stall/$good" "Downloading"
+    end=$(date +%s)
+    ((end - start < 30)) || { echo "the stalled download took $((end - start)) s"; return 1; }
+    hostile "file:///etc/passwd" "not an http"
+    remove_machine_dirs hostile
+    assert_fails_with "checksum is" bredmachine create-template hostile --url "$BASE/hostile/wrong-checksum.tar.gz"
+    [[ ! -e $BRED_MACHINES_DIR/hostile ]]
+    no_leftovers
+}
+
+test_resume_after_interruption() {
+    local good sum out
+    good=$(ubuntu_archive)
+    remove_machine_dirs resumed
+    sum=$(sha256sum "$FIXTURES/$good" | cut -d' ' -f1)
+    out=$(bredmachine create-template resumed --url "$BASE/_flaky/$good" --sha256 "$sum" 2>&1)
+    assert_contains "$out" "resuming"
+    check_tree resumed ubuntu
+}
+
+job_id() { sed -E 's/^\(uint32 ([0-9]+),.*/\1/'; }
+
+test_cancel_and_busy() {
+    local good id start end
+    good=$(ubuntu_archive)
+    remove_machine_dirs slow
+    id=$(gcall CreateTemplate slow "$BASE/_stall/$good" "{'verify': <'no'>}" | job_id)
+    assert_fails_with org.bredos.machine1.Error.Busy gcall CreateTemplate slow "$BASE/_stall/$good" \
+        "{'verify': <'no'>}"
+    sleep 0.5
+    start=$(date +%s%N)
+    bredmachine cancel "$id"
+    wait_for 5 bash -c "! busctl --system get-property $BRED_BUS_NAME /org/bredos/machine1/job/$id org.bredos.machine1.Job State >/dev/null 2>&1"
+    end=$(date +%s%N)
+    (((end - start) / 1000000 < 1500)) || { echo "cancel took $(((end - start) / 1000000)) ms"; return 1; }
+    [[ ! -e $BRED_MACHINES_DIR/slow ]]
+    no_leftovers
+}
+
+test_too_many_jobs() {
+    local good i ids=()
+    good=$(ubuntu_archive)
+    remove_machine_dirs j1 j2 j3 j4
+    for i in 1 2 3; do
+        ids+=("$(gcall CreateTemplate "j$i" "$BASE/_stall/$good" "{'verify': <'no'>}" | job_id)")
+    done
+    assert_fails_with org.bredos.machine1.Error.TooManyJobs gcall CreateTemplate j4 "$BASE/_stall/$good" \
+        "{'verify': <'no'>}"
+    for i in "${ids[@]}"; do bredmachine cancel "$i"; done
+    wait_for 10 bash -c '[[ $(bredmachine jobs) == "No jobs." ]]'
+    no_leftovers
+}
+
+test_unprivileged_cannot_create() {
+    assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password create-template nope \
+        --distro ubuntu-base
+    assert_eq "$last_status" 4
+    [[ ! -e $BRED_MACHINES_DIR/nope ]]
+}
+
+setup
+run_test "the catalog lists the five distributions" test_catalog_lists_the_distributions
+run_test "ubuntu-base: plain rootfs, SHA256SUMS and its signature" test_ubuntu_base
+run_test "debian: the root partition of a GPT disk image" test_debian_disk_image
+run_test "fedora: OCI layers with whiteouts, clear-signed CHECKSUM" test_fedora_oci
+run_test "archlinux: bootstrap layout, archive signature" test_archlinux_bootstrap
+run_test "archlinuxarm: md5 and signature, foreign architecture" test_archlinuxarm
+run_test "import from an unprivileged user's file and a pipe" test_import_from_an_unprivileged_users_file
+run_test "force replaces a template atomically" test_force_replaces_atomically
+run_test "hostile archives fail and leave nothing" test_hostile_archives
+run_test "hostile servers fail and leave nothing" test_hostile_servers
+run_test "an interrupted download resumes" test_resume_after_interruption
+run_test "cancel stops within a second; a second job is Busy" test_cancel_and_busy
+run_test "the job limit gives TooManyJobs" test_too_many_jobs
+run_test "an unprivileged user cannot create templates" test_unprivileged_cannot_create
+teardown
