@@ -166,9 +166,13 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
                                     attempt ? fmt::format(" (after {} retries)", attempt) : ""));
         if (callbacks.log)
             callbacks.log(fmt::format("Download interrupted ({}); resuming at byte {}.", reason, transfer.received));
-        std::this_thread::sleep_for(std::chrono::seconds(1 << std::min(attempt, 4u)));
-        if (callbacks.canceled && callbacks.canceled())
-            throw DownloadStopped{};
+        // Back off before retrying, but notice a cancel at once.
+        auto resumeAt = std::chrono::steady_clock::now() + std::chrono::seconds(1 << std::min(attempt, 4u));
+        while (std::chrono::steady_clock::now() < resumeAt) {
+            if (callbacks.canceled && callbacks.canceled())
+                throw DownloadStopped{};
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
     }
 }
 
