@@ -9,7 +9,10 @@
 #include <archive_entry.h>
 #include <cerrno>
 #include <cstring>
+#include <cstdlib>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <fmt/format.h>
 #include <memory>
 #include <sched.h>
@@ -97,6 +100,51 @@ void makeOpaque(int treeFd, const std::string& path, const std::set<std::string>
     }
 }
 
+// Owners are numeric. Only ACL entries that carry a name without an id (GNU
+// tar writes them so) need a lookup: in the tree's own user database first,
+// as the tree will use it, then the host's, as GNU tar does.
+struct NameLookup {
+    int treeFd;
+};
+
+la_int64_t lookupId(int treeFd, const char* database, const char* name, la_int64_t id)
+{
+    if (id >= 0 || !name || !*name)
+        return id;
+    if (auto text = readFileInRoot(treeFd, database, 16 << 20)) {
+        std::string prefix = std::string(name) + ":";
+        std::size_t start = 0;
+        while (start < text->size()) {
+            auto end = text->find('\n', start);
+            std::string line = text->substr(start, end == std::string::npos ? std::string::npos : end - start);
+            start = end == std::string::npos ? text->size() : end + 1;
+            if (!line.starts_with(prefix))
+                continue;
+            // name:password:id:...
+            auto idStart = line.find(':', prefix.size());
+            if (idStart != std::string::npos)
+                return std::strtoll(line.c_str() + idStart + 1, nullptr, 10);
+        }
+    }
+    if (std::string_view(database) == "etc/group") {
+        if (const group* entry = getgrnam(name))
+            return entry->gr_gid;
+    } else if (const passwd* entry = getpwnam(name)) {
+        return entry->pw_uid;
+    }
+    return id;
+}
+
+la_int64_t lookupGroup(void* data, const char* name, la_int64_t id)
+{
+    return lookupId(static_cast<NameLookup*>(data)->treeFd, "etc/group", name, id);
+}
+
+la_int64_t lookupUser(void* data, const char* name, la_int64_t id)
+{
+    return lookupId(static_cast<NameLookup*>(data)->treeFd, "etc/passwd", name, id);
+}
+
 void throwArchiveError(archive* reader, const std::string& context)
 {
     const char* message = archive_error_string(reader);
@@ -122,6 +170,9 @@ std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const 
     archive_read_support_format_gnutar(reader.get());
     archive_read_support_format_cpio(reader.get());
     archive_write_disk_set_options(writer.get(), diskFlags);
+    NameLookup lookup{treeFd.get()};
+    archive_write_disk_set_group_lookup(writer.get(), &lookup, lookupGroup, nullptr);
+    archive_write_disk_set_user_lookup(writer.get(), &lookup, lookupUser, nullptr);
     if (archive_read_open_fd(reader.get(), fd, 1 << 20) != ARCHIVE_OK)
         throwArchiveError(reader.get(), "");
 

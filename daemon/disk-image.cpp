@@ -116,7 +116,8 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
     archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
                                                      ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
                                                      ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE |
-                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
     // The writer works relative to the working directory, this thread's own.
     if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));

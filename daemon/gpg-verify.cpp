@@ -111,6 +111,27 @@ void verifySignature(const std::string& keyring, const std::string& signature, c
     finishGpgv(run, keyring);
 }
 
+std::string verifyClearSigned(const std::string& keyring, const std::string& clearSigned)
+{
+    TemporaryFile signedFile(clearSigned);
+    TemporaryFile output("");
+    // gpgv writes the signed text to --output, replacing the empty file.
+    auto run = spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, "--output", output.path() + ".out",
+                          signedFile.path()},
+                         -1);
+    struct RemoveOutput {
+        std::string path;
+        ~RemoveOutput() { unlink(path.c_str()); }
+    } removeOutput{output.path() + ".out"};
+    finishGpgv(run, keyring);
+    UniqueFd fd(open(removeOutput.path.c_str(), O_RDONLY | O_CLOEXEC));
+    std::string content;
+    char buffer[4096];
+    for (ssize_t n; fd && (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
+        content.append(buffer, std::size_t(n));
+    return content;
+}
+
 struct StreamingSignatureCheck::Process {
     TemporaryFile signatureFile;
     UniqueFd input;

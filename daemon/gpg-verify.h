@@ -14,6 +14,10 @@ namespace bred {
 // a bad signature, Error(NotSupported) when gpgv is missing.
 void verifySignature(const std::string& keyring, const std::string& signature, const std::string& data);
 
+// Verifies a clear-signed text and returns only what the signature covers, so
+// unsigned lines around it can never be taken for signed ones.
+std::string verifyClearSigned(const std::string& keyring, const std::string& clearSigned);
+
 // A detached signature over data that streams past (an archive being
 // downloaded): feed() the data, then finish() throws as verifySignature does.
 class StreamingSignatureCheck {

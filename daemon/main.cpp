@@ -10,6 +10,7 @@
 #include "manager-object.h"
 #include "polkit-authority.h"
 
+#include <clocale>
 #include <csignal>
 #include <cstring>
 #include <getopt.h>
@@ -68,6 +69,8 @@ int main(int argc, char** argv)
         }
     }
     bred::setupLogging(verbose);
+    // Archive member names are UTF-8; in the C locale libarchive warns about each.
+    setlocale(LC_CTYPE, "C.UTF-8");
 
     try {
         bred::Config config = bred::loadConfig(configPath);

@@ -133,7 +133,7 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, canceled);
     if (wanted == VerifyMode::Signature) {
         if (distribution.checksumFormat == ChecksumFormat::FedoraChecksum && distribution.signatureUrl.empty()) {
-            verifySignature(distribution.keyring, checksums, "");
+            checksums = verifyClearSigned(distribution.keyring, checksums);
         } else if (!distribution.signatureCoversArchive) {
             auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
             verifySignature(distribution.keyring, signature, checksums);

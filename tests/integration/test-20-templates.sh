@@ -250,6 +250,44 @@ test_too_many_jobs() {
     no_leftovers
 }
 
+# with_override TOML CMD...: runs CMD with an extra catalog override in place.
+with_override() {
+    local file=$CONF_DIR/distributions.d/90-test-case.toml
+    printf '%s\n' "$1" > "$file"
+    shift
+    local status=0
+    "$@" || status=$?
+    rm -f "$file"
+    return $status
+}
+
+test_bad_signatures() {
+    remove_machine_dirs badsig
+    with_override "[ubuntu-base]
+mirror = \"$BASE/ubuntu-base-badsig\"" \
+        assert_fails_with "signature does not verify" bredmachine create-template badsig --distro ubuntu-base
+    with_override "[ubuntu-base]
+keyring = \"$FIXTURES/other-keyring.gpg\"" \
+        assert_fails_with "signature does not verify" bredmachine create-template badsig --distro ubuntu-base
+    # Only the signed part of Fedora's CHECKSUM counts, not lines put before it.
+    with_override "[fedora]
+mirror = \"$BASE/fedora-unsigned-prefix\"" \
+        assert_fails_with "does not list" bredmachine create-template badsig --distro fedora
+    # Asking for a signature where no keyring is installed is an error, not a silent downgrade.
+    with_override "[ubuntu-base]
+keyring = \"/nonexistent.gpg\"" \
+        assert_fails_with "Cannot check" bredmachine create-template badsig --distro ubuntu-base --verify=signature
+    [[ ! -e $BRED_MACHINES_DIR/badsig ]]
+    no_leftovers
+}
+
+test_docker_save_layout() {
+    remove_machine_dirs dockerfed
+    with_override "[fedora]
+mirror = \"$BASE/fedora-docker\"" \
+        create_and_check dockerfed fedora fedora > /dev/null
+}
+
 test_unprivileged_cannot_create() {
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password create-template nope \
         --distro ubuntu-base
@@ -264,6 +302,8 @@ run_test "debian: the root partition of a GPT disk image" test_debian_disk_image
 run_test "fedora: OCI layers with whiteouts, clear-signed CHECKSUM" test_fedora_oci
 run_test "archlinux: bootstrap layout, archive signature" test_archlinux_bootstrap
 run_test "archlinuxarm: md5 and signature, foreign architecture" test_archlinuxarm
+run_test "bad signatures and unsigned lines are refused" test_bad_signatures
+run_test "fedora: the older docker-save layout" test_docker_save_layout
 run_test "import from an unprivileged user's file and a pipe" test_import_from_an_unprivileged_users_file
 run_test "force replaces a template atomically" test_force_replaces_atomically
 run_test "hostile archives fail and leave nothing" test_hostile_archives
