@@ -5,6 +5,7 @@
 #include "unique-fd.h"
 
 #include <chrono>
+#include <fmt/format.h>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -44,6 +45,18 @@ BusClient::BusClient(const Options& options)
                                        : sdbus::createRemoteSystemBusConnection(options.host)),
       manager_(std::make_unique<ManagerProxy>(*connection_))
 {
+    jobLogMatch_ = connection_->addMatch(
+        fmt::format("type='signal',sender='{}',interface='{}',member='LogMessage',path_namespace='{}'",
+                    bus::serviceName, bus::jobInterface, bus::jobPathPrefix),
+        [this](sdbus::Message& message) {
+            std::uint32_t priority = 0;
+            std::string line;
+            message >> priority >> line;
+            if (onJobLogLine_)
+                onJobLogLine_(message.getPath(), line);
+            else
+                jobLogLines_[message.getPath()].push_back(line);
+        });
     loop_.attachBus(*connection_);
 }
 
@@ -105,10 +118,17 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path)
     };
     JobProxy job(*connection_, path);
     job.propertiesChanged = applyProperties;
-    job.logMessage = [&](std::uint32_t, const std::string& line) {
+    auto printLogLine = [&](const std::string& line) {
         clearBar();
         std::cerr << line << "\n";
         drawBar();
+    };
+    for (const auto& line : jobLogLines_[path])
+        printLogLine(line);
+    jobLogLines_.clear();
+    onJobLogLine_ = [&](const std::string& linePath, const std::string& line) {
+        if (linePath == path)
+            printLogLine(line);
     };
 
     // The job may have ended already; its JobRemoved is then queued for us, as
@@ -145,6 +165,7 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path)
     });
     loop_.runUntil([&] { return outcome.has_value(); });
     loop_.unwatchFd(signalFd.get());
+    onJobLogLine_ = nullptr;
     clearBar();
 
     if (outcome->result == "done")

@@ -46,6 +46,11 @@ public:
 private:
     Options options_;
     std::unique_ptr<sdbus::IConnection> connection_;
+    // Job log lines by job path, subscribed to before any call: a job may log
+    // before its caller has its path.
+    std::map<std::string, std::vector<std::string>> jobLogLines_;
+    std::function<void(const std::string& path, const std::string& line)> onJobLogLine_;
+    sdbus::Slot jobLogMatch_;
     std::unique_ptr<ManagerProxy> manager_;
     EventLoop loop_;
 };

@@ -63,15 +63,11 @@ public:
 
     sdbus::IProxy& raw() { return getProxy(); }
 
-    std::function<void(std::uint32_t priority, const std::string& line)> logMessage;
     std::function<void(const Properties& changed)> propertiesChanged;
 
 private:
-    void onLogMessage(const uint32_t& priority, const std::string& line) override
-    {
-        if (logMessage)
-            logMessage(priority, line);
-    }
+    // Log lines are subscribed to for every job at once, before the call (BusClient).
+    void onLogMessage(const uint32_t&, const std::string&) override {}
     void onPropertiesChanged(const std::string& interfaceName, const Properties& changed,
                              const std::vector<std::string>&) override
     {

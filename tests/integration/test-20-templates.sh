@@ -4,7 +4,8 @@
 # catalog pointed at them, and hostile archives and servers.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FIXTURES=/var/tmp/bred-fixtures
+# Not under /tmp or /var/tmp: the daemon has private ones (PrivateTmp=yes).
+FIXTURES=/srv/bred-fixtures
 CONF_DIR=/etc/bred-machined
 MANAGER=org.bredos.machine1.Manager
 
@@ -155,7 +156,7 @@ test_import_from_an_unprivileged_users_file() {
     remove_machine_dirs imported
     as_user alice bash -c 'cat /home/alice/rootfs.tar.gz | bredmachine --no-ask-password import imported -'
     check_tree imported ubuntu
-    assert_fails_with AlreadyExists as_user alice bredmachine --no-ask-password import imported \
+    assert_fails_with "already exists" as_user alice bredmachine --no-ask-password import imported \
         /home/alice/rootfs.tar.gz
     rm -f /home/alice/rootfs.tar.gz
 }
@@ -269,10 +270,11 @@ mirror = \"$BASE/ubuntu-base-badsig\"" \
     with_override "[ubuntu-base]
 keyring = \"$FIXTURES/other-keyring.gpg\"" \
         assert_fails_with "signature does not verify" bredmachine create-template badsig --distro ubuntu-base
-    # Only the signed part of Fedora's CHECKSUM counts, not lines put before it.
+    # Only the signed part of Fedora's CHECKSUM counts: an unsigned line put before
+    # it, matching the archive served, must not be believed.
     with_override "[fedora]
 mirror = \"$BASE/fedora-unsigned-prefix\"" \
-        assert_fails_with "does not list" bredmachine create-template badsig --distro fedora
+        assert_fails_with "tampered with" bredmachine create-template badsig --distro fedora
     # Asking for a signature where no keyring is installed is an error, not a silent downgrade.
     with_override "[ubuntu-base]
 keyring = \"/nonexistent.gpg\"" \
