@@ -231,6 +231,7 @@ void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
         applyTemplateOptions(*request, parsed);
         if (isHttpUrl(source)) {
             request->url = source;
+            request->architecture = parsed.string("arch").value_or("");
         } else if (source.find("://") != std::string::npos) {
             throw Error(ErrorCode::InvalidArgs,
                         fmt::format("'{}' is not an http:// or https:// URL; only those can be downloaded.", source));
@@ -257,8 +258,9 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
     try {
         validateMachineName(name);
         request->name = name;
-        MethodOptions parsed(std::move(options), {"sha256", "verify", "force"});
+        MethodOptions parsed(std::move(options), {"sha256", "verify", "arch", "force"});
         applyTemplateOptions(*request, parsed);
+        request->architecture = parsed.string("arch").value_or("");
         if (request->verify == VerifyMode::Signature)
             throw Error(ErrorCode::NotSupported,
                         "An imported archive has no published signature to check; use verify=checksum with sha256.");

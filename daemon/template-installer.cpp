@@ -397,6 +397,10 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     prepareResolvConf(treeFd.get(), job);
     auto architecture = detectTreeArchitecture(treeFd.get());
     job.log(LOG_INFO, fmt::format("The tree's architecture is {}.", architecture.empty() ? "unknown" : architecture));
+    if (!request.architecture.empty() && !architecture.empty() && architecture != request.architecture)
+        throw Error(ErrorCode::UnsupportedArchitecture,
+                    fmt::format("The archive holds a {} tree, not {} as asked (option arch).", architecture,
+                                request.architecture));
     job.enterPointOfNoReturn();
 
     std::string source = work.name() + "/" + treePath;

@@ -23,7 +23,9 @@ struct TemplateRequest {
     std::optional<Distribution> distribution;
     std::string url;
     UniqueFd archiveFd;
-    std::string architecture; // systemd name; for a distribution
+    // systemd name: which build of a distribution to fetch; for any source, the
+    // architecture the tree must have (empty: any).
+    std::string architecture;
     std::string sha256;       // expected, lower-case hex; empty when not given
     // nullopt: the strongest the source allows (signature where a keyring is installed).
     std::optional<VerifyMode> verify;
