@@ -37,6 +37,8 @@ Verbs:
   create-template NAME (--distro ID [--arch ARCH] | --url URL [--sha256 HEX])
                             Download, verify and install a template
   import NAME FILE          Install a template from a local archive ('-': stdin)
+  clone SOURCE NAME [--template]
+                            Copy a machine into a new container (or template)
   jobs                      List running jobs
   cancel ID                 Cancel a job
   remove NAME               Delete a stopped machine and its settings
@@ -49,6 +51,7 @@ Options:
       --sha256=HEX          create-template, import: the archive's expected SHA-256
       --verify=MODE         no, checksum or signature (default: the strongest available)
       --force               create-template, import: replace an existing template
+      --template            clone: make the copy a read-only template
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -143,6 +146,7 @@ void requireMachineName(const std::string& name)
 struct TemplateOptions {
     std::string distro, arch, url, sha256, verify;
     bool force = false;
+    bool asTemplate = false; // clone --template
 
     std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
     {
@@ -194,6 +198,18 @@ public:
             throw UsageError("--arch goes with --distro; a URL names one archive.");
         auto call = bus_.mutatingCall("CreateTemplate");
         call << args[0] << (t.url.empty() ? t.distro : t.url) << t.toDbus(true);
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int clone(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        requireMachineName(args[1]);
+        auto call = bus_.mutatingCall("Clone");
+        std::map<std::string, sdbus::Variant> options;
+        if (templateOptions_.asTemplate)
+            options["template"] = true;
+        call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
     }
 
@@ -388,7 +404,8 @@ const Verb verbTable[] = {
     {"list", 0, 0, &Verbs::list, false},     {"status", 1, 1, &Verbs::status, false},
     {"jobs", 0, 0, &Verbs::jobs, false},     {"distros", 0, 0, &Verbs::distros, false},
     {"create-template", 1, 1, &Verbs::createTemplate, true},
-    {"import", 2, 2, &Verbs::importTemplate, true},     {"cancel", 1, 1, &Verbs::cancel, true},
+    {"import", 2, 2, &Verbs::importTemplate, true},
+    {"clone", 2, 2, &Verbs::clone, true},     {"cancel", 1, 1, &Verbs::cancel, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
 };
 
@@ -407,6 +424,7 @@ int run(int argc, char** argv)
         optionSha256,
         optionVerify,
         optionForce,
+        optionTemplate,
     };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
@@ -420,6 +438,7 @@ int run(int argc, char** argv)
         {"sha256", required_argument, nullptr, optionSha256},
         {"verify", required_argument, nullptr, optionVerify},
         {"force", no_argument, nullptr, optionForce},
+        {"template", no_argument, nullptr, optionTemplate},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -436,6 +455,7 @@ int run(int argc, char** argv)
         case optionSha256: templateOptions.sha256 = optarg; break;
         case optionVerify: templateOptions.verify = optarg; break;
         case optionForce: templateOptions.force = true; break;
+        case optionTemplate: templateOptions.asTemplate = true; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;
         default:

@@ -5,8 +5,21 @@
 namespace bred {
 
 std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,
-                                       const std::string& polkitAction, uid_t ownerUid)
+                                       const std::string& polkitAction, uid_t ownerUid,
+                                       const std::vector<std::string>& readMachines)
 {
+    auto busy = [](const std::string& machine) {
+        return Error(ErrorCode::Busy,
+                     fmt::format("Machine '{}' is busy with another job; wait for it to finish "
+                                 "(see 'bredmachine jobs') or cancel it.",
+                                 machine));
+    };
+    for (const auto& machine : readMachines)
+        if (heldMachines_.count(machine))
+            throw busy(machine);
+    for (const auto& machine : machines)
+        if (readMachines_.count(machine))
+            throw busy(machine);
     for (const auto& machine : machines)
         if (heldMachines_.count(machine))
             throw Error(ErrorCode::Busy,
@@ -23,7 +36,9 @@ std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vecto
                                      polkitAction, ownerUid);
     jobs_[id] = job;
     jobMachines_[id] = machines;
+    jobReadMachines_[id] = readMachines;
     heldMachines_.insert(machines.begin(), machines.end());
+    readMachines_.insert(readMachines.begin(), readMachines.end());
     return job;
 }
 
@@ -31,7 +46,10 @@ void JobManager::release(std::uint32_t id)
 {
     for (const auto& machine : jobMachines_[id])
         heldMachines_.erase(machine);
+    for (const auto& machine : jobReadMachines_[id])
+        readMachines_.erase(readMachines_.find(machine));
     jobMachines_.erase(id);
+    jobReadMachines_.erase(id);
     jobs_.erase(id);
 }
 

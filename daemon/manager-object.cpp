@@ -47,7 +47,7 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
       installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
                                                      config.lowSpeedTimeout, 1024, config.downloadRetries},
                                       config.maxTreeBytes}),
-      store_(store), machines_(machines), jobs_(jobs),
+      cloner_(store), store_(store), machines_(machines), jobs_(jobs),
       jobRegistry_(jobRegistry), polkit_(polkit)
 {
     registerAdaptor();
@@ -278,10 +278,41 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
                   });
 }
 
-void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
-                          std::map<std::string, sdbus::Variant>)
+void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
+                          std::map<std::string, sdbus::Variant> options)
 {
-    replyError(result, notYetSupported("Clone", "cloning machines"));
+    CloneRequest request;
+    try {
+        existingMachine(source);
+        validateMachineName(name);
+        MethodOptions parsed(std::move(options), {"template"});
+        request = CloneRequest{source, name, parsed.boolean("template").value_or(false)};
+        if (machines_.find(name))
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("A machine '{}' already exists; choose another name.", name));
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "clone",
+                  {{"machine", name}, {"verb", "clone"}, {"source", source}},
+                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      existingMachine(request.source);
+                      if (machines_.isRunning(request.source))
+                          throw Error(ErrorCode::Busy,
+                                      fmt::format("Machine '{}' is running; stop it first to clone it, so the copy "
+                                                  "is consistent.",
+                                                  request.source));
+                      if (machines_.find(request.name))
+                          throw Error(ErrorCode::AlreadyExists,
+                                      fmt::format("A machine '{}' already exists; choose another name.",
+                                                  request.name));
+                      auto job = jobs_.admit("clone", {request.name}, "clone", caller.uid, {request.source});
+                      auto path = jobRegistry_.start(
+                          job, [this, request](JobContext& context) { cloner_.clone(request, context); },
+                          [this, request] { machines_.refresh(request.name); });
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 }
 
 void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,

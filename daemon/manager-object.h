@@ -6,6 +6,7 @@
 #include "machine-registry.h"
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
+#include "cloner.h"
 #include "template-installer.h"
 
 #include <sdbus-c++/sdbus-c++.h>
@@ -71,6 +72,7 @@ private:
 
     const Config& config_;
     TemplateInstaller installer_;
+    Cloner cloner_;
     MachineStore& store_;
     MachineRegistry& machines_;
     JobManager& jobs_;

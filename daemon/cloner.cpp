@@ -1,0 +1,137 @@
+#include "cloner.h"
+
+#include "errors.h"
+#include "in-root.h"
+#include "job.h"
+#include "os-tree.h"
+#include "tree-copier.h"
+#include "tree-removal.h"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/btrfs.h>
+#include <linux/btrfs_tree.h>
+#include <linux/magic.h>
+#include <random>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <syslog.h>
+#include <unistd.h>
+
+namespace bred {
+namespace {
+
+bool isBtrfsSubvolume(int fd)
+{
+    struct statfs fs {};
+    struct stat st {};
+    return fstatfs(fd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC && fstat(fd, &st) == 0 &&
+           st.st_ino == BTRFS_FIRST_FREE_OBJECTID;
+}
+
+// Writes `content` to `path` inside the tree, replacing what is there; paths
+// resolve inside the tree, so a symlink in it cannot send the write to the host.
+void writeFileInTree(int treeFd, const std::string& path, const std::string& content)
+{
+    UniqueFd file = openInRoot(treeFd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
+    if (!file)
+        throw Error(ErrorCode::Failed, fmt::format("cannot write /{} in the clone: {}", path, std::strerror(errno)));
+    if (!content.empty() && write(file.get(), content.data(), content.size()) != ssize_t(content.size()))
+        throw Error(ErrorCode::Failed, fmt::format("cannot write /{} in the clone: {}", path, std::strerror(errno)));
+}
+
+} // namespace
+
+void Cloner::clone(const CloneRequest& request, JobContext& job) const
+{
+    const int machinesFd = store_.directoryFd();
+    UniqueFd sourceFd(openat(machinesFd, request.source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!sourceFd || !readOsRelease(sourceFd.get()))
+        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", request.source));
+
+    std::random_device random;
+    std::string workName = fmt::format(".#bred-clone-{}-{:08x}", request.name, random());
+    struct WorkTree {
+        int machinesFd;
+        std::string name;
+        bool keep = false;
+        ~WorkTree()
+        {
+            if (keep)
+                return;
+            try {
+                removeTree(machinesFd, name, [] {});
+            } catch (const std::exception&) {
+                // The next start of the daemon removes what is left.
+            }
+        }
+    } work{machinesFd, workName};
+
+    job.setStage("copy");
+    bool snapshot = false;
+    if (isBtrfsSubvolume(sourceFd.get())) {
+        btrfs_ioctl_vol_args_v2 args{};
+        args.fd = sourceFd.get();
+        std::strncpy(args.name, workName.c_str(), sizeof args.name - 1);
+        snapshot = ioctl(machinesFd, BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;
+        if (snapshot)
+            job.log(LOG_INFO, "Cloned as a btrfs snapshot.");
+    }
+    if (!snapshot) {
+        if (mkdirat(machinesFd, workName.c_str(), 0700) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", workName, std::strerror(errno)));
+        UniqueFd targetFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        CopyOptions options;
+        options.canceled = [&job] { return job.cancelRequested(); };
+        options.progress = [&job](const CopyProgress& progress) {
+            job.setBytes(progress.bytesDone, progress.bytesTotal);
+            double bytes = progress.bytesTotal ? double(progress.bytesDone) / double(progress.bytesTotal) : 1.0;
+            double entries =
+                progress.entriesTotal ? double(progress.entriesDone) / double(progress.entriesTotal) : 1.0;
+            job.setProgress(std::min(bytes, entries));
+        };
+        options.log = [&job](const std::string& line) { job.log(LOG_WARNING, line); };
+        try {
+            copyTree(sourceFd.get(), targetFd.get(), options);
+        } catch (const CopyStopped&) {
+            throw JobCanceled{};
+        }
+        // A copied template is read-only; its clone is not.
+        setTreeImmutable(targetFd.get(), false);
+    }
+
+    job.setStage("finalize");
+    UniqueFd treeFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (isBtrfsSubvolume(treeFd.get())) {
+        std::uint64_t flags = 0;
+        ioctl(treeFd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags); // a snapshot of a read-only template is read-only
+    }
+    // A new machine, not a twin: its own machine-id on first boot, its own name.
+    if (UniqueFd etc = openInRoot(treeFd.get(), "etc", O_RDONLY | O_DIRECTORY)) {
+        writeFileInTree(treeFd.get(), "etc/machine-id", "");
+        writeFileInTree(treeFd.get(), "etc/hostname", request.name + "\n");
+    }
+    job.enterPointOfNoReturn();
+    if (renameat2(machinesFd, workName.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
+        if (errno == EEXIST)
+            throw Error(ErrorCode::AlreadyExists,
+                        fmt::format("'{}' already exists; choose another name.", request.name));
+        throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
+    }
+    work.keep = true;
+    if (request.asTemplate) {
+        if (isBtrfsSubvolume(treeFd.get())) {
+            std::uint64_t flags = BTRFS_SUBVOL_RDONLY;
+            ioctl(treeFd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags);
+        } else {
+            setTreeImmutable(treeFd.get(), true);
+        }
+    }
+    job.setProgress(1.0);
+    job.log(LOG_INFO, fmt::format("'{}' is ready, cloned from '{}'.", request.name, request.source));
+}
+
+} // namespace bred

@@ -1,0 +1,34 @@
+// Copies a machine's tree exactly: numeric owners, modes with setuid/setgid/
+// sticky, nanosecond timestamps, xattrs (file capabilities, POSIX ACLs), hard
+// links, symlinks as they are, device nodes, FIFOs, sockets, holes in sparse
+// files, every dotfile; never crossing into another mount. File data is
+// reflinked (FICLONE) where the filesystem can, else copied in the kernel with
+// copy_file_range, on two threads.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace bred {
+
+struct CopyProgress {
+    std::uint64_t bytesDone = 0, bytesTotal = 0;
+    std::uint64_t entriesDone = 0, entriesTotal = 0;
+};
+
+struct CopyOptions {
+    std::function<bool()> canceled;                  // polled often; true stops with CopyStopped
+    std::function<void(const CopyProgress&)> progress; // called now and then from the copying thread
+    std::function<void(const std::string&)> log;
+    unsigned dataThreads = 2;
+};
+
+struct CopyStopped {};
+
+// Copies the tree at directory fd `sourceFd` into the existing empty directory
+// fd `targetFd` (whose own metadata is set from the source's). Throws Error.
+void copyTree(int sourceFd, int targetFd, const CopyOptions& options);
+
+} // namespace bred
