@@ -15,7 +15,7 @@ struct Config {
     std::filesystem::path settingsDirectory = "/etc/systemd/nspawn";
     // Where `machinectl enable` puts its wants symlinks.
     std::filesystem::path unitDirectory = "/etc/systemd/system";
-    unsigned maxJobs = 8;
+    unsigned maxJobs = 16;
     // The distribution catalog and the directory of local additions and overrides.
     std::filesystem::path catalogFile;
     std::filesystem::path catalogDirectory = "/etc/bred-machined/distributions.d";

@@ -15,6 +15,7 @@
 #include <linux/openat2.h>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -164,7 +165,8 @@ private:
             if (fstatat(dirFd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
             ++progress_.entriesTotal;
-            if (S_ISREG(st.st_mode))
+            bool firstLink = st.st_nlink < 2 || countedInodes_.insert({st.st_dev, st.st_ino}).second;
+            if (S_ISREG(st.st_mode) && firstLink)
                 progress_.bytesTotal += std::uint64_t(st.st_size);
             if (entry.isDirectory)
                 if (UniqueFd child = openSubdirectory(dirFd, entry.name))
@@ -362,6 +364,7 @@ private:
     CopyProgress progress_;
     std::atomic<std::uint64_t> bytesDone_{0}, entriesDone_{0};
     std::map<std::pair<dev_t, ino_t>, std::string> hardlinks_;
+    std::set<std::pair<dev_t, ino_t>> countedInodes_;
     std::mutex mutex_;
     std::condition_variable changed_;
     std::deque<FileTask> queue_;

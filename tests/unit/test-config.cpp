@@ -12,7 +12,7 @@ TEST_CASE("built-in defaults apply without a configuration file")
     auto config = loadConfig("/nonexistent/bred-machined.toml");
     CHECK(config.machinesDirectory == "/var/lib/machines");
     CHECK(config.settingsDirectory == "/etc/systemd/nspawn");
-    CHECK(config.maxJobs == 8);
+    CHECK(config.maxJobs == 16);
 }
 
 TEST_CASE("the configuration file overrides the defaults")

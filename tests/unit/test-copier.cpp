@@ -1,0 +1,89 @@
+#include "errors.h"
+#include "temp-dir.h"
+#include "tree-copier.h"
+#include "unique-fd.h"
+
+#include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+using namespace bred;
+using bred::test::TempDir;
+using bred::test::writeFile;
+
+namespace {
+
+UniqueFd openDir(const std::filesystem::path& path) { return UniqueFd(open(path.c_str(), O_RDONLY | O_DIRECTORY)); }
+
+struct stat lstatOf(const std::filesystem::path& path)
+{
+    struct stat st {};
+    REQUIRE(lstat(path.c_str(), &st) == 0);
+    return st;
+}
+
+} // namespace
+
+TEST_CASE("a copied tree keeps contents, modes, times, links, holes and xattrs")
+{
+    TempDir dir;
+    auto source = dir.path() / "source", target = dir.path() / "target";
+    writeFile(source / "etc/os-release", "ID=test\n");
+    writeFile(source / ".dotfile", "hidden");
+    std::filesystem::create_symlink("../nowhere", source / "etc/dangling");
+    std::filesystem::create_hard_link(source / "etc/os-release", source / "hard");
+    chmod((source / ".dotfile").c_str(), 04750);
+    std::filesystem::create_directories(source / "tmp");
+    chmod((source / "tmp").c_str(), 01777);
+    {
+        UniqueFd sparse(open((source / "sparse").c_str(), O_WRONLY | O_CREAT, 0644));
+        REQUIRE(ftruncate(sparse.get(), 64 << 20) == 0);
+        REQUIRE(pwrite(sparse.get(), "x", 1, 32 << 20) == 1);
+    }
+    timespec times[2] = {{1000000000, 123456789}, {1000000001, 987654321}};
+    REQUIRE(utimensat(AT_FDCWD, (source / ".dotfile").c_str(), times, 0) == 0);
+    REQUIRE(utimensat(AT_FDCWD, (source / "etc/dangling").c_str(), times, AT_SYMLINK_NOFOLLOW) == 0);
+    bool xattrs = setxattr((source / ".dotfile").c_str(), "user.note", "kept", 4, 0) == 0;
+    std::filesystem::create_directory(target);
+
+    auto sourceFd = openDir(source), targetFd = openDir(target);
+    CopyProgress last;
+    CopyOptions options;
+    options.progress = [&](const CopyProgress& progress) { last = progress; };
+    copyTree(sourceFd.get(), targetFd.get(), options);
+
+    CHECK(last.entriesDone == last.entriesTotal);
+    // The hard link's data counts once.
+    CHECK(last.bytesTotal == (64u << 20) + 8 + 6);
+    auto dot = lstatOf(target / ".dotfile");
+    CHECK((dot.st_mode & 07777) == 04750);
+    CHECK(dot.st_mtim.tv_sec == 1000000001);
+    CHECK(dot.st_mtim.tv_nsec == 987654321);
+    CHECK((lstatOf(target / "tmp").st_mode & 07777) == 01777);
+    CHECK(lstatOf(target / "hard").st_ino == lstatOf(target / "etc/os-release").st_ino);
+    CHECK(std::filesystem::read_symlink(target / "etc/dangling") == "../nowhere");
+    CHECK(lstatOf(target / "etc/dangling").st_mtim.tv_nsec == 987654321);
+    auto sparse = lstatOf(target / "sparse");
+    CHECK(sparse.st_size == (64 << 20));
+    CHECK(sparse.st_blocks * 512 < (1 << 20));
+    if (xattrs) {
+        char value[16] = {};
+        CHECK(getxattr((target / ".dotfile").c_str(), "user.note", value, sizeof value) == 4);
+        CHECK(std::string(value) == "kept");
+    }
+}
+
+TEST_CASE("a canceled copy stops with CopyStopped")
+{
+    TempDir dir;
+    auto source = dir.path() / "source", target = dir.path() / "target";
+    for (int i = 0; i < 50; ++i)
+        writeFile(source / ("f" + std::to_string(i)), "data");
+    std::filesystem::create_directory(target);
+    auto sourceFd = openDir(source), targetFd = openDir(target);
+    CopyOptions options;
+    options.canceled = [] { return true; };
+    CHECK_THROWS_AS(copyTree(sourceFd.get(), targetFd.get(), options), CopyStopped);
+}
