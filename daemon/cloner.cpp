@@ -81,8 +81,8 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
             job.log(LOG_INFO, "Cloned as a btrfs snapshot.");
     }
     if (!snapshot) {
-        if (mkdirat(machinesFd, workName.c_str(), 0700) < 0)
-            throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", workName, std::strerror(errno)));
+        // On btrfs a plain-directory source still gets a subvolume, so its own clones are snapshots.
+        makeTreeDirectory(machinesFd, workName);
         UniqueFd targetFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         CopyOptions options;
         options.canceled = [&job] { return job.cancelRequested(); };
@@ -99,16 +99,12 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         } catch (const CopyStopped&) {
             throw JobCanceled{};
         }
-        // A copied template is read-only; its clone is not.
-        setTreeImmutable(targetFd.get(), false);
     }
 
     job.setStage("finalize");
     UniqueFd treeFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-    if (isBtrfsSubvolume(treeFd.get())) {
-        std::uint64_t flags = 0;
-        ioctl(treeFd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags); // a snapshot of a read-only template is read-only
-    }
+    // A template's copy or snapshot comes out read-only like its source; a clone is writable.
+    setTreeReadOnly(treeFd.get(), false);
     // A new machine, not a twin: its own machine-id on first boot, its own name.
     if (UniqueFd etc = openInRoot(treeFd.get(), "etc", O_RDONLY | O_DIRECTORY)) {
         writeFileInTree(treeFd.get(), "etc/machine-id", "");
@@ -122,14 +118,8 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
     }
     work.keep = true;
-    if (request.asTemplate) {
-        if (isBtrfsSubvolume(treeFd.get())) {
-            std::uint64_t flags = BTRFS_SUBVOL_RDONLY;
-            ioctl(treeFd.get(), BTRFS_IOC_SUBVOL_SETFLAGS, &flags);
-        } else {
-            setTreeImmutable(treeFd.get(), true);
-        }
-    }
+    if (request.asTemplate)
+        setTreeReadOnly(treeFd.get(), true);
     job.setProgress(1.0);
     job.log(LOG_INFO, fmt::format("'{}' is ready, cloned from '{}'.", request.name, request.source));
 }

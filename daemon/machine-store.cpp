@@ -121,12 +121,12 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
     // An immutable directory cannot be renamed: lift the attribute for the rename only.
     bool immutable = isTreeReadOnly(treeFd.get());
     if (immutable)
-        setTreeImmutable(treeFd.get(), false);
+        setTreeReadOnly(treeFd.get(), false);
     int renamed = renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), newName.c_str(),
                             RENAME_NOREPLACE);
     int renameErrno = errno;
     if (immutable)
-        setTreeImmutable(treeFd.get(), true);
+        setTreeReadOnly(treeFd.get(), true);
     if (renamed < 0) {
         if (renameErrno == EEXIST)
             throw Error(ErrorCode::AlreadyExists,
@@ -140,10 +140,10 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
         int settingsErrno = errno;
         // Keep tree and settings together: undo the tree's rename.
         if (immutable)
-            setTreeImmutable(treeFd.get(), false);
+            setTreeReadOnly(treeFd.get(), false);
         renameat2(directoryFd_.get(), newName.c_str(), directoryFd_.get(), name.c_str(), RENAME_NOREPLACE);
         if (immutable)
-            setTreeImmutable(treeFd.get(), true);
+            setTreeReadOnly(treeFd.get(), true);
         throw Error(ErrorCode::Failed, fmt::format("cannot rename the settings file {}: {}",
                                                    oldSettings.string(), std::strerror(settingsErrno)));
     }
@@ -161,12 +161,12 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     std::string hiddenName = fmt::format("{}remove-{}-{}", temporaryPrefix, name, randomSuffix());
     bool immutable = isTreeReadOnly(treeFd.get());
     if (immutable)
-        setTreeImmutable(treeFd.get(), false);
+        setTreeReadOnly(treeFd.get(), false);
     job.enterPointOfNoReturn();
     if (renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), hiddenName.c_str(), RENAME_NOREPLACE) < 0) {
         int renameErrno = errno;
         if (immutable)
-            setTreeImmutable(treeFd.get(), true);
+            setTreeReadOnly(treeFd.get(), true);
         throw Error(ErrorCode::Failed, fmt::format("cannot remove '{}': {}", name, std::strerror(renameErrno)));
     }
     auto settings = settingsFile(name);

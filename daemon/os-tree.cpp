@@ -21,6 +21,14 @@ namespace {
 
 constexpr std::size_t maxOsReleaseSize = 64 * 1024;
 
+bool isSubvolume(int treeFd)
+{
+    struct statfs fs {};
+    struct stat st {};
+    return fstatfs(treeFd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC && fstat(treeFd, &st) == 0 &&
+           st.st_ino == BTRFS_FIRST_FREE_OBJECTID;
+}
+
 bool isValidOsReleaseKey(std::string_view key)
 {
     if (key.empty() || (key.front() >= '0' && key.front() <= '9'))
@@ -125,10 +133,7 @@ std::string detectTreeArchitecture(int treeFd)
 
 bool isTreeReadOnly(int treeFd)
 {
-    struct statfs fs {};
-    struct stat st {};
-    if (fstatfs(treeFd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC && fstat(treeFd, &st) == 0 &&
-        st.st_ino == BTRFS_FIRST_FREE_OBJECTID) {
+    if (isSubvolume(treeFd)) {
         std::uint64_t subvolumeFlags = 0;
         if (ioctl(treeFd, BTRFS_IOC_SUBVOL_GETFLAGS, &subvolumeFlags) == 0 &&
             (subvolumeFlags & BTRFS_SUBVOL_RDONLY))
@@ -138,7 +143,9 @@ bool isTreeReadOnly(int treeFd)
     return ioctl(treeFd, FS_IOC_GETFLAGS, &flags) == 0 && (flags & FS_IMMUTABLE_FL);
 }
 
-void setTreeImmutable(int treeFd, bool immutable)
+namespace {
+
+void setImmutable(int treeFd, bool immutable)
 {
     int flags = 0;
     if (ioctl(treeFd, FS_IOC_GETFLAGS, &flags) < 0) {
@@ -152,6 +159,37 @@ void setTreeImmutable(int treeFd, bool immutable)
         throw Error(ErrorCode::Failed,
                     fmt::format("cannot {} the immutable attribute of the tree: {}",
                                 immutable ? "set" : "clear", std::strerror(errno)));
+}
+
+} // namespace
+
+void makeTreeDirectory(int parentFd, const std::string& name)
+{
+    struct statfs fs {};
+    if (fstatfs(parentFd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC) {
+        btrfs_ioctl_vol_args args{};
+        std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
+        if (ioctl(parentFd, BTRFS_IOC_SUBVOL_CREATE, &args) == 0)
+            return;
+    }
+    if (mkdirat(parentFd, name.c_str(), 0755) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", name, std::strerror(errno)));
+}
+
+void setTreeReadOnly(int treeFd, bool readOnly)
+{
+    if (isSubvolume(treeFd)) {
+        std::uint64_t flags = 0;
+        if (ioctl(treeFd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) == 0) {
+            flags = readOnly ? (flags | BTRFS_SUBVOL_RDONLY) : (flags & ~std::uint64_t(BTRFS_SUBVOL_RDONLY));
+            if (ioctl(treeFd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0)
+                throw Error(ErrorCode::Failed, fmt::format("cannot change the subvolume's read-only flag: {}",
+                                                           std::strerror(errno)));
+        }
+        if (readOnly)
+            return;
+    }
+    setImmutable(treeFd, readOnly);
 }
 
 std::uint64_t treeCreationTimestamp(int treeFd)

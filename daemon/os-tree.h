@@ -28,8 +28,14 @@ std::string detectTreeArchitecture(int treeFd);
 // A template is a read-only tree, in machined's own terms: the directory has the
 // immutable attribute, or is a read-only btrfs subvolume.
 bool isTreeReadOnly(int treeFd);
-// Sets or clears the immutable attribute of the tree's top directory.
-void setTreeImmutable(int treeFd, bool immutable);
+// Makes the tree read-only or writable: the read-only flag of a btrfs
+// subvolume, else the immutable attribute of its top directory.
+void setTreeReadOnly(int treeFd, bool readOnly);
+
+// Creates directory `name` in `parentFd` for a machine's tree: a btrfs
+// subvolume where the filesystem is btrfs (so clones are snapshots), else a
+// plain directory. Throws Error.
+void makeTreeDirectory(int parentFd, const std::string& name);
 
 // Birth time of the directory in µs since the epoch; 0 when the filesystem does not record it.
 std::uint64_t treeCreationTimestamp(int treeFd);

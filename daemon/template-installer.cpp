@@ -191,8 +191,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         throw Error(ErrorCode::BadArchive, "The bootstrap archive has no root.<arch>/ directory.");
     case ArchiveLayout::Oci: {
         job.log(LOG_INFO, "Unpacking the image's layers.");
-        if (mkdirat(workFd, "layers", 0755) < 0)
-            throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+        makeTreeDirectory(workFd, "layers");
         unpackImageLayers(unpackedFd.get(), workPath / "layers", nativeArchitecture, extractOptions,
                           [&](const std::string& line) { job.log(LOG_INFO, line); });
         return "layers";
@@ -203,8 +202,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
             throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image.");
         auto partition = findRootPartition(readGpt(image.get()), treeArchitecture);
         job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
-        if (mkdirat(workFd, "tree", 0755) < 0)
-            throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+        makeTreeDirectory(workFd, "tree");
         copyPartitionTree(workPath / unpacked / "disk.raw", partition, workPath / "tree", extractOptions.canceled);
         return "tree";
     }
@@ -257,8 +255,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     WorkDirectory work(machinesFd, request.name);
     UniqueFd workFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const std::string unpacked = "unpacked";
-    if (mkdirat(workFd.get(), unpacked.c_str(), 0755) < 0)
-        throw Error(ErrorCode::Failed, fmt::format("cannot create the work directory: {}", std::strerror(errno)));
+    makeTreeDirectory(workFd.get(), unpacked);
     auto unpackedPath = store_.directory() / work.name() / unpacked;
 
     // The archive streams through a pipe into the unpacker while it downloads:
@@ -413,14 +410,14 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         // Swap the old tree out in one step; it then goes with the work directory.
         UniqueFd oldFd(openat(machinesFd, request.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (oldFd && isTreeReadOnly(oldFd.get()))
-            setTreeImmutable(oldFd.get(), false);
+            setTreeReadOnly(oldFd.get(), false);
         if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_EXCHANGE) < 0)
             throw Error(ErrorCode::Failed,
                         fmt::format("cannot replace '{}': {}", request.name, std::strerror(errno)));
         job.log(LOG_INFO, fmt::format("Replaced the previous '{}'.", request.name));
     }
     try {
-        setTreeImmutable(treeFd.get(), true);
+        setTreeReadOnly(treeFd.get(), true);
     } catch (const Error& error) {
         job.log(LOG_WARNING, fmt::format("'{}' could not be marked read-only, so it is listed as a container: {}",
                                          request.name, error.what()));

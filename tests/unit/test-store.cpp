@@ -185,7 +185,7 @@ TEST_CASE("templates are read-only trees, and stay so across a rename", "[root]"
     makeOsTree(tree);
     UniqueFd fd(open(tree.c_str(), O_RDONLY | O_DIRECTORY));
     try {
-        setTreeImmutable(fd.get(), true);
+        setTreeReadOnly(fd.get(), true);
     } catch (const Error&) {
         return; // the filesystem of the temporary directory has no attributes
     }
