@@ -222,7 +222,9 @@ private:
                 UniqueFd sourceMeta(openat(sourceDirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 copyMetadataByFd(sourceMeta.get(), targetChild.get(), st, childPath);
             } else if (S_ISREG(st.st_mode)) {
-                UniqueFd source(openat(sourceDirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY));
+                // O_NOATIME: cloning leaves the source as it was, access times included.
+                UniqueFd source(openat(sourceDirFd, name.c_str(),
+                                       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME));
                 if (!source)
                     fail("cannot open", childPath);
                 UniqueFd target(openat(targetDirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,

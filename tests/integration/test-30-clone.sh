@@ -56,7 +56,7 @@ make_rich_tree() {
 
 # One line per entry with everything the copy must keep (link counts via the inode groups).
 describe_tree() {
-    (cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %A@ %l\n' | grep -v -e '^./etc/machine-id ' -e '^./etc/hostname ' -e '^./etc ' | sort)
+    (cd "$1" && find . -printf '%p %y %m %U:%G %s %T@ %l\n' | grep -v -e '^./etc/machine-id ' -e '^./etc/hostname ' -e '^./etc ' | sort)
     (cd "$1" && find . -type f -links +1 -printf '%i %p\n' | sort | awk '{print $2}' | xargs -r stat -c '%h %n' | sort)
     (cd "$1" && getfacl -R -n -p . 2>/dev/null | sort)
     (cd "$1" && getfattr -R -d -m - -h . 2>/dev/null | grep -v '^# file' | sort)
