@@ -202,6 +202,92 @@ test_parallel_clones() {
     remove_machine_dirs psrc p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 same
 }
 
+# with_pool FSTYPE MKFS-ARGS... -- CMD...: runs CMD with the machines directory on
+# a fresh loop-mounted filesystem of FSTYPE, the daemon restarted onto it.
+with_pool() {
+    local fstype=$1 image=/srv/bred-pool.img saved=/var/lib/machines.saved
+    shift
+    local mkfs_args=()
+    while [[ $1 != -- ]]; do mkfs_args+=("$1"); shift; done
+    shift
+    rm -f "$image"
+    truncate -s 3G "$image"
+    "mkfs.$fstype" -q "${mkfs_args[@]}" "$image" > /dev/null
+    systemctl stop bred-machined.service
+    mv "$BRED_MACHINES_DIR" "$saved"
+    mkdir "$BRED_MACHINES_DIR"
+    local status=0
+    if mount -o loop -t "$fstype" "$image" "$BRED_MACHINES_DIR"; then
+        bus_call ListMachines > /dev/null
+        "$@" || status=$?
+        systemctl stop bred-machined.service
+        find "$BRED_MACHINES_DIR" -maxdepth 1 -mindepth 1 -exec chattr -i {} + 2> /dev/null || true
+        umount "$BRED_MACHINES_DIR"
+    else
+        status=1
+    fi
+    rmdir "$BRED_MACHINES_DIR"
+    mv "$saved" "$BRED_MACHINES_DIR"
+    rm -f "$image"
+    return $status
+}
+
+fs_supported() { grep -qw "$1" /proc/filesystems || modprobe "$1" 2> /dev/null; }
+
+btrfs_clones() {
+    make_rich_tree bsrc
+    dd if=/dev/urandom of="$BRED_MACHINES_DIR/bsrc/var/blob" bs=1M count=400 status=none
+    wait_listed bsrc
+    # A plain directory on btrfs: files are reflinked, and the clone is a subvolume.
+    bredmachine clone bsrc bcopy --template > /dev/null 2>&1
+    diff <(describe_tree "$BRED_MACHINES_DIR/bsrc") <(describe_tree "$BRED_MACHINES_DIR/bcopy")
+    btrfs subvolume show "$BRED_MACHINES_DIR/bcopy" > /dev/null
+    assert_eq "$(btrfs property get -ts "$BRED_MACHINES_DIR/bcopy" ro)" "ro=true"
+    # A template that is a subvolume clones as a snapshot, in constant time.
+    local out start end
+    start=$(date +%s%N)
+    out=$(bredmachine clone bcopy bsnap 2>&1)
+    end=$(date +%s%N)
+    assert_contains "$out" "btrfs snapshot"
+    echo "snapshot clone of 400 MiB took $(((end - start) / 1000000)) ms"
+    (((end - start) / 1000000 < 2000)) || return 1
+    assert_eq "$(btrfs property get -ts "$BRED_MACHINES_DIR/bsnap" ro)" "ro=false"
+    diff <(describe_tree "$BRED_MACHINES_DIR/bsrc") <(describe_tree "$BRED_MACHINES_DIR/bsnap")
+    assert_eq "$(cat "$BRED_MACHINES_DIR/bsnap/etc/hostname")" bsnap
+    touch "$BRED_MACHINES_DIR/bsnap/writable"
+    bredmachine remove bsnap > /dev/null 2>&1
+    bredmachine remove bcopy > /dev/null 2>&1
+    no_leftovers
+}
+
+test_btrfs() {
+    fs_supported btrfs || { echo "SKIP: this kernel has no btrfs"; return 0; }
+    with_pool btrfs -- btrfs_clones
+}
+
+xfs_clones() {
+    make_rich_tree xsrc
+    dd if=/dev/urandom of="$BRED_MACHINES_DIR/xsrc/var/blob" bs=1M count=400 status=none
+    sync
+    wait_listed xsrc
+    local before after
+    before=$(df --output=used -k "$BRED_MACHINES_DIR" | tail -1)
+    bredmachine clone xsrc xcopy > /dev/null 2>&1
+    sync
+    after=$(df --output=used -k "$BRED_MACHINES_DIR" | tail -1)
+    diff <(describe_tree "$BRED_MACHINES_DIR/xsrc") <(describe_tree "$BRED_MACHINES_DIR/xcopy")
+    cmp "$BRED_MACHINES_DIR/xsrc/var/blob" "$BRED_MACHINES_DIR/xcopy/var/blob"
+    # Reflinked: the 400 MiB are shared, not written again.
+    echo "space used by the clone: $((after - before)) KiB"
+    ((after - before < 50 * 1024)) || return 1
+    no_leftovers
+}
+
+test_xfs() {
+    fs_supported xfs || { echo "SKIP: this kernel has no xfs"; return 0; }
+    with_pool xfs -m reflink=1 -- xfs_clones
+}
+
 run_test "a clone is exact, entry by entry, and a new machine" test_clone_is_exact
 run_test "a template's clone is writable; --template makes a template" test_clone_of_template_is_writable_and_template_option
 run_test "clone errors: names, options, polkit" test_clone_errors
@@ -209,3 +295,5 @@ run_test "cloning a running container is Busy" test_running_source_is_busy
 run_test "cancel stops within a second and leaves nothing" test_cancel_leaves_nothing
 run_test "a full filesystem fails the clone and leaves nothing" test_full_filesystem_leaves_nothing
 run_test "ten clones in parallel; two into one name, one wins" test_parallel_clones
+run_test "btrfs: subvolumes, read-only templates, snapshot clones" test_btrfs
+run_test "xfs: clones share their data through reflinks" test_xfs
