@@ -37,7 +37,7 @@ Verbs:
   create-template NAME (--distro ID [--arch ARCH] | --url URL [--sha256 HEX])
                             Download, verify and install a template
   import NAME FILE          Install a template from a local archive ('-': stdin)
-  clone SOURCE NAME [--template]
+  clone SOURCE NAME [--template] [--settings]
                             Copy a machine into a new container (or template)
   jobs                      List running jobs
   cancel ID                 Cancel a job
@@ -52,6 +52,7 @@ Options:
       --verify=MODE         no, checksum or signature (default: the strongest available)
       --force               create-template, import: replace an existing template
       --template            clone: make the copy a read-only template
+      --settings            clone: copy the machine's binds and network settings too
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -146,7 +147,8 @@ void requireMachineName(const std::string& name)
 struct TemplateOptions {
     std::string distro, arch, url, sha256, verify;
     bool force = false;
-    bool asTemplate = false; // clone --template
+    bool asTemplate = false;   // clone --template
+    bool copySettings = false; // clone --settings
 
     std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
     {
@@ -209,6 +211,8 @@ public:
         std::map<std::string, sdbus::Variant> options;
         if (templateOptions_.asTemplate)
             options["template"] = true;
+        if (templateOptions_.copySettings)
+            options["settings"] = true;
         call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
     }
@@ -425,6 +429,7 @@ int run(int argc, char** argv)
         optionVerify,
         optionForce,
         optionTemplate,
+        optionSettings,
     };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
@@ -439,6 +444,7 @@ int run(int argc, char** argv)
         {"verify", required_argument, nullptr, optionVerify},
         {"force", no_argument, nullptr, optionForce},
         {"template", no_argument, nullptr, optionTemplate},
+        {"settings", no_argument, nullptr, optionSettings},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -456,6 +462,7 @@ int run(int argc, char** argv)
         case optionVerify: templateOptions.verify = optarg; break;
         case optionForce: templateOptions.force = true; break;
         case optionTemplate: templateOptions.asTemplate = true; break;
+        case optionSettings: templateOptions.copySettings = true; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;
         default:

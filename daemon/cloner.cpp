@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
@@ -118,6 +119,12 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
     }
     work.keep = true;
+    if (request.copySettings) {
+        std::error_code error;
+        if (std::filesystem::exists(store_.settingsFile(request.source), error) &&
+            !std::filesystem::copy_file(store_.settingsFile(request.source), store_.settingsFile(request.name), error))
+            job.log(LOG_WARNING, fmt::format("The settings were not copied: {}", error.message()));
+    }
     if (request.asTemplate)
         setTreeReadOnly(treeFd.get(), true);
     job.setProgress(1.0);

@@ -14,6 +14,7 @@ struct CloneRequest {
     std::string source;
     std::string name;
     bool asTemplate = false;
+    bool copySettings = false; // the source's NAME.nspawn (binds, network) too
 };
 
 class Cloner {

@@ -285,8 +285,9 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
     try {
         existingMachine(source);
         validateMachineName(name);
-        MethodOptions parsed(std::move(options), {"template"});
-        request = CloneRequest{source, name, parsed.boolean("template").value_or(false)};
+        MethodOptions parsed(std::move(options), {"template", "settings"});
+        request = CloneRequest{source, name, parsed.boolean("template").value_or(false),
+                               parsed.boolean("settings").value_or(false)};
         if (machines_.find(name))
             throw Error(ErrorCode::AlreadyExists,
                         fmt::format("A machine '{}' already exists; choose another name.", name));

@@ -80,6 +80,14 @@ test_clone_is_exact() {
     assert_eq "$(cat "$BRED_MACHINES_DIR/rich2/etc/hostname")" rich2
     assert_eq "$(cat "$BRED_MACHINES_DIR/rich/etc/hostname")" source-host
     assert_eq "$(machine_prop rich2 Class)" 's "container"'
+    # Settings stay behind unless asked for.
+    printf '[Network]\nVirtualEthernet=yes\n' > /etc/systemd/nspawn/rich.nspawn
+    remove_machine_dirs rich3 rich4
+    bredmachine clone rich rich3 > /dev/null 2>&1
+    [[ ! -e /etc/systemd/nspawn/rich3.nspawn ]]
+    bredmachine clone rich rich4 --settings > /dev/null 2>&1
+    cmp /etc/systemd/nspawn/rich.nspawn /etc/systemd/nspawn/rich4.nspawn
+    remove_machine_dirs rich3 rich4
     no_leftovers
 }
 
