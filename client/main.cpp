@@ -39,6 +39,8 @@ Verbs:
   import NAME FILE          Install a template from a local archive ('-': stdin)
   clone SOURCE NAME [--template] [--settings]
                             Copy a machine into a new container (or template)
+  start NAME                Boot a container; waits until it is ready
+  stop NAME [--force]       Power a container off cleanly (--force: kill it)
   jobs                      List running jobs
   cancel ID                 Cancel a job
   remove NAME               Delete a stopped machine and its settings
@@ -50,7 +52,8 @@ Options:
       --url=URL             create-template: an http(s) URL of a rootfs archive
       --sha256=HEX          create-template, import: the archive's expected SHA-256
       --verify=MODE         no, checksum or signature (default: the strongest available)
-      --force               create-template, import: replace an existing template
+      --force               create-template, import: replace an existing template;
+                            stop: kill the container instead of powering it off
       --template            clone: make the copy a read-only template
       --settings            clone: copy the machine's binds and network settings too
       --json                Machine-readable output on listing verbs
@@ -214,6 +217,25 @@ public:
         if (templateOptions_.copySettings)
             options["settings"] = true;
         call << args[0] << args[1] << options;
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int start(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Start");
+        call << args[0] << std::map<std::string, sdbus::Variant>{};
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int stop(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Stop");
+        std::map<std::string, sdbus::Variant> options;
+        if (templateOptions_.force)
+            options["force"] = true;
+        call << args[0] << options;
         return waitForJobReply(bus_.send(call));
     }
 
@@ -409,7 +431,9 @@ const Verb verbTable[] = {
     {"jobs", 0, 0, &Verbs::jobs, false},     {"distros", 0, 0, &Verbs::distros, false},
     {"create-template", 1, 1, &Verbs::createTemplate, true},
     {"import", 2, 2, &Verbs::importTemplate, true},
-    {"clone", 2, 2, &Verbs::clone, true},     {"cancel", 1, 1, &Verbs::cancel, true},
+    {"clone", 2, 2, &Verbs::clone, true},
+    {"start", 1, 1, &Verbs::start, true},
+    {"stop", 1, 1, &Verbs::stop, true},     {"cancel", 1, 1, &Verbs::cancel, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
 };
 

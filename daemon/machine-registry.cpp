@@ -58,9 +58,15 @@ void MachineRegistry::refresh(const std::string& name)
     }
     MachineView view;
     view.info = std::move(*info);
-    if (auto unit = machinedWatcher_->runningUnit(name)) {
+    auto unit = machinedWatcher_->runningUnit(name);
+    if (unit) {
         view.state = "running";
         view.unit = *unit;
+    }
+    if (auto override = runStates_.find(name); override != runStates_.end()) {
+        // A failed start is history once the container runs after all.
+        if (!(unit && override->second == "failed"))
+            view.state = override->second;
     }
     if (existing != objects_.end()) {
         existing->second->update(std::move(view));
@@ -84,6 +90,15 @@ std::vector<const MachineView*> MachineRegistry::list() const
     for (const auto& [name, object] : objects_)
         views.push_back(&object->view());
     return views;
+}
+
+void MachineRegistry::setRunState(const std::string& name, std::optional<std::string> state)
+{
+    if (state)
+        runStates_[name] = *state;
+    else
+        runStates_.erase(name);
+    refresh(name);
 }
 
 bool MachineRegistry::isRunning(const std::string& name) const

@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace bred {
@@ -33,6 +34,10 @@ public:
     const MachineView* find(const std::string& name) const;
     std::vector<const MachineView*> list() const;
     bool isRunning(const std::string& name) const;
+    // While we start or stop a container, or after its start failed, its State
+    // says so ("starting", "stopping", "failed"); nullopt goes back to what
+    // systemd-machined says.
+    void setRunState(const std::string& name, std::optional<std::string> state);
 
 private:
     void onDirectoryEvents();
@@ -44,6 +49,7 @@ private:
     std::unique_ptr<MachinedWatcher> machinedWatcher_;
     Announcer onNew_, onRemoved_;
     std::map<std::string, std::unique_ptr<MachineObject>> objects_;
+    std::map<std::string, std::string> runStates_;
 };
 
 } // namespace bred

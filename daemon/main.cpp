@@ -103,7 +103,8 @@ int main(int argc, char** argv)
         bred::JobManager jobs(config.maxJobs);
         bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
         bred::MachineRegistry machines(*bus, loop, store, config);
-        bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit);
+        bred::UnitManager units(*bus);
+        bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
         machines.refreshAll();
 
         bus->requestName(bred::bus::serviceName);

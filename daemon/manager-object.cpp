@@ -5,8 +5,10 @@
 #include "checksum.h"
 #include "method-options.h"
 #include "names.h"
+#include "nspawn-command.h"
 
 #include <algorithm>
+#include <future>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
@@ -42,13 +44,13 @@ void replyError(sdbus::Result<Results...>& result, const Error& error)
 
 ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store,
                              MachineRegistry& machines, JobManager& jobs, JobRegistry& jobRegistry,
-                             PolkitAuthority& polkit)
+                             PolkitAuthority& polkit, UnitManager& units)
     : AdaptorInterfaces(bus, bus::managerPath), config_(config),
       installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
                                                      config.lowSpeedTimeout, 1024, config.downloadRetries},
                                       config.maxTreeBytes}),
       cloner_(store), store_(store), machines_(machines), jobs_(jobs),
-      jobRegistry_(jobRegistry), polkit_(polkit)
+      jobRegistry_(jobRegistry), polkit_(polkit), units_(units)
 {
     registerAdaptor();
     machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, path); },
@@ -322,16 +324,106 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
     replyError(result, notYetSupported("Convert", "conversion with recipes"));
 }
 
-void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
-                          std::map<std::string, sdbus::Variant>)
+namespace {
+
+// Work for a job whose outcome arrives on the loop (a systemd job): waits for
+// it, and on cancel asks `onCancel` (once) and keeps waiting for the outcome.
+Job::Work awaitOutcome(std::shared_future<std::optional<Error>> outcome, std::function<void()> onCancel)
 {
-    replyError(result, notYetSupported("Start", "running containers"));
+    return [outcome, onCancel](JobContext& context) {
+        bool canceled = false;
+        while (outcome.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
+            if (!canceled && context.cancelRequested()) {
+                canceled = true;
+                onCancel();
+            }
+        if (canceled)
+            throw JobCanceled{};
+        if (auto error = outcome.get())
+            throw *error;
+    };
 }
 
-void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string,
-                         std::map<std::string, sdbus::Variant>)
+} // namespace
+
+void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                          std::map<std::string, sdbus::Variant> options)
 {
-    replyError(result, notYetSupported("Stop", "running containers"));
+    auto checks = [this](const std::string& machine) {
+        // The read-only flag can change without an inotify event: look again.
+        if (isValidMachineName(machine))
+            machines_.refresh(machine);
+        const MachineView& view = existingMachine(machine);
+        if (view.info.machineClass == MachineClass::Template)
+            throw Error(ErrorCode::NotSupported,
+                        fmt::format("'{}' is a template; templates are never started. Clone it into a container "
+                                    "('bredmachine clone {} NAME') and start that.",
+                                    machine, machine));
+        if (machines_.isRunning(machine))
+            throw Error(ErrorCode::Busy, fmt::format("Machine '{}' is running already.", machine));
+        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
+            throw Error(ErrorCode::UnsupportedArchitecture, problem);
+        return view.info.directory;
+    };
+    try {
+        MethodOptions parsed(std::move(options), {});
+        checks(name);
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
+                  [this, name, checks](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      auto directory = checks(name);
+                      auto job = jobs_.admit("start", {name}, "manage", caller.uid);
+                      auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
+                      std::string unit = containerUnitName(name);
+                      machines_.setRunState(name, "starting");
+                      units_.startContainer(unit, fmt::format("Container {} (bred-machined)", name),
+                                            nspawnCommand(name, directory),
+                                            [outcome](std::optional<Error> error) { outcome->set_value(error); });
+                      auto path = jobRegistry_.start(
+                          job,
+                          awaitOutcome(outcome->get_future().share(),
+                                       [this, unit] { units_.stopUnit(unit, false, [](std::optional<Error>) {}); }),
+                          [this, name, job] {
+                              machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
+                                                                         : std::nullopt);
+                          });
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
+}
+
+void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                         std::map<std::string, sdbus::Variant> options)
+{
+    bool force = false;
+    try {
+        MethodOptions parsed(std::move(options), {"force"});
+        force = parsed.boolean("force").value_or(false);
+        existingMachine(name);
+        if (!machines_.isRunning(name))
+            throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
+                  [this, name, force](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      const MachineView& view = existingMachine(name);
+                      if (!machines_.isRunning(name))
+                          throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
+                      // Whoever started it (us, machinectl, boot), machined knows its unit.
+                      std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
+                      auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
+                      auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
+                      machines_.setRunState(name, "stopping");
+                      units_.stopUnit(unit, force,
+                                      [outcome](std::optional<Error> error) { outcome->set_value(error); });
+                      auto path = jobRegistry_.start(job, awaitOutcome(outcome->get_future().share(), [] {}),
+                                                     [this, name] { machines_.setRunState(name, std::nullopt); });
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 }
 
 void ManagerObject::Enable(sdbus::Result<>&& result, std::string)

@@ -8,6 +8,7 @@
 #include "polkit-authority.h"
 #include "cloner.h"
 #include "template-installer.h"
+#include "unit-manager.h"
 
 #include <sdbus-c++/sdbus-c++.h>
 
@@ -17,7 +18,7 @@ class ManagerObject final
     : public sdbus::AdaptorInterfaces<org::bredos::machine1::Manager_adaptor, sdbus::ObjectManager_adaptor> {
 public:
     ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store, MachineRegistry& machines,
-                  JobManager& jobs, JobRegistry& jobRegistry, PolkitAuthority& polkit);
+                  JobManager& jobs, JobRegistry& jobRegistry, PolkitAuthority& polkit, UnitManager& units);
     ~ManagerObject();
 
 private:
@@ -78,6 +79,7 @@ private:
     JobManager& jobs_;
     JobRegistry& jobRegistry_;
     PolkitAuthority& polkit_;
+    UnitManager& units_;
 };
 
 } // namespace bred

@@ -131,7 +131,7 @@ test_no_such_machine() {
 }
 
 test_later_capabilities_say_not_supported() {
-    assert_fails_with org.bredos.machine1.Error.NotSupported gcall Start x '{}'
+    assert_fails_with org.bredos.machine1.Error.NotSupported gcall Enable x
     assert_fails_with org.bredos.machine1.Error.NotSupported gcall ListRecipes
     assert_contains "$last_stderr" "later"
 }
