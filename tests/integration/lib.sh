@@ -321,3 +321,45 @@ remove_machine_dirs() {
         rm -f "/etc/systemd/nspawn/$name.nspawn"
     done
 }
+
+# --- helpers shared by the capability tests ----------------------------------
+
+# gcall METHOD ARG...: a Manager call with gdbus, which (unlike busctl) prints
+# the D-Bus error name on failure.
+gcall() {
+    local method=$1
+    shift
+    gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" \
+        --method "$BRED_MANAGER_IFACE.$method" -- "$@"
+}
+
+# machine_prop NAME PROPERTY: a Machine property as busctl prints it.
+machine_prop() {
+    busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
+}
+
+# no_leftovers: fails when a temporary tree of the daemon is left behind.
+no_leftovers() {
+    local left
+    left=$(find "$BRED_MACHINES_DIR" -maxdepth 1 -name '.#bred-*')
+    [[ -z $left ]] || { echo "left behind: $left"; return 1; }
+}
+
+# register_running NAME / unregister_running NAME: registers NAME with the
+# real systemd-machined as nspawn would (a sleeping leader in a unit of its
+# own, bred-test-NAME.service), so the daemon sees it running.
+register_running() {
+    systemd-run --unit="bred-test-$1" --property=Type=simple sleep 600
+    local pid
+    pid=$(systemctl show -P MainPID "bred-test-$1.service")
+    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager RegisterMachine 'sayssus' "$1" 0 bred-test container "$pid" \
+        "$BRED_MACHINES_DIR/$1"
+    wait_for 10 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path "$1") org.bredos.machine1.Machine State | grep -q running"
+}
+unregister_running() {
+    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
+        org.freedesktop.machine1.Manager TerminateMachine s "$1" || true
+    systemctl stop "bred-test-$1.service" 2> /dev/null || true
+    wait_for 10 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path "$1") org.bredos.machine1.Machine State | grep -q stopped"
+}

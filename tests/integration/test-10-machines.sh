@@ -4,27 +4,15 @@
 # against the real daemon, bus, polkitd and systemd-machined.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MANAGER=org.bredos.machine1.Manager
-
-# gdbus prints the D-Bus error name on failure, which busctl does not.
-gcall() {
-    local method=$1
-    shift
-    gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" \
-        --method "$MANAGER.$method" -- "$@"
-}
 gcall_as() {
     local user=$1
     shift
     as_user "$user" gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" \
-        --method "$MANAGER.$1" -- "${@:2}"
-}
-machine_prop() {
-    busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
+        --method "$BRED_MANAGER_IFACE.$1" -- "${@:2}"
 }
 # Wait until the daemon lists (or no longer lists) a machine.
-wait_listed() { wait_for 10 bash -c "busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $MANAGER ListMachines | grep -q '\"$1\"'"; }
-wait_unlisted() { wait_for 10 bash -c "! busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $MANAGER ListMachines | grep -q '\"$1\"'"; }
+wait_listed() { wait_for 10 bash -c "busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $BRED_MANAGER_IFACE ListMachines | grep -q '\"$1\"'"; }
+wait_unlisted() { wait_for 10 bash -c "! busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $BRED_MANAGER_IFACE ListMachines | grep -q '\"$1\"'"; }
 
 # A tree that looks like a real OS to the daemon: os-release and an x86-64 shell.
 make_tree() {
@@ -214,23 +202,13 @@ test_running_machine_is_busy() {
     remove_machine_dirs busy1
     make_tree busy1 > /dev/null
     wait_listed busy1
-    # Register a machine with the real systemd-machined, as nspawn would.
-    systemd-run --unit=bred-test-busy1 --property=Type=simple sleep 600
-    local pid
-    pid=$(systemctl show -P MainPID bred-test-busy1.service)
-    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
-        org.freedesktop.machine1.Manager RegisterMachine 'sayssus' busy1 0 bred-test container "$pid" \
-        "$BRED_MACHINES_DIR/busy1"
-    wait_for 10 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path busy1) org.bredos.machine1.Machine State | grep -q running"
+    register_running busy1
     assert_contains "$(machine_prop busy1 Unit)" bred-test-busy1.service
     assert_fails_with org.bredos.machine1.Error.Busy gcall Remove busy1
     assert_contains "$last_stderr" "stop it first"
     assert_fails_with org.bredos.machine1.Error.Busy gcall Rename busy1 busy2
     [[ -d $BRED_MACHINES_DIR/busy1 ]]
-    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
-        org.freedesktop.machine1.Manager TerminateMachine s busy1
-    wait_for 10 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path busy1) org.bredos.machine1.Machine State | grep -q stopped"
-    systemctl stop bred-test-busy1.service 2>/dev/null || true
+    unregister_running busy1
     bredmachine remove busy1
 }
 

@@ -7,21 +7,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Not under /tmp or /var/tmp: the daemon has private ones (PrivateTmp=yes).
 FIXTURES=/srv/bred-fixtures
 CONF_DIR=/etc/bred-machined
-MANAGER=org.bredos.machine1.Manager
 
-gcall() {
-    local method=$1
-    shift
-    gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" --method "$MANAGER.$method" -- "$@"
-}
-machine_prop() {
-    busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
-}
-no_leftovers() {
-    local left
-    left=$(find "$BRED_MACHINES_DIR" -maxdepth 1 -name '.#bred-*')
-    [[ -z $left ]] || { echo "left behind: $left"; return 1; }
-}
 restart_daemon() {
     systemctl stop bred-machined.service
     bus_call ListMachines > /dev/null

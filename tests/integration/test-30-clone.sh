@@ -3,21 +3,7 @@
 # twin, atomic under cancel and a full filesystem, and safe in parallel.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-MANAGER=org.bredos.machine1.Manager
 
-gcall() {
-    local method=$1
-    shift
-    gdbus call --system --dest "$BRED_BUS_NAME" --object-path "$BRED_BUS_PATH" --method "$MANAGER.$method" -- "$@"
-}
-machine_prop() {
-    busctl --system get-property "$BRED_BUS_NAME" "$(machine_path "$1")" org.bredos.machine1.Machine "$2"
-}
-no_leftovers() {
-    local left
-    left=$(find "$BRED_MACHINES_DIR" -maxdepth 1 -name '.#bred-*')
-    [[ -z $left ]] || { echo "left behind: $left"; return 1; }
-}
 wait_listed() { wait_for 10 bash -c "bredmachine list | grep -q '^$1 '"; }
 
 # A tree holding every kind of entry and metadata a rootfs has.
@@ -123,17 +109,9 @@ test_clone_errors() {
 test_running_source_is_busy() {
     make_rich_tree running1
     wait_listed running1
-    systemd-run --unit=bred-test-running1 --property=Type=simple sleep 600
-    local pid
-    pid=$(systemctl show -P MainPID bred-test-running1.service)
-    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
-        org.freedesktop.machine1.Manager RegisterMachine 'sayssus' running1 0 bred-test container "$pid" \
-        "$BRED_MACHINES_DIR/running1"
-    wait_for 10 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path running1) org.bredos.machine1.Machine State | grep -q running"
+    register_running running1
     assert_fails_with org.bredos.machine1.Error.Busy gcall Clone running1 copy1 '{}'
-    busctl --system call org.freedesktop.machine1 /org/freedesktop/machine1 \
-        org.freedesktop.machine1.Manager TerminateMachine s running1
-    systemctl stop bred-test-running1.service 2>/dev/null || true
+    unregister_running running1
     [[ ! -e $BRED_MACHINES_DIR/copy1 ]]
     remove_machine_dirs running1
 }
