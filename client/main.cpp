@@ -9,6 +9,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <ctime>
 #include <fcntl.h>
 #include <unistd.h>
@@ -41,6 +42,11 @@ Verbs:
                             Copy a machine into a new container (or template)
   start NAME                Boot a container; waits until it is ready
   stop NAME [--force]       Power a container off cleanly (--force: kill it)
+  bind NAME SOURCE[:DEST] [--read-only] [--mkdir]
+                            Bind a host folder into a container (now, if it runs)
+  unbind NAME DEST          Drop a bind from the container's settings
+  network NAME (--host | --veth | --bridge BR) [--address CIDR --gateway IP --dns IP... | --dhcp]
+                            Set up the container's network, both sides
   jobs                      List running jobs
   cancel ID                 Cancel a job
   remove NAME               Delete a stopped machine and its settings
@@ -56,6 +62,9 @@ Options:
                             stop: kill the container instead of powering it off
       --template            clone: make the copy a read-only template
       --settings            clone: copy the machine's binds and network settings too
+      --read-only, --mkdir  bind: read-only; create the source folder if missing
+      --host, --veth, --bridge=BR, --address=CIDR, --gateway=IP, --dns=IP, --dhcp
+                            network: the host side and host0 inside
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -152,6 +161,10 @@ struct TemplateOptions {
     bool force = false;
     bool asTemplate = false;   // clone --template
     bool copySettings = false; // clone --settings
+    bool readOnly = false, mkdir = false; // bind
+    std::string networkMode, bridge, address, gateway; // network
+    std::vector<std::string> dns;
+    bool dhcp = false;
 
     std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
     {
@@ -218,6 +231,56 @@ public:
             options["settings"] = true;
         call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
+    }
+
+    int bind(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        // SOURCE[:DEST], as systemd-nspawn --bind= takes it.
+        auto colon = args[1].find(':');
+        std::string source = args[1].substr(0, colon);
+        std::string destination = colon == std::string::npos ? "" : args[1].substr(colon + 1);
+        std::map<std::string, sdbus::Variant> options;
+        if (templateOptions_.readOnly)
+            options["read_only"] = true;
+        if (templateOptions_.mkdir)
+            options["mkdir"] = true;
+        auto call = bus_.mutatingCall("Bind");
+        call << args[0] << source << destination << options;
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int unbind(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Unbind");
+        call << args[0] << args[1];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int network(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        const auto& t = templateOptions_;
+        if (t.networkMode.empty())
+            throw UsageError("network needs one of --host, --veth or --bridge BR.");
+        std::map<std::string, sdbus::Variant> settings{{"mode", t.networkMode}};
+        if (!t.bridge.empty())
+            settings["bridge"] = t.bridge;
+        if (!t.address.empty())
+            settings["address"] = t.address;
+        if (!t.gateway.empty())
+            settings["gateway"] = t.gateway;
+        if (!t.dns.empty())
+            settings["dns"] = t.dns;
+        if (t.dhcp)
+            settings["dhcp"] = true;
+        auto call = bus_.mutatingCall("SetNetwork");
+        call << args[0] << settings;
+        bus_.send(call);
+        return ExitSuccess;
     }
 
     int start(const Arguments& args)
@@ -433,6 +496,9 @@ const Verb verbTable[] = {
     {"import", 2, 2, &Verbs::importTemplate, true},
     {"clone", 2, 2, &Verbs::clone, true},
     {"start", 1, 1, &Verbs::start, true},
+    {"bind", 2, 2, &Verbs::bind, true},
+    {"unbind", 2, 2, &Verbs::unbind, true},
+    {"network", 1, 1, &Verbs::network, true},
     {"stop", 1, 1, &Verbs::stop, true},     {"cancel", 1, 1, &Verbs::cancel, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
 };
@@ -454,6 +520,15 @@ int run(int argc, char** argv)
         optionForce,
         optionTemplate,
         optionSettings,
+        optionReadOnly,
+        optionMkdir,
+        optionHostNetwork,
+        optionVeth,
+        optionBridge,
+        optionAddress,
+        optionGateway,
+        optionDns,
+        optionDhcp,
     };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
@@ -469,9 +544,29 @@ int run(int argc, char** argv)
         {"force", no_argument, nullptr, optionForce},
         {"template", no_argument, nullptr, optionTemplate},
         {"settings", no_argument, nullptr, optionSettings},
+        {"read-only", no_argument, nullptr, optionReadOnly},
+        {"mkdir", no_argument, nullptr, optionMkdir},
+        {"host-network", no_argument, nullptr, optionHostNetwork},
+        {"veth", no_argument, nullptr, optionVeth},
+        {"bridge", required_argument, nullptr, optionBridge},
+        {"address", required_argument, nullptr, optionAddress},
+        {"gateway", required_argument, nullptr, optionGateway},
+        {"dns", required_argument, nullptr, optionDns},
+        {"dhcp", no_argument, nullptr, optionDhcp},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
+    // `network NAME --host` is the network mode; elsewhere --host names a remote host.
+    std::vector<std::string> rewritten(argv, argv + argc);
+    if (std::find(rewritten.begin(), rewritten.end(), "network") != rewritten.end())
+        for (auto& arg : rewritten)
+            if (arg == "--host")
+                arg = "--host-network";
+    std::vector<char*> rewrittenArgv;
+    for (auto& arg : rewritten)
+        rewrittenArgv.push_back(arg.data());
+    rewrittenArgv.push_back(nullptr);
+    argv = rewrittenArgv.data();
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "hH:", longOptions, nullptr)) != -1;) {
         switch (c) {
@@ -487,6 +582,18 @@ int run(int argc, char** argv)
         case optionForce: templateOptions.force = true; break;
         case optionTemplate: templateOptions.asTemplate = true; break;
         case optionSettings: templateOptions.copySettings = true; break;
+        case optionReadOnly: templateOptions.readOnly = true; break;
+        case optionMkdir: templateOptions.mkdir = true; break;
+        case optionHostNetwork: templateOptions.networkMode = "host"; break;
+        case optionVeth: templateOptions.networkMode = "veth"; break;
+        case optionBridge:
+            templateOptions.networkMode = "bridge";
+            templateOptions.bridge = optarg;
+            break;
+        case optionAddress: templateOptions.address = optarg; break;
+        case optionGateway: templateOptions.gateway = optarg; break;
+        case optionDns: templateOptions.dns.push_back(optarg); break;
+        case optionDhcp: templateOptions.dhcp = true; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;
         default:

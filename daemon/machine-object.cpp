@@ -38,7 +38,7 @@ void MachineObject::update(MachineView view)
         changed.push_back("Unit");
     if (before.binds != after.binds)
         changed.push_back("Binds");
-    if (before.network != after.network)
+    if (before.network != after.network || before.containerNetwork != after.containerNetwork)
         changed.push_back("Network");
     if (before.osRelease != after.osRelease)
         changed.push_back("OSRelease");
@@ -62,6 +62,15 @@ std::map<std::string, sdbus::Variant> MachineObject::Network()
     std::map<std::string, sdbus::Variant> network{{"mode", view_.info.network.mode}};
     if (!view_.info.network.bridge.empty())
         network["bridge"] = view_.info.network.bridge;
+    if (const auto& inside = view_.info.containerNetwork) {
+        network["dhcp"] = inside->dhcp;
+        if (!inside->address.empty())
+            network["address"] = inside->address;
+        if (!inside->gateway.empty())
+            network["gateway"] = inside->gateway;
+        if (!inside->dns.empty())
+            network["dns"] = inside->dns;
+    }
     return network;
 }
 

@@ -34,6 +34,7 @@ public:
     const MachineView* find(const std::string& name) const;
     std::vector<const MachineView*> list() const;
     bool isRunning(const std::string& name) const;
+    MachinedWatcher& machined() { return *machinedWatcher_; }
     // While we start or stop a container, or after its start failed, its State
     // says so ("starting", "stopping", "failed"); nullopt goes back to what
     // systemd-machined says.

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <unistd.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <random>
@@ -92,6 +93,8 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
         info.binds = std::move(settings.binds);
         info.network = std::move(settings.network);
     }
+    if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, 64 * 1024))
+        info.containerNetwork = parseHost0NetworkFile(*host0);
     // `machinectl enable` links systemd-nspawn@NAME.service into machines.target.
     std::error_code error;
     info.enabled = std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" /
@@ -103,6 +106,33 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
 std::filesystem::path MachineStore::settingsFile(const std::string& name) const
 {
     return config_.settingsDirectory / (name + ".nspawn");
+}
+
+std::string MachineStore::readSettings(const std::string& name) const
+{
+    return readSmallFile(settingsFile(name)).value_or("");
+}
+
+void MachineStore::writeSettings(const std::string& name, const std::string& text) const
+{
+    std::error_code error;
+    std::filesystem::create_directories(config_.settingsDirectory, error);
+    auto path = settingsFile(name);
+    auto temporary = path.string() + ".#bred-" + randomSuffix();
+    {
+        UniqueFd file(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+        if (!file || write(file.get(), text.data(), text.size()) != ssize_t(text.size()) || fsync(file.get()) < 0) {
+            int writeErrno = errno;
+            unlink(temporary.c_str());
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot write {}: {}", path.string(), std::strerror(writeErrno)));
+        }
+    }
+    if (::rename(temporary.c_str(), path.c_str()) < 0) {
+        int renameErrno = errno;
+        unlink(temporary.c_str());
+        throw Error(ErrorCode::Failed, fmt::format("cannot replace {}: {}", path.string(), std::strerror(renameErrno)));
+    }
 }
 
 void MachineStore::rename(const std::string& name, const std::string& newName) const

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "config.h"
+#include "container-network.h"
 #include "nspawn-settings.h"
 #include "os-tree.h"
 #include "unique-fd.h"
@@ -31,6 +32,7 @@ struct MachineInfo {
     std::uint64_t creationTimestamp = 0;
     std::vector<BindMount> binds;
     NetworkSettings network;
+    std::optional<ContainerNetwork> containerNetwork; // the host0 file we wrote, if any
     bool enabled = false;
 };
 
@@ -51,6 +53,9 @@ public:
     std::optional<MachineInfo> inspect(const std::string& name) const;
 
     std::filesystem::path settingsFile(const std::string& name) const;
+    // The settings file's text ("" when there is none), and its atomic replacement.
+    std::string readSettings(const std::string& name) const;
+    void writeSettings(const std::string& name, const std::string& text) const;
 
     // Renames the tree and its settings file. Throws NoSuchMachine / AlreadyExists.
     void rename(const std::string& name, const std::string& newName) const;

@@ -47,6 +47,18 @@ std::optional<std::string> MachinedWatcher::runningUnit(const std::string& name)
     return it->second;
 }
 
+void MachinedWatcher::bindMount(const std::string& name, const std::string& source, const std::string& destination,
+                                bool readOnly, bool makeDestination,
+                                std::function<void(std::optional<std::string>)> done)
+{
+    manager_->callMethodAsync("BindMountMachine")
+        .onInterface(machinedManagerInterface)
+        .withArguments(name, source, destination, readOnly, makeDestination)
+        .uponReplyInvoke([done](const sdbus::Error* error) {
+            done(error ? std::optional<std::string>(error->getMessage()) : std::nullopt);
+        });
+}
+
 void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
 {
     if (running_.count(name))

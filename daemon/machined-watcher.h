@@ -24,6 +24,10 @@ public:
     // The systemd unit of the running machine `name`, or nullopt when it does not run.
     std::optional<std::string> runningUnit(const std::string& name) const;
 
+    // machined's BindMountMachine: the bind appears in the running container at once.
+    void bindMount(const std::string& name, const std::string& source, const std::string& destination, bool readOnly,
+                   bool makeDestination, std::function<void(std::optional<std::string> error)> done);
+
 private:
     void added(const std::string& name, const std::string& objectPath);
     void removed(const std::string& name);

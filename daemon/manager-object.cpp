@@ -8,6 +8,8 @@
 #include "nspawn-command.h"
 
 #include <algorithm>
+#include <fcntl.h>
+#include <filesystem>
 #include <future>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -107,17 +109,22 @@ const MachineView& ManagerObject::existingMachine(const std::string& name) const
     return *machine;
 }
 
+void ManagerObject::ensureNoJob(const std::string& name) const
+{
+    if (jobs_.isMachineHeld(name))
+        throw Error(ErrorCode::Busy,
+                    fmt::format("Machine '{}' is busy with another job; wait for it (see 'bredmachine jobs') or "
+                                "cancel it.",
+                                name));
+}
+
 void ManagerObject::ensureIdle(const std::string& name, const char* what) const
 {
     if (machines_.isRunning(name))
         throw Error(ErrorCode::Busy,
                     fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.", name,
                                 name, what));
-    if (jobs_.isMachineHeld(name))
-        throw Error(ErrorCode::Busy,
-                    fmt::format("Machine '{}' is busy with another job; wait for it (see 'bredmachine jobs') or "
-                                "cancel it.",
-                                name));
+    ensureNoJob(name);
 }
 
 std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListMachines()
@@ -436,20 +443,151 @@ void ManagerObject::Disable(sdbus::Result<>&& result, std::string)
     replyError(result, notYetSupported("Disable", "starting containers at boot"));
 }
 
-void ManagerObject::Bind(sdbus::Result<>&& result, std::string, std::string, std::string,
-                         std::map<std::string, sdbus::Variant>)
+namespace {
+
+// An absolute, normalized path ("/srv/data", not "srv", "/srv/../x" or "/srv/").
+std::string checkedPath(const std::string& path, const char* what)
 {
-    replyError(result, notYetSupported("Bind", "binding host folders"));
+    if (path.empty() || path.front() != '/' || std::filesystem::path(path).lexically_normal().string() != path ||
+        path.find("/..") != std::string::npos || (path.size() > 1 && path.back() == '/'))
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("The {} '{}' must be an absolute, normalized path, such as /srv/data.", what, path));
+    return path;
 }
 
-void ManagerObject::Unbind(sdbus::Result<>&& result, std::string, std::string)
+// The container side of the configuration commands: containers, not templates.
+void ensureContainer(const MachineView& view)
 {
-    replyError(result, notYetSupported("Unbind", "binding host folders"));
+    if (view.info.machineClass == MachineClass::Template)
+        throw Error(ErrorCode::NotSupported,
+                    fmt::format("'{}' is a template, which is read-only; configure a clone of it instead.",
+                                view.info.name));
 }
 
-void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string, std::map<std::string, sdbus::Variant>)
+} // namespace
+
+void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
+                         std::map<std::string, sdbus::Variant> options)
 {
-    replyError(result, notYetSupported("SetNetwork", "container networking"));
+    BindMount bind;
+    bool makeSource = false;
+    try {
+        ensureContainer(existingMachine(name));
+        MethodOptions parsed(std::move(options), {"read_only", "mkdir"});
+        bind.source = checkedPath(source, "source");
+        bind.destination = checkedPath(destination.empty() ? source : destination, "destination");
+        bind.readOnly = parsed.boolean("read_only").value_or(false);
+        makeSource = parsed.boolean("mkdir").value_or(false);
+        std::error_code error;
+        if (!makeSource && !std::filesystem::exists(bind.source, error))
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("The source {} does not exist on the host; create it, or pass mkdir.", bind.source));
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "bind",
+                  {{"machine", name}, {"verb", "bind"}, {"source", bind.source}, {"destination", bind.destination}},
+                  [this, name, bind, makeSource](sdbus::Result<>& reply, const Caller&) {
+                      ensureContainer(existingMachine(name));
+                      ensureNoJob(name);
+                      if (makeSource) {
+                          std::error_code error;
+                          std::filesystem::create_directories(bind.source, error);
+                          if (error)
+                              throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", bind.source,
+                                                                         error.message()));
+                      }
+                      NspawnSettingsEditor settings(store_.readSettings(name));
+                      settings.setBind(bind);
+                      store_.writeSettings(name, settings.text());
+                      machines_.refresh(name);
+                      if (!machines_.isRunning(name)) {
+                          reply.returnResults();
+                          return;
+                      }
+                      // Running: apply it now, as `machinectl bind` does.
+                      auto sharedReply = std::make_shared<sdbus::Result<>>(std::move(reply));
+                      machines_.machined().bindMount(
+                          name, bind.source, bind.destination, bind.readOnly, true,
+                          [sharedReply, name](std::optional<std::string> error) {
+                              if (error)
+                                  sharedReply->returnError(toDbusError(Error(
+                                      ErrorCode::Failed,
+                                      fmt::format("The bind is saved for the next start of '{}', but could not be "
+                                                  "applied now: {}",
+                                                  name, *error))));
+                              else
+                                  sharedReply->returnResults();
+                          });
+                  });
+}
+
+void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::string destination)
+{
+    try {
+        existingMachine(name);
+        checkedPath(destination, "destination");
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
+                  [this, name, destination](sdbus::Result<>& reply, const Caller&) {
+                      NspawnSettingsEditor settings(store_.readSettings(name));
+                      if (!settings.removeBind(destination))
+                          throw Error(ErrorCode::InvalidArgs,
+                                      fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.", name,
+                                                  destination, name));
+                      store_.writeSettings(name, settings.text());
+                      machines_.refresh(name);
+                      reply.returnResults();
+                  });
+}
+
+void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings)
+{
+    NetworkSettings hostSide;
+    std::optional<ContainerNetwork> containerSide;
+    try {
+        ensureContainer(existingMachine(name));
+        MethodOptions parsed(std::move(settings), {"mode", "bridge", "address", "gateway", "dns", "dhcp"});
+        hostSide.mode = parsed.string("mode").value_or("veth");
+        hostSide.bridge = parsed.string("bridge").value_or("");
+        if (hostSide.mode != "host" && hostSide.mode != "veth" && hostSide.mode != "bridge")
+            throw Error(ErrorCode::InvalidArgs, "Setting 'mode' must be 'host', 'veth' or 'bridge'.");
+        if ((hostSide.mode == "bridge") == hostSide.bridge.empty())
+            throw Error(ErrorCode::InvalidArgs, "Setting 'bridge' names the host bridge, with mode 'bridge' only.");
+        ContainerNetwork inside{parsed.boolean("dhcp").value_or(false), parsed.string("address").value_or(""),
+                                parsed.string("gateway").value_or(""),
+                                parsed.strings("dns").value_or(std::vector<std::string>{})};
+        validateContainerNetwork(inside);
+        bool configuresInside = inside.dhcp || !inside.address.empty() || !inside.gateway.empty() || !inside.dns.empty();
+        if (hostSide.mode == "host" && configuresInside)
+            throw Error(ErrorCode::InvalidArgs,
+                        "With mode 'host' the container shares the host's network and has no host0 to configure.");
+        if (hostSide.mode != "host")
+            containerSide = configuresInside ? inside : ContainerNetwork{true, {}, {}, {}};
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "set-network"}},
+                  [this, name, hostSide, containerSide](sdbus::Result<>& reply, const Caller&) {
+                      const MachineView& view = existingMachine(name);
+                      ensureContainer(view);
+                      ensureNoJob(name);
+                      UniqueFd treeFd(open(view.info.directory.c_str(),
+                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                      if (!treeFd)
+                          throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+                      writeContainerNetwork(treeFd.get(), containerSide);
+                      NspawnSettingsEditor settings(store_.readSettings(name));
+                      settings.setNetwork(hostSide);
+                      store_.writeSettings(name, settings.text());
+                      machines_.refresh(name);
+                      reply.returnResults();
+                  });
 }
 
 void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,

@@ -63,6 +63,8 @@ private:
     void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details, Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
+    // Throws Busy when a job holds the machine.
+    void ensureNoJob(const std::string& name) const;
     // Throws Busy when the machine runs or a job holds it.
     void ensureIdle(const std::string& name, const char* what) const;
 

@@ -1,5 +1,8 @@
 #include "nspawn-settings.h"
 
+#include <algorithm>
+#include <iterator>
+
 namespace bred {
 namespace {
 
@@ -88,6 +91,110 @@ NspawnSettings parseNspawnSettings(std::string_view text)
     else if (privateNetwork)
         settings.network.mode = "private";
     return settings;
+}
+
+} // namespace bred
+
+namespace bred {
+namespace {
+
+std::string escapeColons(const std::string& path)
+{
+    std::string out;
+    for (char c : path) {
+        if (c == ':')
+            out += '\\';
+        out += c;
+    }
+    return out;
+}
+
+} // namespace
+
+std::string bindSpec(const BindMount& bind)
+{
+    return escapeColons(bind.source) + ":" + escapeColons(bind.destination);
+}
+
+NspawnSettingsEditor::NspawnSettingsEditor(std::string_view text)
+{
+    std::string section;
+    while (!text.empty()) {
+        auto newline = text.find('\n');
+        std::string raw(text.substr(0, newline));
+        text.remove_prefix(newline == std::string_view::npos ? text.size() : newline + 1);
+        std::string_view line = trim(raw);
+        std::string key;
+        if (!line.empty() && line.front() == '[' && line.back() == ']') {
+            section = std::string(line.substr(1, line.size() - 2));
+        } else if (!line.empty() && line.front() != '#' && line.front() != ';') {
+            auto equals = line.find('=');
+            if (equals != std::string_view::npos)
+                key = std::string(trim(line.substr(0, equals)));
+        }
+        lines_.push_back({section, key, raw});
+    }
+}
+
+void NspawnSettingsEditor::removeKeys(const std::string& section, const std::vector<std::string>& keys)
+{
+    std::erase_if(lines_, [&](const Line& line) {
+        return line.section == section && std::find(keys.begin(), keys.end(), line.key) != keys.end();
+    });
+}
+
+void NspawnSettingsEditor::append(const std::string& section, const std::string& key, const std::string& value)
+{
+    // After the section's last non-blank line, or in a new section at the end.
+    auto lastContent = lines_.end();
+    for (auto it = lines_.begin(); it != lines_.end(); ++it)
+        if (it->section == section && !trim(it->raw).empty())
+            lastContent = it;
+    Line line{section, key, key + "=" + value};
+    if (lastContent == lines_.end()) {
+        if (!lines_.empty() && !trim(lines_.back().raw).empty())
+            lines_.push_back({lines_.back().section, "", ""});
+        lines_.push_back({section, "", "[" + section + "]"});
+        lines_.push_back(line);
+        return;
+    }
+    lines_.insert(std::next(lastContent), line);
+}
+
+void NspawnSettingsEditor::setBind(const BindMount& bind)
+{
+    removeBind(bind.destination);
+    append("Files", bind.readOnly ? "BindReadOnly" : "Bind", bindSpec(bind));
+}
+
+bool NspawnSettingsEditor::removeBind(const std::string& destination)
+{
+    auto before = lines_.size();
+    std::erase_if(lines_, [&](const Line& line) {
+        if (line.section != "Files" || (line.key != "Bind" && line.key != "BindReadOnly"))
+            return false;
+        auto value = trim(std::string_view(line.raw).substr(line.raw.find('=') + 1));
+        return !value.empty() && parseBind(value, false).destination == destination;
+    });
+    return lines_.size() != before;
+}
+
+void NspawnSettingsEditor::setNetwork(const NetworkSettings& network)
+{
+    removeKeys("Network", {"VirtualEthernet", "Bridge", "Private"});
+    if (network.mode == "veth") {
+        append("Network", "VirtualEthernet", "yes");
+    } else if (network.mode == "bridge") {
+        append("Network", "Bridge", network.bridge);
+    }
+}
+
+std::string NspawnSettingsEditor::text() const
+{
+    std::string out;
+    for (const auto& line : lines_)
+        out += line.raw + "\n";
+    return out;
 }
 
 } // namespace bred

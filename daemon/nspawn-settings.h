@@ -31,3 +31,35 @@ struct NspawnSettings {
 NspawnSettings parseNspawnSettings(std::string_view text);
 
 } // namespace bred
+
+namespace bred {
+
+// Edits a .nspawn file as a person would: the lines we manage change, every
+// other line (comments, keys added by hand) stays as it was.
+class NspawnSettingsEditor {
+public:
+    explicit NspawnSettingsEditor(std::string_view text);
+
+    // Adds or replaces the bind with this destination.
+    void setBind(const BindMount& bind);
+    // False when no bind has this destination.
+    bool removeBind(const std::string& destination);
+    // mode host, veth or bridge (with bridge name).
+    void setNetwork(const NetworkSettings& network);
+
+    std::string text() const;
+
+private:
+    struct Line {
+        std::string section, key, raw;
+    };
+    void removeKeys(const std::string& section, const std::vector<std::string>& keys);
+    void append(const std::string& section, const std::string& key, const std::string& value);
+
+    std::vector<Line> lines_;
+};
+
+// "SRC:DST" with colons in paths escaped, as Bind= takes it.
+std::string bindSpec(const BindMount& bind);
+
+} // namespace bred

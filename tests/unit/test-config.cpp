@@ -66,3 +66,34 @@ TEST_CASE("nspawn settings give binds and the host side of the network")
     CHECK(parseNspawnSettings("").network.mode == "host");
     CHECK(parseNspawnSettings("[Files]\nBind=/a\nBind=\nBind=/b\n").binds.size() == 1);
 }
+
+TEST_CASE("the settings editor changes our keys and keeps a person's")
+{
+    std::string original = "# my container\n"
+                           "[Exec]\nBoot=yes\nEnvironment=LANG=C\n\n"
+                           "[Files]\nBind=/srv/a:/a\n# keep this comment\nPrivateUsersOwnership=auto\n";
+    NspawnSettingsEditor editor(original);
+    editor.setBind({"/srv/b", "/b", true});
+    editor.setBind({"/srv/a2", "/a", false});
+    editor.setNetwork({"veth", ""});
+    auto text = editor.text();
+    CHECK_THAT(text, Catch::Contains("# my container\n[Exec]\nBoot=yes\nEnvironment=LANG=C\n"));
+    CHECK_THAT(text, Catch::Contains("# keep this comment\nPrivateUsersOwnership=auto\n"));
+    CHECK_THAT(text, Catch::Contains("BindReadOnly=/srv/b:/b\n"));
+    CHECK_THAT(text, !Catch::Contains("Bind=/srv/a:/a"));
+    auto parsed = parseNspawnSettings(text);
+    REQUIRE(parsed.binds.size() == 2);
+    CHECK(parsed.network.mode == "veth");
+
+    NspawnSettingsEditor again(text);
+    CHECK(again.removeBind("/b"));
+    CHECK_FALSE(again.removeBind("/nope"));
+    again.setNetwork({"bridge", "br0"});
+    auto reparsed = parseNspawnSettings(again.text());
+    CHECK(reparsed.binds == std::vector<BindMount>{{"/srv/a2", "/a", false}});
+    CHECK(reparsed.network == NetworkSettings{"bridge", "br0"});
+    NspawnSettingsEditor host(again.text());
+    host.setNetwork({"host", ""});
+    CHECK(parseNspawnSettings(host.text()).network.mode == "host");
+    CHECK(bindSpec({"/with:colon", "/d", false}) == "/with\\:colon:/d");
+}
