@@ -20,9 +20,12 @@ bool isIpAddress(const std::string& text)
     return inet_pton(AF_INET, text.c_str(), buffer) == 1 || inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
-// Creates each missing directory of `path` inside the tree.
-void makeDirectoriesInRoot(int treeFd, const std::string& path)
+// Creates each missing directory of `path` inside the tree; a symlink on the
+// way whose target is missing gets its target created, inside the tree too.
+void makeDirectoriesInRoot(int treeFd, const std::string& path, int depth = 0)
 {
+    if (depth > 8)
+        throw Error(ErrorCode::Failed, fmt::format("too many symlinks on the way to /{} in the container", path));
     std::string prefix;
     std::size_t start = 0;
     while (start < path.size()) {
@@ -31,9 +34,18 @@ void makeDirectoriesInRoot(int treeFd, const std::string& path)
         std::string next = prefix.empty() ? component : prefix + "/" + component;
         if (!openInRoot(treeFd, next, O_PATH | O_DIRECTORY)) {
             UniqueFd parent = openInRoot(treeFd, prefix.empty() ? "." : prefix, O_RDONLY | O_DIRECTORY);
-            if (!parent || (mkdirat(parent.get(), component.c_str(), 0755) < 0 && errno != EEXIST))
+            if (!parent)
+                throw Error(ErrorCode::Failed, fmt::format("cannot open /{} in the container", prefix));
+            char target[4096];
+            ssize_t length = readlinkat(parent.get(), component.c_str(), target, sizeof target - 1);
+            if (length > 0) {
+                // A dangling symlink: make what it points to, resolved as the container would.
+                std::string link(target, std::size_t(length));
+                makeDirectoriesInRoot(treeFd, link.front() == '/' ? link.substr(1) : prefix + "/" + link, depth + 1);
+            } else if (mkdirat(parent.get(), component.c_str(), 0755) < 0 && errno != EEXIST) {
                 throw Error(ErrorCode::Failed, fmt::format("cannot create /{} in the container: {}", next,
                                                            std::strerror(errno)));
+            }
         }
         prefix = next;
         if (slash == std::string::npos)

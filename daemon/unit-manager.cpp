@@ -90,6 +90,8 @@ void UnitManager::startContainer(const std::string& unit, const std::string& des
         {"SuccessExitStatus", sdbus::Variant(ExitStatuses{{133}, {}})},
         {"TasksMax", sdbus::Variant(std::uint64_t(16384))},
         {"LimitNOFILE", sdbus::Variant(std::uint64_t(524288))},
+        // A failed container's unit goes too, so the next Start can create it again.
+        {"CollectMode", sdbus::Variant(std::string("inactive-or-failed"))},
         {"DevicePolicy", sdbus::Variant(std::string("closed"))},
         {"DeviceAllow", sdbus::Variant(DeviceAllow{{"/dev/net/tun", "rwm"},
                                                    {"char-pts", "rw"},

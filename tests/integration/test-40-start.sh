@@ -88,6 +88,79 @@ test_force_stop() {
     wait_state boot1 stopped 30
 }
 
+leader_of() { machinectl show -p Leader --value "$1"; }
+in_container() { local name=$1; shift; nsenter -t "$(leader_of "$name")" -m -u -i -n -p -- "$@"; }
+
+test_binds() {
+    mkdir -p /srv/share /srv/ro /srv/live
+    echo from-host > /srv/share/hello
+    echo read-only > /srv/ro/file
+    bredmachine bind boot1 /srv/share:/mnt/share
+    assert_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "Bind=/srv/share:/mnt/share"
+    assert_contains "$(machine_prop boot1 Binds)" '"/srv/share" "/mnt/share" false'
+    bredmachine bind boot1 /srv/ro:/mnt/ro --read-only
+    local out
+    out=$(bredmachine start boot1 2>&1) || { echo "$out"; cat /etc/systemd/nspawn/boot1.nspawn; return 1; }
+    assert_eq "$(in_container boot1 cat /mnt/share/hello)" from-host
+    assert_eq "$(in_container boot1 cat /mnt/ro/file)" read-only
+    ! in_container boot1 touch /mnt/ro/new 2> /dev/null
+    [[ ! -e /srv/ro/new ]]
+    # Added while running: there at once, without a restart.
+    echo live > /srv/live/now
+    bredmachine bind boot1 /srv/live:/mnt/live
+    assert_eq "$(in_container boot1 cat /mnt/live/now)" live
+    # A person's own keys survive our edits.
+    printf '# mine\n[Exec]\nEnvironment=FOO=bar\n' >> /etc/systemd/nspawn/boot1.nspawn
+    bredmachine unbind boot1 /mnt/live
+    assert_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "Environment=FOO=bar"
+    assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "/mnt/live"
+    bredmachine stop boot1 > /dev/null 2>&1
+    bredmachine unbind boot1 /mnt/share
+    bredmachine unbind boot1 /mnt/ro
+}
+
+test_hostile_binds() {
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Bind boot1 srv/share /mnt '{}'
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Bind boot1 /srv/../etc /mnt '{}'
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Bind boot1 /srv/share /mnt/../../x '{}'
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Bind boot1 /nonexistent/dir /mnt '{}'
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Unbind boot1 /not/bound
+    assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password bind boot1 /srv/share
+    assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn 2> /dev/null)" "../"
+}
+
+test_network_writes_stay_in_the_tree() {
+    remove_machine_dirs netx
+    local dir
+    dir=$(make_fake_os_tree netx)
+    mkdir -p "$dir/etc/systemd"
+    # A container whose /etc/systemd/network points at a host path.
+    ln -s /etc/bred-host-network-target "$dir/etc/systemd/network"
+    wait_for 10 bash -c "bredmachine list | grep -q '^netx '"
+    bredmachine network netx --veth --address 10.77.0.2/24 --gateway 10.77.0.1 --dns 10.77.0.1
+    [[ ! -e /etc/bred-host-network-target ]] || { echo "wrote on the host"; return 1; }
+    assert_contains "$(cat "$dir/etc/bred-host-network-target/80-bred-host0.network")" "Address=10.77.0.2/24"
+    assert_contains "$(machine_prop netx Network)" '"address" s "10.77.0.2/24"'
+    assert_contains "$(cat /etc/systemd/nspawn/netx.nspawn)" "VirtualEthernet=yes"
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall SetNetwork netx "{'mode': <'veth'>, 'address': <'10.1.2.3'>}"
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall SetNetwork netx "{'mode': <'bridge'>}"
+    assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall SetNetwork netx "{'mode': <'host'>, 'address': <'10.1.2.3/24'>}"
+    remove_machine_dirs netx
+}
+
+test_veth_network() {
+    bredmachine network boot1 --veth --address 10.231.0.2/24
+    [[ -L $BRED_MACHINES_DIR/boot1/etc/systemd/system/multi-user.target.wants/systemd-networkd.service ]]
+    bredmachine start boot1 > /dev/null 2>&1
+    wait_for 10 ip link show ve-boot1
+    ip addr add 10.231.0.1/24 dev ve-boot1
+    ip link set ve-boot1 up
+    wait_for 30 ping -c 1 -W 1 10.231.0.2 > /dev/null
+    bredmachine stop boot1 > /dev/null 2>&1
+    bredmachine network boot1 --host
+    assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet"
+}
+
 setup
 run_test "start boots a ready container as a transient unit" test_start_runs_a_ready_container
 run_test "start refuses running containers and templates" test_start_errors
@@ -96,4 +169,8 @@ run_test "stop powers the container off; strangers cannot start it" test_stop_po
 run_test "a poweroff inside stays off" test_poweroff_inside_stays_off
 run_test "a container started elsewhere is seen and stopped" test_started_elsewhere_is_seen
 run_test "stop --force terminates" test_force_stop
+run_test "binds: saved, applied at start and live, read-only honoured" test_binds
+run_test "hostile binds are refused" test_hostile_binds
+run_test "network files are written inside the tree only" test_network_writes_stay_in_the_tree
+run_test "veth: the container's host0 gets its address and answers" test_veth_network
 remove_machine_dirs boot1
