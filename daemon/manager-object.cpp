@@ -346,7 +346,9 @@ Job::Work awaitOutcome(std::shared_future<std::optional<Error>> outcome, std::fu
             }
         if (canceled)
             throw JobCanceled{};
-        if (auto error = outcome.get())
+        // A reference into the shared state: no copy of the optional to destroy.
+        const std::optional<Error>& error = outcome.get();
+        if (error)
             throw *error;
     };
 }
