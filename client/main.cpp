@@ -379,6 +379,10 @@ public:
         std::string networkText = network.count("mode") ? network["mode"].get<std::string>() : "host";
         if (network.count("bridge"))
             networkText += " (bridge " + network["bridge"].get<std::string>() + ")";
+        if (network.count("address"))
+            networkText += ", host0 " + network["address"].get<std::string>();
+        else if (network.count("dhcp") && network["dhcp"].get<bool>())
+            networkText += ", host0 by DHCP";
         rows.push_back({"Network:", networkText});
         auto binds = property<std::vector<sdbus::Struct<std::string, std::string, bool>>>(properties, "Binds");
         if (binds.empty())
