@@ -18,6 +18,7 @@
 #include <poll.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
@@ -69,6 +70,12 @@ int main(int argc, char** argv)
         }
     }
     bred::setupLogging(verbose);
+    // Clones and unpacking keep many files open; systemd's hard limit is generous, its soft one is not.
+    rlimit files{};
+    if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &files);
+    }
     // Archive member names are UTF-8; in the C locale libarchive warns about each.
     setlocale(LC_CTYPE, "C.UTF-8");
 

@@ -5,6 +5,7 @@
 #include "unique-fd.h"
 
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -28,7 +29,9 @@ namespace bred {
 namespace {
 
 constexpr std::size_t copyChunk = 16 << 20;
-constexpr std::size_t maxQueuedFiles = 256;
+// Each queued file holds two descriptors; keep a clone well inside any fd limit.
+constexpr std::size_t maxQueuedFiles = 64;
+constexpr auto reportInterval = std::chrono::milliseconds(100);
 
 [[noreturn]] void fail(const std::string& what, const std::string& path)
 {
@@ -246,8 +249,7 @@ private:
                     fail("cannot create", childPath);
                 copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
             }
-            if (entriesDone_ % 512 == 0)
-                report(false);
+            report(false);
         }
     }
 
@@ -293,10 +295,15 @@ private:
         const off_t size = task.st.st_size;
         if (size == 0)
             return;
-        // A reflink shares the blocks: constant time, holes and all.
-        if (ioctl(task.target.get(), FICLONE, task.source.get()) == 0) {
-            bytesDone_ += std::uint64_t(size);
-            return;
+        // A reflink shares the blocks: constant time, holes and all. Once the
+        // filesystem has said no, do not ask again for every file.
+        if (reflinks_.load()) {
+            if (ioctl(task.target.get(), FICLONE, task.source.get()) == 0) {
+                bytesDone_ += std::uint64_t(size);
+                return;
+            }
+            if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EXDEV || errno == EINVAL)
+                reflinks_ = false;
         }
         off_t offset = 0;
         while (offset < size) {
@@ -329,7 +336,7 @@ private:
             }
         }
         // Keep a trailing hole: the size, not the data, ends the file.
-        if (ftruncate(task.target.get(), size) < 0)
+        if (offset < size && ftruncate(task.target.get(), size) < 0)
             fail("cannot size", task.path);
     }
 
@@ -352,10 +359,15 @@ private:
     {
         if (!options_.progress)
             return;
-        CopyProgress now = progress_;
-        now.bytesDone = final ? now.bytesTotal : bytesDone_.load();
-        now.entriesDone = final ? now.entriesTotal : entriesDone_.load();
-        options_.progress(now);
+        // Every chunk of every file would wake the bus thread thousands of times a clone.
+        auto now = std::chrono::steady_clock::now();
+        auto last = lastReport_.load();
+        if (!final && (now - last < reportInterval || !lastReport_.compare_exchange_strong(last, now)))
+            return;
+        CopyProgress current = progress_;
+        current.bytesDone = final ? current.bytesTotal : bytesDone_.load();
+        current.entriesDone = final ? current.entriesTotal : entriesDone_.load();
+        options_.progress(current);
     }
 
 public:
@@ -365,6 +377,8 @@ private:
     const CopyOptions& options_;
     CopyProgress progress_;
     std::atomic<std::uint64_t> bytesDone_{0}, entriesDone_{0};
+    std::atomic<bool> reflinks_{true};
+    std::atomic<std::chrono::steady_clock::time_point> lastReport_{};
     std::map<std::pair<dev_t, ino_t>, std::string> hardlinks_;
     std::set<std::pair<dev_t, ino_t>> countedInodes_;
     std::mutex mutex_;

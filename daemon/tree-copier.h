@@ -3,7 +3,7 @@
 // links, symlinks as they are, device nodes, FIFOs, sockets, holes in sparse
 // files, every dotfile; never crossing into another mount. File data is
 // reflinked (FICLONE) where the filesystem can, else copied in the kernel with
-// copy_file_range, on two threads.
+// copy_file_range, on several threads.
 #pragma once
 
 #include <atomic>
@@ -22,7 +22,8 @@ struct CopyOptions {
     std::function<bool()> canceled;                  // polled often; true stops with CopyStopped
     std::function<void(const CopyProgress&)> progress; // called now and then from the copying thread
     std::function<void(const std::string&)> log;
-    unsigned dataThreads = 2;
+    // Data copies are mostly waiting for the disk: several in flight keep it busy.
+    unsigned dataThreads = 6;
 };
 
 struct CopyStopped {};
