@@ -183,7 +183,7 @@ test_parallel_clones() {
     wait "$a" || ra=$?
     wait "$b" || rb=$?
     assert_eq "$(( (ra == 0) + (rb == 0) ))" 1 "exactly one clone into 'same' should succeed"
-    cat /tmp/bred-same-*.log | grep -q -e Busy -e busy -e "already exists"
+    grep -q -e Busy -e busy -e "already exists" /tmp/bred-same-*.log
     no_leftovers
     remove_machine_dirs psrc p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 same
 }
