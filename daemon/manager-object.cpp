@@ -189,9 +189,14 @@ std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes(
 
 namespace {
 
-// The options CreateTemplate and ImportTemplate share, into the request.
-void applyTemplateOptions(TemplateRequest& request, const MethodOptions& options)
+// The name and options CreateTemplate and ImportTemplate share, into the request.
+MethodOptions applyTemplateOptions(TemplateRequest& request, const std::string& name,
+                                   std::map<std::string, sdbus::Variant> rawOptions)
 {
+    validateMachineName(name);
+    request.name = name;
+    MethodOptions options(std::move(rawOptions), {"sha256", "verify", "arch", "force"});
+    request.architecture = options.string("arch").value_or("");
     if (auto sha256 = options.string("sha256")) {
         std::string hex = *sha256;
         std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -205,6 +210,7 @@ void applyTemplateOptions(TemplateRequest& request, const MethodOptions& options
             throw Error(ErrorCode::InvalidArgs, "Option 'verify' must be 'no', 'checksum' or 'signature'.");
     }
     request.force = options.boolean("force").value_or(false);
+    return options;
 }
 
 } // namespace
@@ -234,13 +240,9 @@ void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
 {
     auto request = std::make_shared<TemplateRequest>();
     try {
-        validateMachineName(name);
-        request->name = name;
-        MethodOptions parsed(std::move(options), {"sha256", "verify", "arch", "force"});
-        applyTemplateOptions(*request, parsed);
+        auto parsed = applyTemplateOptions(*request, name, std::move(options));
         if (isHttpUrl(source)) {
             request->url = source;
-            request->architecture = parsed.string("arch").value_or("");
         } else if (source.find("://") != std::string::npos) {
             throw Error(ErrorCode::InvalidArgs,
                         fmt::format("'{}' is not an http:// or https:// URL; only those can be downloaded.", source));
@@ -265,11 +267,7 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
 {
     auto request = std::make_shared<TemplateRequest>();
     try {
-        validateMachineName(name);
-        request->name = name;
-        MethodOptions parsed(std::move(options), {"sha256", "verify", "arch", "force"});
-        applyTemplateOptions(*request, parsed);
-        request->architecture = parsed.string("arch").value_or("");
+        applyTemplateOptions(*request, name, std::move(options));
         if (request->verify == VerifyMode::Signature)
             throw Error(ErrorCode::NotSupported,
                         "An imported archive has no published signature to check; use verify=checksum with sha256.");
