@@ -88,6 +88,10 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         CopyOptions options;
         options.canceled = [&job] { return job.cancelRequested(); };
         options.progress = [&job](const CopyProgress& progress) {
+            if (!progress.totalsKnown) {
+                job.setProgress(-1);
+                return;
+            }
             job.setBytes(progress.bytesDone, progress.bytesTotal);
             double bytes = progress.bytesTotal ? double(progress.bytesDone) / double(progress.bytesTotal) : 1.0;
             double entries =

@@ -15,6 +15,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <sys/ioctl.h>
@@ -125,34 +126,49 @@ struct FileTask {
     std::string path;
 };
 
+// A directory being copied. Its descriptors stay open from its listing until
+// its last subdirectory is done, when its own metadata (times above all, which
+// every entry created inside changes) is set.
+struct Directory {
+    std::shared_ptr<Directory> parent;
+    std::string name, path;
+    struct stat st;
+    UniqueFd source, target;
+    std::atomic<unsigned> pending{1}; // its own listing, plus each subdirectory not yet done
+};
+
+// Several threads share the walk: each takes a directory or a file's data from
+// shared queues, so creating entries (the whole cost on a filesystem with
+// reflinks) runs on every core. Directories are taken last-in first-out, which
+// keeps open only the ancestors of the directories being worked on.
 class Copier {
 public:
-    explicit Copier(const CopyOptions& options) : options_(options) {}
+    Copier(const CopyOptions& options, int targetRootFd) : options_(options), targetRootFd_(targetRootFd) {}
 
     void run(int sourceFd, int targetFd)
     {
-        for (unsigned i = 0; i < std::max(1u, options_.dataThreads); ++i)
-            workers_.emplace_back([this] { work(); });
-        std::exception_ptr walkError;
-        try {
-            count(sourceFd);
-            copyDirectory(sourceFd, targetFd, "");
-        } catch (...) {
-            walkError = std::current_exception();
-        }
+        auto root = std::make_shared<Directory>();
+        root->source = UniqueFd(fcntl(sourceFd, F_DUPFD_CLOEXEC, 3));
+        root->target = UniqueFd(fcntl(targetFd, F_DUPFD_CLOEXEC, 3));
+        if (!root->source || !root->target)
+            fail("cannot open", "/");
+        directories_.push_back(root);
+        // Counting runs beside the copy, so the totals cost no time of their
+        // own; until it is done the progress is unknown.
+        std::thread counter([this, sourceFd] { countAll(sourceFd); });
+        std::vector<std::thread> workers;
+        const unsigned cpus = std::max(1u, std::thread::hardware_concurrency());
+        for (unsigned i = 0; i < std::max(1u, options_.threads); ++i)
+            workers.emplace_back([this, i, cpus] { work(i < cpus); });
+        for (auto& worker : workers)
+            worker.join();
         {
             std::lock_guard lock(mutex_);
-            done_ = true;
-            if (walkError)
-                stopping_ = true;
+            stopping_ = true;
         }
-        changed_.notify_all();
-        for (auto& worker : workers_)
-            worker.join();
-        if (walkError)
-            std::rethrow_exception(walkError);
-        if (workerError_)
-            std::rethrow_exception(workerError_);
+        counter.join();
+        if (error_)
+            std::rethrow_exception(error_);
         // The top directory's own metadata comes last, once everything inside is in.
         struct stat st {};
         fstat(sourceFd, &st);
@@ -161,132 +177,222 @@ public:
     }
 
 private:
-    void count(int dirFd)
+    void countAll(int sourceFd)
+    {
+        std::set<std::pair<dev_t, ino_t>> countedInodes;
+        CopyProgress totals;
+        try {
+            count(sourceFd, totals, countedInodes);
+        } catch (...) {
+            return; // stopped, or unreadable: the copy itself reports what it cannot read
+        }
+        std::lock_guard lock(mutex_);
+        totals_ = totals;
+        totalsKnown_ = true;
+    }
+
+    void count(int dirFd, CopyProgress& totals, std::set<std::pair<dev_t, ino_t>>& countedInodes)
     {
         for (const auto& entry : listDirectory(dirFd)) {
             struct stat st {};
             if (fstatat(dirFd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
-            ++progress_.entriesTotal;
-            bool firstLink = st.st_nlink < 2 || countedInodes_.insert({st.st_dev, st.st_ino}).second;
+            ++totals.entriesTotal;
+            bool firstLink = st.st_nlink < 2 || countedInodes.insert({st.st_dev, st.st_ino}).second;
             if (S_ISREG(st.st_mode) && firstLink)
-                progress_.bytesTotal += std::uint64_t(st.st_size);
-            if (entry.isDirectory)
+                totals.bytesTotal += std::uint64_t(st.st_size);
+            if (entry.isDirectory) {
+                if (stopping())
+                    throw CopyStopped{};
                 if (UniqueFd child = openSubdirectory(dirFd, entry.name))
-                    count(child.get());
+                    count(child.get(), totals, countedInodes);
+            }
         }
+    }
+
+    bool stopping()
+    {
+        std::lock_guard lock(mutex_);
+        return stopping_;
     }
 
     void checkStop()
     {
         if (options_.canceled && options_.canceled())
             throw CopyStopped{};
-        std::lock_guard lock(mutex_);
-        if (workerError_)
-            std::rethrow_exception(workerError_);
+        if (stopping())
+            throw CopyStopped{};
     }
 
-    void copyDirectory(int sourceDirFd, int targetDirFd, const std::string& path)
+    // With reflinks nothing waits on the disk, and threads beyond the CPUs only
+    // contend for the filesystem's locks: those leave once reflinks work.
+    void work(bool onCpuBudget)
     {
-        for (const auto& entry : listDirectory(sourceDirFd)) {
-            checkStop();
-            const std::string& name = entry.name;
-            std::string childPath = path + "/" + name;
-            struct stat st {};
-            if (fstatat(sourceDirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
-                fail("cannot read", childPath);
-            entriesDone_++;
-            if (!S_ISDIR(st.st_mode) && st.st_nlink > 1) {
-                auto key = std::make_pair(st.st_dev, st.st_ino);
-                auto known = hardlinks_.find(key);
-                if (known != hardlinks_.end()) {
-                    if (linkat(targetRootFd_, known->second.c_str(), targetDirFd, name.c_str(), 0) < 0)
-                        fail("cannot link", childPath);
-                    continue;
-                }
-                hardlinks_[key] = childPath.substr(1);
-            }
-            if (S_ISDIR(st.st_mode)) {
-                if (mkdirat(targetDirFd, name.c_str(), 0700) < 0)
-                    fail("cannot create", childPath);
-                UniqueFd sourceChild = openSubdirectory(sourceDirFd, name);
-                UniqueFd targetChild = openSubdirectory(targetDirFd, name);
-                if (!sourceChild && errno == EXDEV) {
-                    // Another filesystem is mounted here: keep the mount point, not what is mounted.
-                    if (options_.log)
-                        options_.log(fmt::format("Not copying {}: another filesystem is mounted there.", childPath));
-                } else if (!sourceChild || !targetChild) {
-                    fail("cannot open", childPath);
-                } else {
-                    copyDirectory(sourceChild.get(), targetChild.get(), childPath);
-                }
-                if (!targetChild)
-                    targetChild = openSubdirectory(targetDirFd, name);
-                UniqueFd sourceMeta(openat(sourceDirFd, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                copyMetadataByFd(sourceMeta.get(), targetChild.get(), st, childPath);
-            } else if (S_ISREG(st.st_mode)) {
-                // O_NOATIME: cloning leaves the source as it was, access times included.
-                UniqueFd source(openat(sourceDirFd, name.c_str(),
-                                       O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME));
-                if (!source)
-                    fail("cannot open", childPath);
-                UniqueFd target(openat(targetDirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                       0600));
-                if (!target)
-                    fail("cannot create", childPath);
-                enqueue(FileTask{std::move(source), std::move(target), st, childPath});
-            } else if (S_ISLNK(st.st_mode)) {
-                std::vector<char> link(std::size_t(st.st_size) + 1);
-                ssize_t length = readlinkat(sourceDirFd, name.c_str(), link.data(), link.size());
-                if (length < 0)
-                    fail("cannot read the link", childPath);
-                std::string target(link.data(), std::size_t(length));
-                if (symlinkat(target.c_str(), targetDirFd, name.c_str()) < 0)
-                    fail("cannot create", childPath);
-                copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
-            } else {
-                if (mknodat(targetDirFd, name.c_str(), st.st_mode, st.st_rdev) < 0)
-                    fail("cannot create", childPath);
-                copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
-            }
-            report(false);
-        }
-    }
-
-    void enqueue(FileTask task)
-    {
-        std::unique_lock lock(mutex_);
-        changed_.wait(lock, [this] { return queue_.size() < maxQueuedFiles || stopping_; });
-        if (stopping_)
-            return;
-        queue_.push_back(std::move(task));
-        changed_.notify_all();
-    }
-
-    void work()
-    {
+        auto surplus = [this, onCpuBudget] { return !onCpuBudget && reflinks_ == Reflinks::Work; };
         for (;;) {
-            FileTask task;
+            std::shared_ptr<Directory> directory;
+            FileTask file;
             {
                 std::unique_lock lock(mutex_);
-                changed_.wait(lock, [this] { return !queue_.empty() || done_ || stopping_; });
-                if (stopping_ || queue_.empty())
-                    return;
-                task = std::move(queue_.front());
-                queue_.pop_front();
-                changed_.notify_all();
+                changed_.wait(lock, [&] {
+                    return stopping_ || !files_.empty() || !directories_.empty() || busy_ == 0 || surplus();
+                });
+                if (stopping_ || (files_.empty() && directories_.empty()) || surplus())
+                    return; // stopped, nothing queued and nobody left to queue more, or not needed
+                // Files first: each holds two descriptors until copied.
+                if (!files_.empty()) {
+                    file = std::move(files_.front());
+                    files_.pop_front();
+                } else {
+                    directory = std::move(directories_.back());
+                    directories_.pop_back();
+                }
+                ++busy_;
             }
             try {
-                copyData(task);
-                copyMetadataByFd(task.source.get(), task.target.get(), task.st, task.path);
+                if (directory)
+                    copyDirectory(directory);
+                else
+                    copyFile(file);
             } catch (...) {
                 std::lock_guard lock(mutex_);
-                if (!workerError_)
-                    workerError_ = std::current_exception();
+                // The first failure is the one to report; the others are the stop it caused.
+                if (!error_)
+                    error_ = std::current_exception();
                 stopping_ = true;
+                --busy_;
                 changed_.notify_all();
                 return;
             }
+            std::lock_guard lock(mutex_);
+            --busy_;
+            changed_.notify_all();
+        }
+    }
+
+    void copyFile(FileTask& task)
+    {
+        copyData(task);
+        copyMetadataByFd(task.source.get(), task.target.get(), task.st, task.path);
+    }
+
+    void queueFile(FileTask task)
+    {
+        {
+            std::lock_guard lock(mutex_);
+            if (files_.size() < maxQueuedFiles) {
+                files_.push_back(std::move(task));
+                changed_.notify_one();
+                return;
+            }
+        }
+        // Queue full: this thread copies it itself rather than wait.
+        copyFile(task);
+    }
+
+    void queueDirectory(std::shared_ptr<Directory> directory)
+    {
+        std::lock_guard lock(mutex_);
+        directories_.push_back(std::move(directory));
+        changed_.notify_one();
+    }
+
+    void copyDirectory(const std::shared_ptr<Directory>& directory)
+    {
+        if (directory->parent) {
+            directory->source = openSubdirectory(directory->parent->source.get(), directory->name);
+            directory->target = openSubdirectory(directory->parent->target.get(), directory->name);
+            if (!directory->source && errno == EXDEV) {
+                // Another filesystem is mounted here: keep the mount point, not what is mounted.
+                if (options_.log)
+                    options_.log(
+                        fmt::format("Not copying {}: another filesystem is mounted there.", directory->path));
+                directory->source = UniqueFd(openat(directory->parent->source.get(), directory->name.c_str(),
+                                                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+                finishListing(directory);
+                return;
+            }
+            if (!directory->source || !directory->target)
+                fail("cannot open", directory->path);
+        }
+        for (const auto& entry : listDirectory(directory->source.get())) {
+            checkStop();
+            copyEntry(directory, entry.name);
+            entriesDone_++;
+            report(false);
+        }
+        finishListing(directory);
+    }
+
+    void copyEntry(const std::shared_ptr<Directory>& directory, const std::string& name)
+    {
+        const int sourceDirFd = directory->source.get(), targetDirFd = directory->target.get();
+        std::string childPath = directory->path + "/" + name;
+        struct stat st {};
+        if (fstatat(sourceDirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+            fail("cannot read", childPath);
+        if (S_ISDIR(st.st_mode)) {
+            if (mkdirat(targetDirFd, name.c_str(), 0700) < 0)
+                fail("cannot create", childPath);
+            auto child = std::make_shared<Directory>();
+            child->parent = directory;
+            child->name = name;
+            child->path = childPath;
+            child->st = st;
+            directory->pending++;
+            queueDirectory(std::move(child));
+            return;
+        }
+        // Every link of a file but the first is a hard link to what the first
+        // made; the lock makes "first" hold across threads.
+        std::unique_lock<std::mutex> linkLock;
+        if (st.st_nlink > 1) {
+            linkLock = std::unique_lock(hardlinksMutex_);
+            auto [known, inserted] = hardlinks_.try_emplace({st.st_dev, st.st_ino}, childPath.substr(1));
+            if (!inserted) {
+                if (linkat(targetRootFd_, known->second.c_str(), targetDirFd, name.c_str(), 0) < 0)
+                    fail("cannot link", childPath);
+                return;
+            }
+        }
+        if (S_ISREG(st.st_mode)) {
+            // O_NOATIME: cloning leaves the source as it was, access times included.
+            UniqueFd source(openat(sourceDirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME));
+            if (!source)
+                fail("cannot open", childPath);
+            UniqueFd target(
+                openat(targetDirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+            if (!target)
+                fail("cannot create", childPath);
+            if (linkLock)
+                linkLock.unlock();
+            queueFile(FileTask{std::move(source), std::move(target), st, childPath});
+        } else if (S_ISLNK(st.st_mode)) {
+            std::vector<char> link(std::size_t(st.st_size) + 1);
+            ssize_t length = readlinkat(sourceDirFd, name.c_str(), link.data(), link.size());
+            if (length < 0)
+                fail("cannot read the link", childPath);
+            std::string target(link.data(), std::size_t(length));
+            if (symlinkat(target.c_str(), targetDirFd, name.c_str()) < 0)
+                fail("cannot create", childPath);
+            copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
+        } else {
+            if (mknodat(targetDirFd, name.c_str(), st.st_mode, st.st_rdev) < 0)
+                fail("cannot create", childPath);
+            copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
+        }
+    }
+
+    // Called once a directory's entries are all created, and again as each of
+    // its subdirectories is done: the last call sets its metadata and closes it.
+    void finishListing(std::shared_ptr<Directory> directory)
+    {
+        while (directory && --directory->pending == 0) {
+            if (directory->parent)
+                copyMetadataByFd(directory->source.get(), directory->target.get(), directory->st, directory->path);
+            directory->source.reset();
+            directory->target.reset();
+            directory = directory->parent;
         }
     }
 
@@ -297,18 +403,18 @@ private:
             return;
         // A reflink shares the blocks: constant time, holes and all. Once the
         // filesystem has said no, do not ask again for every file.
-        if (reflinks_.load()) {
+        if (reflinks_ != Reflinks::Refused) {
             if (ioctl(task.target.get(), FICLONE, task.source.get()) == 0) {
+                reflinks_ = Reflinks::Work;
                 bytesDone_ += std::uint64_t(size);
                 return;
             }
             if (errno == EOPNOTSUPP || errno == ENOTTY || errno == EXDEV || errno == EINVAL)
-                reflinks_ = false;
+                reflinks_ = Reflinks::Refused;
         }
         off_t offset = 0;
         while (offset < size) {
-            if (options_.canceled && options_.canceled())
-                throw CopyStopped{};
+            checkStop();
             off_t dataStart = lseek(task.source.get(), offset, SEEK_DATA);
             if (dataStart < 0 && errno == ENXIO)
                 break; // only a hole is left
@@ -331,8 +437,7 @@ private:
                 offset += copied;
                 bytesDone_ += std::uint64_t(copied);
                 report(false);
-                if (options_.canceled && options_.canceled())
-                    throw CopyStopped{};
+                checkStop();
             }
         }
         // Keep a trailing hole: the size, not the data, ends the file.
@@ -364,37 +469,41 @@ private:
         auto last = lastReport_.load();
         if (!final && (now - last < reportInterval || !lastReport_.compare_exchange_strong(last, now)))
             return;
-        CopyProgress current = progress_;
+        CopyProgress current;
+        {
+            std::lock_guard lock(mutex_);
+            current = totals_;
+            current.totalsKnown = totalsKnown_;
+        }
         current.bytesDone = final ? current.bytesTotal : bytesDone_.load();
         current.entriesDone = final ? current.entriesTotal : entriesDone_.load();
         options_.progress(current);
     }
 
-public:
-    int targetRootFd_ = -1;
-
-private:
     const CopyOptions& options_;
-    CopyProgress progress_;
+    const int targetRootFd_;
     std::atomic<std::uint64_t> bytesDone_{0}, entriesDone_{0};
-    std::atomic<bool> reflinks_{true};
+    enum class Reflinks { Untried, Work, Refused };
+    std::atomic<Reflinks> reflinks_{Reflinks::Untried};
     std::atomic<std::chrono::steady_clock::time_point> lastReport_{};
+    std::mutex hardlinksMutex_;
     std::map<std::pair<dev_t, ino_t>, std::string> hardlinks_;
-    std::set<std::pair<dev_t, ino_t>> countedInodes_;
     std::mutex mutex_;
     std::condition_variable changed_;
-    std::deque<FileTask> queue_;
-    bool done_ = false, stopping_ = false;
-    std::exception_ptr workerError_;
-    std::vector<std::thread> workers_;
+    std::deque<FileTask> files_;
+    std::vector<std::shared_ptr<Directory>> directories_;
+    unsigned busy_ = 0;
+    bool stopping_ = false;
+    CopyProgress totals_;
+    bool totalsKnown_ = false;
+    std::exception_ptr error_;
 };
 
 } // namespace
 
 void copyTree(int sourceFd, int targetFd, const CopyOptions& options)
 {
-    Copier copier(options);
-    copier.targetRootFd_ = targetFd;
+    Copier copier(options, targetFd);
     copier.run(sourceFd, targetFd);
 }
 

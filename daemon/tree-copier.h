@@ -3,7 +3,7 @@
 // links, symlinks as they are, device nodes, FIFOs, sockets, holes in sparse
 // files, every dotfile; never crossing into another mount. File data is
 // reflinked (FICLONE) where the filesystem can, else copied in the kernel with
-// copy_file_range, on several threads.
+// copy_file_range; the walk and the copies run on several threads.
 #pragma once
 
 #include <atomic>
@@ -16,14 +16,16 @@ namespace bred {
 struct CopyProgress {
     std::uint64_t bytesDone = 0, bytesTotal = 0;
     std::uint64_t entriesDone = 0, entriesTotal = 0;
+    bool totalsKnown = false; // the totals are counted while the copy runs
 };
 
 struct CopyOptions {
     std::function<bool()> canceled;                  // polled often; true stops with CopyStopped
     std::function<void(const CopyProgress&)> progress; // called now and then from the copying thread
     std::function<void(const std::string&)> log;
-    // Data copies are mostly waiting for the disk: several in flight keep it busy.
-    unsigned dataThreads = 6;
+    // Creating entries and copying data mostly wait on the filesystem: several
+    // threads in flight keep it busy.
+    unsigned threads = 6;
 };
 
 struct CopyStopped {};

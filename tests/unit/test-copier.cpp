@@ -87,3 +87,38 @@ TEST_CASE("a canceled copy stops with CopyStopped")
     options.canceled = [] { return true; };
     CHECK_THROWS_AS(copyTree(sourceFd.get(), targetFd.get(), options), CopyStopped);
 }
+
+TEST_CASE("hard links spread over many directories stay one file, whichever thread meets them first")
+{
+    TempDir dir;
+    auto source = dir.path() / "source", target = dir.path() / "target";
+    writeFile(source / "original", "shared");
+    for (int d = 0; d < 40; ++d) {
+        auto sub = source / ("d" + std::to_string(d)) / "deeper";
+        std::filesystem::create_directories(sub);
+        std::filesystem::create_hard_link(source / "original", sub / "link");
+        writeFile(sub / "own", std::to_string(d));
+    }
+    timespec times[2] = {{1000000000, 5}, {1000000000, 7}};
+    REQUIRE(utimensat(AT_FDCWD, (source / "d3").c_str(), times, 0) == 0);
+    std::filesystem::create_directory(target);
+    auto sourceFd = openDir(source), targetFd = openDir(target);
+    CopyOptions options;
+    options.threads = 8;
+    CopyProgress last;
+    options.progress = [&](const CopyProgress& progress) { last = progress; };
+    copyTree(sourceFd.get(), targetFd.get(), options);
+
+    auto inode = lstatOf(target / "original").st_ino;
+    CHECK(lstatOf(target / "original").st_nlink == 41);
+    for (int d = 0; d < 40; ++d) {
+        auto sub = target / ("d" + std::to_string(d)) / "deeper";
+        CHECK(lstatOf(sub / "link").st_ino == inode);
+        CHECK(std::size_t(lstatOf(sub / "own").st_size) == std::to_string(d).size());
+    }
+    // A directory's times are set after everything inside it was created.
+    CHECK(lstatOf(target / "d3").st_mtim.tv_nsec == 7);
+    CHECK(last.totalsKnown);
+    CHECK(last.entriesDone == last.entriesTotal);
+    CHECK(last.entriesTotal == 1 + 40 * 4);
+}
