@@ -72,14 +72,15 @@ sdbus::MethodReply BusClient::send(const sdbus::MethodCall& call)
     return manager_->raw().callMethod(call, options_.askPassword ? interactiveCallTimeoutUsec : 0);
 }
 
-int BusClient::waitForJob(std::uint32_t id, const std::string& path)
+int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kind)
 {
     struct Outcome {
         std::string result, errorName, errorMessage;
     };
     std::optional<Outcome> outcome;
     ProgressState state;
-    const bool showProgress = options_.progress && isatty(STDERR_FILENO);
+    const bool showProgress = options_.progress && kind == JobKind::Operation && isatty(STDERR_FILENO);
+    std::int32_t exitStatus = -1;
     bool barShown = false;
     auto clearBar = [&] {
         if (barShown)
@@ -106,6 +107,8 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path)
             state.bytesDone = value->get<std::uint64_t>();
         if (auto* value = get("BytesTotal"))
             state.bytesTotal = value->get<std::uint64_t>();
+        if (auto* value = get("ExitStatus"))
+            exitStatus = value->get<std::int32_t>();
         double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
         state.bytesPerSecond = seconds > 0.5 ? double(state.bytesDone) / seconds : 0;
         drawBar();
@@ -168,8 +171,11 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path)
     onJobLogLine_ = nullptr;
     clearBar();
 
-    if (outcome->result == "done")
+    if (outcome->result == "done") {
+        if (kind == JobKind::Command)
+            return exitStatus < 0 ? ExitFailure : exitStatus & 0xff;
         return ExitSuccess;
+    }
     if (outcome->result == "canceled") {
         std::cerr << "Job " << id << " was canceled.\n";
         return ExitFailure;

@@ -40,8 +40,10 @@ public:
     sdbus::MethodReply send(const sdbus::MethodCall& call);
 
     // Waits for the job to end, with a progress bar when wanted, printing its log
-    // lines; Ctrl-C cancels it. Returns the exit status.
-    int waitForJob(std::uint32_t id, const std::string& path);
+    // lines; Ctrl-C cancels it. Returns the exit status: for a command's job
+    // (Run: no progress bar, its output is on the terminal) the command's own.
+    enum class JobKind { Operation, Command };
+    int waitForJob(std::uint32_t id, const std::string& path, JobKind kind = JobKind::Operation);
 
 private:
     Options options_;

@@ -2,14 +2,17 @@
 #include "build-config.h"
 #include "bus-client.h"
 #include "format.h"
+#include "journal-tail.h"
 #include "json.h"
 #include "names.h"
 #include "polkit-agent.h"
+#include "terminal-relay.h"
 #include "unique-fd.h"
 
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
+#include <arpa/inet.h>
 #include <ctime>
 #include <fcntl.h>
 #include <unistd.h>
@@ -42,6 +45,14 @@ Verbs:
                             Copy a machine into a new container (or template)
   start NAME                Boot a container; waits until it is ready
   stop NAME [--force]       Power a container off cleanly (--force: kill it)
+  enable NAME               Start a container at boot (and now with 'start' as the same unit)
+  disable NAME              Do not start a container at boot
+  run NAME [--user U] [--env NAME=VALUE] [--cwd DIR] -- CMD [ARG...]
+                            Run a command inside (running or stopped) with this
+                            terminal's input and output; exits with its status
+  shell NAME [USER]         An interactive login shell inside (default: root)
+  add-user NAME USER [--password-hash HASH] [--groups G,...] [--shell PATH]
+                            Create a login user inside the container
   bind NAME SOURCE[:DEST] [--read-only] [--mkdir]
                             Bind a host folder into a container (now, if it runs)
   unbind NAME DEST          Drop a bind from the container's settings
@@ -65,6 +76,11 @@ Options:
       --read-only, --mkdir  bind: read-only; create the source folder if missing
       --host, --veth, --bridge=BR, --address=CIDR, --gateway=IP, --dns=IP, --dhcp
                             network: the host side and host0 inside
+      --user=U, --env=NAME=VALUE, --cwd=DIR
+                            run: the user, environment and directory of the command
+      --password-hash=HASH, --groups=G,..., --shell=PATH
+                            add-user: a crypt(3) hash ('openssl passwd -6'),
+                            supplementary groups, login shell
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -156,7 +172,7 @@ void requireMachineName(const std::string& name)
         throw UsageError("'" + name + "' is not a valid machine name (1 to 64 letters, digits, '-' and '.').");
 }
 
-struct TemplateOptions {
+struct VerbOptions {
     std::string distro, arch, url, sha256, verify;
     bool force = false;
     bool asTemplate = false;   // clone --template
@@ -165,6 +181,10 @@ struct TemplateOptions {
     std::string networkMode, bridge, address, gateway; // network
     std::vector<std::string> dns;
     bool dhcp = false;
+    std::string user, cwd;               // run
+    std::vector<std::string> environment; // run
+    std::string passwordHash, shell;      // add-user
+    std::vector<std::string> groups;      // add-user
 
     std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
     {
@@ -183,8 +203,8 @@ struct TemplateOptions {
 
 class Verbs {
 public:
-    Verbs(BusClient& bus, const Options& options, const TemplateOptions& templateOptions)
-        : bus_(bus), options_(options), templateOptions_(templateOptions)
+    Verbs(BusClient& bus, const Options& options, const VerbOptions& verbOptions)
+        : bus_(bus), options_(options), verbOptions_(verbOptions)
     {
     }
 
@@ -209,7 +229,7 @@ public:
     int createTemplate(const Arguments& args)
     {
         requireMachineName(args[0]);
-        const auto& t = templateOptions_;
+        const auto& t = verbOptions_;
         if (t.distro.empty() == t.url.empty())
             throw UsageError("create-template needs exactly one of --distro ID or --url URL.");
         if (!t.url.empty() && !t.arch.empty())
@@ -225,9 +245,9 @@ public:
         requireMachineName(args[1]);
         auto call = bus_.mutatingCall("Clone");
         std::map<std::string, sdbus::Variant> options;
-        if (templateOptions_.asTemplate)
+        if (verbOptions_.asTemplate)
             options["template"] = true;
-        if (templateOptions_.copySettings)
+        if (verbOptions_.copySettings)
             options["settings"] = true;
         call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
@@ -241,9 +261,9 @@ public:
         std::string source = args[1].substr(0, colon);
         std::string destination = colon == std::string::npos ? "" : args[1].substr(colon + 1);
         std::map<std::string, sdbus::Variant> options;
-        if (templateOptions_.readOnly)
+        if (verbOptions_.readOnly)
             options["read_only"] = true;
-        if (templateOptions_.mkdir)
+        if (verbOptions_.mkdir)
             options["mkdir"] = true;
         auto call = bus_.mutatingCall("Bind");
         call << args[0] << source << destination << options;
@@ -263,7 +283,7 @@ public:
     int network(const Arguments& args)
     {
         requireMachineName(args[0]);
-        const auto& t = templateOptions_;
+        const auto& t = verbOptions_;
         if (t.networkMode.empty())
             throw UsageError("network needs one of --host, --veth or --bridge BR.");
         std::map<std::string, sdbus::Variant> settings{{"mode", t.networkMode}};
@@ -296,16 +316,86 @@ public:
         requireMachineName(args[0]);
         auto call = bus_.mutatingCall("Stop");
         std::map<std::string, sdbus::Variant> options;
-        if (templateOptions_.force)
+        if (verbOptions_.force)
             options["force"] = true;
         call << args[0] << options;
         return waitForJobReply(bus_.send(call));
     }
 
+    int enable(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Enable");
+        call << args[0];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int disable(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        auto call = bus_.mutatingCall("Disable");
+        call << args[0];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int addUser(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        const auto& v = verbOptions_;
+        std::map<std::string, sdbus::Variant> options;
+        if (!v.passwordHash.empty())
+            options["password_hash"] = v.passwordHash;
+        if (!v.groups.empty())
+            options["groups"] = v.groups;
+        if (!v.shell.empty())
+            options["shell"] = v.shell;
+        auto call = bus_.mutatingCall("AddUser");
+        call << args[0] << args[1] << options;
+        return waitForJobReply(bus_.send(call));
+    }
+
+    // run NAME -- CMD...: our own stdin/stdout/stderr go to the command.
+    int run(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        std::vector<std::string> command(args.begin() + 1, args.end());
+        const auto& v = verbOptions_;
+        std::map<std::string, sdbus::Variant> options;
+        if (!v.user.empty())
+            options["user"] = v.user;
+        if (!v.environment.empty())
+            options["env"] = v.environment;
+        if (!v.cwd.empty())
+            options["cwd"] = v.cwd;
+        return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+    }
+
+    // shell NAME [USER]: a login shell; on a terminal, through a pty of its own.
+    int shell(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        std::string user = args.size() > 1 ? args[1] : "root";
+        if (!isValidUserName(user))
+            throw UsageError("'" + user + "' is not a valid user name.");
+        // The user's own shell from the container's passwd, in their home, as a login shell.
+        std::vector<std::string> command{"/bin/sh", "-c", "cd \"$HOME\" 2>/dev/null; exec \"${SHELL:-/bin/sh}\" -l"};
+        std::map<std::string, sdbus::Variant> options{{"user", user}};
+        if (const char* term = getenv("TERM"))
+            options["env"] = std::vector<std::string>{std::string("TERM=") + term};
+        if (!isatty(STDIN_FILENO) || !options_.host.empty())
+            return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+        TerminalRelay relay;
+        int terminal = relay.terminalFd();
+        std::cerr << "Connected to " << args[0] << " as " << user << "; exit the shell to leave.\n";
+        return runCommand(args[0], command, options, terminal, terminal, terminal, &relay);
+    }
+
     int importTemplate(const Arguments& args)
     {
         requireMachineName(args[0]);
-        if (!templateOptions_.arch.empty() || !templateOptions_.url.empty() || !templateOptions_.distro.empty())
+        if (!verbOptions_.arch.empty() || !verbOptions_.url.empty() || !verbOptions_.distro.empty())
             throw UsageError("import takes a file; --distro, --url and --arch belong to create-template.");
         // We open the file, so a file only the caller can read works too.
         UniqueFd file(args[1] == "-" ? dup(STDIN_FILENO) : open(args[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -314,7 +404,7 @@ public:
             return ExitFailure;
         }
         auto call = bus_.mutatingCall("ImportTemplate");
-        call << args[0] << sdbus::UnixFd(file.get()) << templateOptions_.toDbus(false);
+        call << args[0] << sdbus::UnixFd(file.get()) << verbOptions_.toDbus(false);
         return waitForJobReply(bus_.send(call));
     }
 
@@ -390,9 +480,15 @@ public:
         for (std::size_t i = 0; i < binds.size(); ++i)
             rows.push_back({i == 0 ? "Binds:" : "", binds[i].get<0>() + " -> " + binds[i].get<1>() +
                                                         (binds[i].get<2>() ? " (read-only)" : "")});
+        auto addresses = machineAddresses(args[0]);
+        for (std::size_t i = 0; i < addresses.size(); ++i)
+            rows.push_back({i == 0 ? "Address:" : "", addresses[i]});
         std::istringstream table(formatTable(rows));
         for (std::string line; std::getline(table, line);)
             std::cout << "  " << line << "\n";
+        // The journal is this machine's, so a remote machine's is not at hand.
+        if (options_.host.empty())
+            printJournalTail(unit.empty() ? "bred-machine-" + args[0] + ".service" : unit);
         return ExitSuccess;
     }
 
@@ -473,6 +569,70 @@ public:
     }
 
 private:
+    // The container's IP addresses, as machined reads them from inside; none when it is not running.
+    std::vector<std::string> machineAddresses(const std::string& machine)
+    {
+        std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>> found;
+        try {
+            auto machined = sdbus::createProxy(bus_.connection(), "org.freedesktop.machine1", "/org/freedesktop/machine1");
+            machined->callMethod("GetMachineAddresses")
+                .onInterface("org.freedesktop.machine1.Manager")
+                .withArguments(machine)
+                .storeResultsTo(found);
+        } catch (const sdbus::Error&) {
+            return {};
+        }
+        std::vector<std::string> addresses;
+        for (const auto& entry : found) {
+            const int family = entry.get<0>();
+            const auto& bytes = entry.get<1>();
+            char text[INET6_ADDRSTRLEN] = {};
+            if ((family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16))
+                if (inet_ntop(family, bytes.data(), text, sizeof text))
+                    addresses.emplace_back(text);
+        }
+        return addresses;
+    }
+
+    void printJournalTail(const std::string& unit)
+    {
+        auto lines = unitJournalTail(unit, 10);
+        if (lines.empty()) {
+            if (geteuid() != 0)
+                std::cout << "\nNo journal lines of " << unit << " are visible to this user (root and members of "
+                          << "'adm' or 'systemd-journal' see them).\n";
+            return;
+        }
+        std::cout << "\n";
+        for (const auto& line : lines) {
+            std::time_t seconds = std::time_t(line.realtimeUsec / 1000000);
+            std::tm local{};
+            localtime_r(&seconds, &local);
+            char when[32];
+            std::strftime(when, sizeof when, "%b %d %H:%M:%S", &local);
+            std::cout << when << " " << (line.identifier.empty() ? "-" : line.identifier) << ": " << line.message
+                      << "\n";
+        }
+    }
+
+    int runCommand(const std::string& machine, const std::vector<std::string>& command,
+                   const std::map<std::string, sdbus::Variant>& options, int in, int out, int err,
+                   TerminalRelay* relay = nullptr)
+    {
+        auto call = bus_.mutatingCall("Run");
+        call << machine << command << sdbus::UnixFd(in) << sdbus::UnixFd(out) << sdbus::UnixFd(err) << options;
+        auto reply = bus_.send(call);
+        std::uint32_t id = 0;
+        sdbus::ObjectPath path;
+        reply >> id >> path;
+        if (relay)
+            relay->start(bus_.loop());
+        int status = bus_.waitForJob(id, path, BusClient::JobKind::Command);
+        if (relay)
+            relay->finish(bus_.loop());
+        return status;
+    }
+
     int waitForJobReply(sdbus::MethodReply reply)
     {
         std::uint32_t id = 0;
@@ -483,7 +643,7 @@ private:
 
     BusClient& bus_;
     const Options& options_;
-    const TemplateOptions& templateOptions_;
+    const VerbOptions& verbOptions_;
 };
 
 struct Verb {
@@ -504,13 +664,17 @@ const Verb verbTable[] = {
     {"unbind", 2, 2, &Verbs::unbind, true},
     {"network", 1, 1, &Verbs::network, true},
     {"stop", 1, 1, &Verbs::stop, true},     {"cancel", 1, 1, &Verbs::cancel, true},
+    {"enable", 1, 1, &Verbs::enable, true},  {"disable", 1, 1, &Verbs::disable, true},
+    {"add-user", 2, 2, &Verbs::addUser, true},
+    {"run", 2, SIZE_MAX, &Verbs::run, true},
+    {"shell", 1, 2, &Verbs::shell, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
 };
 
 int run(int argc, char** argv)
 {
     Options options;
-    TemplateOptions templateOptions;
+    VerbOptions verbOptions;
     enum {
         optionJson = 0x100,
         optionNoProgress,
@@ -533,6 +697,12 @@ int run(int argc, char** argv)
         optionGateway,
         optionDns,
         optionDhcp,
+        optionUser,
+        optionEnv,
+        optionCwd,
+        optionPasswordHash,
+        optionGroups,
+        optionShell,
     };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
@@ -557,6 +727,12 @@ int run(int argc, char** argv)
         {"gateway", required_argument, nullptr, optionGateway},
         {"dns", required_argument, nullptr, optionDns},
         {"dhcp", no_argument, nullptr, optionDhcp},
+        {"user", required_argument, nullptr, optionUser},
+        {"env", required_argument, nullptr, optionEnv},
+        {"cwd", required_argument, nullptr, optionCwd},
+        {"password-hash", required_argument, nullptr, optionPasswordHash},
+        {"groups", required_argument, nullptr, optionGroups},
+        {"shell", required_argument, nullptr, optionShell},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -578,26 +754,38 @@ int run(int argc, char** argv)
         case optionNoProgress: options.progress = false; break;
         case optionNoAskPassword: options.askPassword = false; break;
         case 'H': options.host = optarg; break;
-        case optionDistro: templateOptions.distro = optarg; break;
-        case optionArch: templateOptions.arch = optarg; break;
-        case optionUrl: templateOptions.url = optarg; break;
-        case optionSha256: templateOptions.sha256 = optarg; break;
-        case optionVerify: templateOptions.verify = optarg; break;
-        case optionForce: templateOptions.force = true; break;
-        case optionTemplate: templateOptions.asTemplate = true; break;
-        case optionSettings: templateOptions.copySettings = true; break;
-        case optionReadOnly: templateOptions.readOnly = true; break;
-        case optionMkdir: templateOptions.mkdir = true; break;
-        case optionHostNetwork: templateOptions.networkMode = "host"; break;
-        case optionVeth: templateOptions.networkMode = "veth"; break;
+        case optionDistro: verbOptions.distro = optarg; break;
+        case optionArch: verbOptions.arch = optarg; break;
+        case optionUrl: verbOptions.url = optarg; break;
+        case optionSha256: verbOptions.sha256 = optarg; break;
+        case optionVerify: verbOptions.verify = optarg; break;
+        case optionForce: verbOptions.force = true; break;
+        case optionTemplate: verbOptions.asTemplate = true; break;
+        case optionSettings: verbOptions.copySettings = true; break;
+        case optionReadOnly: verbOptions.readOnly = true; break;
+        case optionMkdir: verbOptions.mkdir = true; break;
+        case optionHostNetwork: verbOptions.networkMode = "host"; break;
+        case optionVeth: verbOptions.networkMode = "veth"; break;
         case optionBridge:
-            templateOptions.networkMode = "bridge";
-            templateOptions.bridge = optarg;
+            verbOptions.networkMode = "bridge";
+            verbOptions.bridge = optarg;
             break;
-        case optionAddress: templateOptions.address = optarg; break;
-        case optionGateway: templateOptions.gateway = optarg; break;
-        case optionDns: templateOptions.dns.push_back(optarg); break;
-        case optionDhcp: templateOptions.dhcp = true; break;
+        case optionAddress: verbOptions.address = optarg; break;
+        case optionGateway: verbOptions.gateway = optarg; break;
+        case optionDns: verbOptions.dns.push_back(optarg); break;
+        case optionDhcp: verbOptions.dhcp = true; break;
+        case optionUser: verbOptions.user = optarg; break;
+        case optionEnv: verbOptions.environment.push_back(optarg); break;
+        case optionCwd: verbOptions.cwd = optarg; break;
+        case optionPasswordHash: verbOptions.passwordHash = optarg; break;
+        case optionGroups: {
+            std::istringstream list(optarg);
+            for (std::string group; std::getline(list, group, ',');)
+                if (!group.empty())
+                    verbOptions.groups.push_back(group);
+            break;
+        }
+        case optionShell: verbOptions.shell = optarg; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;
         default:
@@ -629,7 +817,7 @@ int run(int argc, char** argv)
         if (verb->mutating && options.askPassword && options.host.empty())
             agent.emplace();
         BusClient bus(options);
-        Verbs verbs(bus, options, templateOptions);
+        Verbs verbs(bus, options, verbOptions);
         return (verbs.*(verb->run))(args);
     } catch (const UsageError& error) {
         std::cerr << error.what() << "\n";

@@ -6,7 +6,7 @@ namespace bred {
 
 std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,
                                        const std::string& polkitAction, uid_t ownerUid,
-                                       const std::vector<std::string>& readMachines)
+                                       const std::vector<std::string>& readMachines, const std::string& label)
 {
     auto busy = [](const std::string& machine) {
         return Error(ErrorCode::Busy,
@@ -22,18 +22,15 @@ std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vecto
             throw busy(machine);
     for (const auto& machine : machines)
         if (heldMachines_.count(machine))
-            throw Error(ErrorCode::Busy,
-                        fmt::format("Machine '{}' is busy with another job; wait for it to finish "
-                                    "(see 'bredmachine jobs') or cancel it.",
-                                    machine));
+            throw busy(machine);
     if (jobs_.size() >= maxJobs_)
         throw Error(ErrorCode::TooManyJobs,
                     fmt::format("{} jobs are already running, the configured limit; try again when "
                                 "one has finished.",
                                 jobs_.size()));
     std::uint32_t id = nextId_++;
-    auto job = std::make_shared<Job>(id, type, machines.empty() ? std::string() : machines.front(),
-                                     polkitAction, ownerUid);
+    std::string machine = !label.empty() ? label : !machines.empty() ? machines.front() : std::string();
+    auto job = std::make_shared<Job>(id, type, machine, polkitAction, ownerUid);
     jobs_[id] = job;
     jobMachines_[id] = machines;
     jobReadMachines_[id] = readMachines;

@@ -18,10 +18,11 @@ public:
     // Admits a new job holding `machines` (its machine, plus e.g. a new name it
     // creates) for itself, and `readMachines` (a clone's source) shared with
     // other readers. Throws TooManyJobs at the limit and Busy when another job
-    // holds one of them in a conflicting way.
+    // holds one of them in a conflicting way. The job's Machine is `label`, or
+    // else the first of `machines`.
     std::shared_ptr<Job> admit(const std::string& type, const std::vector<std::string>& machines,
                                const std::string& polkitAction, uid_t ownerUid,
-                               const std::vector<std::string>& readMachines = {});
+                               const std::vector<std::string>& readMachines = {}, const std::string& label = {});
     // Forgets a finished job and releases its machines.
     void release(std::uint32_t id);
 

@@ -1,10 +1,12 @@
 #include "machine-store.h"
 
+#include "atomic-file.h"
 #include "directory-entries.h"
 #include "errors.h"
 #include "in-root.h"
 #include "job.h"
 #include "names.h"
+#include "nspawn-command.h"
 #include "tree-removal.h"
 
 #include <cerrno>
@@ -23,12 +25,6 @@ namespace bred {
 namespace {
 
 constexpr std::size_t maxSettingsFileSize = 1024 * 1024;
-
-std::string randomSuffix()
-{
-    std::random_device random;
-    return fmt::format("{:08x}", random());
-}
 
 std::optional<std::string> readSmallFile(const std::filesystem::path& path)
 {
@@ -95,11 +91,11 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
     }
     if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, 64 * 1024))
         info.containerNetwork = parseHost0NetworkFile(*host0);
-    // `machinectl enable` links systemd-nspawn@NAME.service into machines.target.
+    // Enable links our unit into machines.target; `machinectl enable` links systemd-nspawn@NAME.service.
     std::error_code error;
-    info.enabled = std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" /
-                                                   fmt::format("systemd-nspawn@{}.service", name),
-                                               error);
+    auto wants = config_.unitDirectory / "machines.target.wants";
+    info.enabled = std::filesystem::is_symlink(wants / containerUnitName(name), error) ||
+                   std::filesystem::is_symlink(wants / fmt::format("systemd-nspawn@{}.service", name), error);
     return info;
 }
 
@@ -115,24 +111,7 @@ std::string MachineStore::readSettings(const std::string& name) const
 
 void MachineStore::writeSettings(const std::string& name, const std::string& text) const
 {
-    std::error_code error;
-    std::filesystem::create_directories(config_.settingsDirectory, error);
-    auto path = settingsFile(name);
-    auto temporary = path.string() + ".#bred-" + randomSuffix();
-    {
-        UniqueFd file(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
-        if (!file || write(file.get(), text.data(), text.size()) != ssize_t(text.size()) || fsync(file.get()) < 0) {
-            int writeErrno = errno;
-            unlink(temporary.c_str());
-            throw Error(ErrorCode::Failed,
-                        fmt::format("cannot write {}: {}", path.string(), std::strerror(writeErrno)));
-        }
-    }
-    if (::rename(temporary.c_str(), path.c_str()) < 0) {
-        int renameErrno = errno;
-        unlink(temporary.c_str());
-        throw Error(ErrorCode::Failed, fmt::format("cannot replace {}: {}", path.string(), std::strerror(renameErrno)));
-    }
+    writeFileAtomically(settingsFile(name), text);
 }
 
 void MachineStore::rename(const std::string& name, const std::string& newName) const

@@ -2,7 +2,10 @@
 
 #include "bus-names.h"
 #include "dbus-error.h"
+#include "atomic-file.h"
 #include "checksum.h"
+#include "container-run.h"
+#include "container-user.h"
 #include "method-options.h"
 #include "names.h"
 #include "nspawn-command.h"
@@ -14,6 +17,7 @@
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
+#include <syslog.h>
 
 namespace bred {
 namespace {
@@ -107,6 +111,13 @@ const MachineView& ManagerObject::existingMachine(const std::string& name) const
                     fmt::format("No machine '{}' exists in {}; 'bredmachine list' shows the machines.", name,
                                 store_.directory().string()));
     return *machine;
+}
+
+void ManagerObject::refreshReadOnlyFlag(const std::string& name) const
+{
+    // The read-only flag (what makes a template) can change without an inotify event: look again.
+    if (isValidMachineName(name))
+        machines_.refresh(name);
 }
 
 void ManagerObject::ensureNoJob(const std::string& name) const
@@ -357,9 +368,7 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                           std::map<std::string, sdbus::Variant> options)
 {
     auto checks = [this](const std::string& machine) {
-        // The read-only flag can change without an inotify event: look again.
-        if (isValidMachineName(machine))
-            machines_.refresh(machine);
+        refreshReadOnlyFlag(machine);
         const MachineView& view = existingMachine(machine);
         if (view.info.machineClass == MachineClass::Template)
             throw Error(ErrorCode::NotSupported,
@@ -386,9 +395,13 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                       auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
                       std::string unit = containerUnitName(name);
                       machines_.setRunState(name, "starting");
-                      units_.startContainer(unit, fmt::format("Container {} (bred-machined)", name),
-                                            nspawnCommand(name, directory),
-                                            [outcome](std::optional<Error> error) { outcome->set_value(error); });
+                      auto started = [outcome](std::optional<Error> error) { outcome->set_value(error); };
+                      // An enabled container has its unit file: start that, so it is the same unit as at boot.
+                      std::error_code error;
+                      if (std::filesystem::exists(config_.unitDirectory / unit, error))
+                          units_.startUnit(unit, started);
+                      else
+                          units_.startContainer(unit, containerService(name, directory), started);
                       auto path = jobRegistry_.start(
                           job,
                           awaitOutcome(outcome->get_future().share(),
@@ -433,14 +446,82 @@ void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, st
                   });
 }
 
-void ManagerObject::Enable(sdbus::Result<>&& result, std::string)
+void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
 {
-    replyError(result, notYetSupported("Enable", "starting containers at boot"));
+    auto checks = [this](const std::string& machine) {
+        refreshReadOnlyFlag(machine);
+        const MachineView& view = existingMachine(machine);
+        if (view.info.machineClass == MachineClass::Template)
+            throw Error(ErrorCode::NotSupported,
+                        fmt::format("'{}' is a template; templates never start, at boot or otherwise. Clone it into "
+                                    "a container ('bredmachine clone {} NAME') and enable that.",
+                                    machine, machine));
+        return view.info.directory;
+    };
+    try {
+        checks(name);
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
+                  [this, name, checks](sdbus::Result<>& reply, const Caller&) {
+                      auto directory = checks(name);
+                      std::string unit = containerUnitName(name);
+                      writeFileAtomically(config_.unitDirectory / unit,
+                                          containerUnitFile(containerService(name, directory), directory));
+                      auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
+                      units_.enableUnitFile(unit, [this, name, pending](std::optional<Error> error) {
+                          machines_.refresh(name);
+                          if (error)
+                              return replyError(*pending, *error);
+                          spdlog::info("Enabled machine {} to start at boot", name);
+                          pending->returnResults();
+                      });
+                  });
 }
 
-void ManagerObject::Disable(sdbus::Result<>&& result, std::string)
+void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
 {
-    replyError(result, notYetSupported("Disable", "starting containers at boot"));
+    try {
+        existingMachine(name);
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
+                  [this, name](sdbus::Result<>& reply, const Caller&) {
+                      existingMachine(name);
+                      auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
+                      disableAtBoot(name, [this, name, pending](std::optional<Error> error) {
+                          machines_.refresh(name);
+                          if (error)
+                              return replyError(*pending, *error);
+                          spdlog::info("Disabled machine {} at boot", name);
+                          pending->returnResults();
+                      });
+                  });
+}
+
+void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
+{
+    // Ours, and `machinectl enable`'s, which Enabled reports too.
+    std::vector<std::string> enabledUnits;
+    std::error_code error;
+    std::string ours = containerUnitName(name), machinectls = fmt::format("systemd-nspawn@{}.service", name);
+    if (std::filesystem::exists(config_.unitDirectory / ours, error))
+        enabledUnits.push_back(ours);
+    if (std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls, error))
+        enabledUnits.push_back(machinectls);
+    if (enabledUnits.empty())
+        return done(std::nullopt);
+    units_.disableUnitFiles(enabledUnits, [this, ours, done](std::optional<Error> failure) {
+        if (!failure) {
+            std::error_code removeError;
+            std::filesystem::remove(config_.unitDirectory / ours, removeError);
+        }
+        done(failure);
+    });
 }
 
 namespace {
@@ -590,16 +671,100 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
                   });
 }
 
-void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
-                            std::map<std::string, sdbus::Variant>)
+RunRequest& ManagerObject::prepareRun(RunRequest& request, const std::string& name) const
 {
-    replyError(result, notYetSupported("AddUser", "adding users inside containers"));
+    refreshReadOnlyFlag(name);
+    const MachineView& view = existingMachine(name);
+    if (view.info.machineClass == MachineClass::Template)
+        throw Error(ErrorCode::NotSupported,
+                    fmt::format("'{}' is a template; templates are read-only and never run. Clone it into a "
+                                "container ('bredmachine clone {} NAME') and run commands there.",
+                                name, name));
+    request.machine = name;
+    request.directory = view.info.directory;
+    request.running = machines_.isRunning(name);
+    if (!request.running)
+        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
+            throw Error(ErrorCode::UnsupportedArchitecture, problem);
+    return request;
 }
 
-void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::vector<std::string>,
-                        sdbus::UnixFd, sdbus::UnixFd, sdbus::UnixFd, std::map<std::string, sdbus::Variant>)
+std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std::string& action, uid_t uid,
+                                             RunRequest& request)
 {
-    replyError(result, notYetSupported("Run", "running commands inside containers"));
+    prepareRun(request, request.machine);
+    // A stopped machine's tree is booted by nspawn for the command, so the job holds it; a running one
+    // is not held: several commands, and a stop, may go on at once.
+    if (request.running)
+        return jobs_.admit(type, {}, action, uid, {}, request.machine);
+    return jobs_.admit(type, {request.machine}, action, uid);
+}
+
+void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
+                            std::map<std::string, sdbus::Variant> options)
+{
+    auto request = std::make_shared<RunRequest>();
+    try {
+        MethodOptions parsed(std::move(options), {"password_hash", "groups", "shell"});
+        prepareRun(*request, name);
+        request->argv = userAddCommand(user, parsed.string("password_hash"), parsed.strings("groups"),
+                                       parsed.string("shell"));
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "add-user"}, {"user", user}},
+                  [this, request, user](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      auto job = admitRun("add-user", "configure", caller.uid, *request);
+                      auto path = jobRegistry_.start(
+                          job,
+                          [request, user](JobContext& context) {
+                              std::vector<std::string> output;
+                              int status = runInContainer(*request, context, [&](const std::string& line) {
+                                  context.log(LOG_INFO, line);
+                                  output.push_back(line);
+                              });
+                              checkUserAddStatus(status, user, request->machine, output);
+                              context.log(LOG_INFO, fmt::format("User '{}' added to '{}'.", user, request->machine));
+                          },
+                          [] {});
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
+}
+
+void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                        std::vector<std::string> argv, sdbus::UnixFd stdinFd, sdbus::UnixFd stdoutFd,
+                        sdbus::UnixFd stderrFd, std::map<std::string, sdbus::Variant> options)
+{
+    auto request = std::make_shared<RunRequest>();
+    std::string commandLine;
+    try {
+        MethodOptions parsed(std::move(options), {"user", "env", "cwd"});
+        prepareRun(*request, name);
+        request->argv = std::move(argv);
+        request->user = parsed.string("user").value_or("");
+        request->environment = parsed.strings("env").value_or(std::vector<std::string>{});
+        request->workingDirectory = parsed.string("cwd").value_or("");
+        request->stdinFd = UniqueFd(stdinFd.release());
+        request->stdoutFd = UniqueFd(stdoutFd.release());
+        request->stderrFd = UniqueFd(stderrFd.release());
+        validateRunRequest(*request);
+        for (const auto& word : request->argv)
+            commandLine += (commandLine.empty() ? "" : " ") + word;
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "shell",
+                  {{"machine", name}, {"verb", "run"}, {"command", commandLine}, {"user", request->user}},
+                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                      auto job = admitRun("run", "shell", caller.uid, *request);
+                      auto path = jobRegistry_.start(
+                          job,
+                          [request](JobContext& context) { context.setExitStatus(runInContainer(*request, context)); },
+                          [] {});
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 }
 
 void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name)
@@ -617,10 +782,18 @@ void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, 
             existingMachine(name);
             ensureIdle(name, "remove");
             auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
-            auto path = jobRegistry_.start(
-                job, [this, name](JobContext& context) { store_.remove(name, context); },
-                [this, name] { machines_.refresh(name); });
-            reply.returnResults(job->id(), sdbus::ObjectPath(path));
+            auto pending = std::make_shared<sdbus::Result<uint32_t, sdbus::ObjectPath>>(std::move(reply));
+            // A removed machine must not be started at boot.
+            disableAtBoot(name, [this, name, job, pending](std::optional<Error> error) {
+                if (error) {
+                    jobs_.release(job->id());
+                    return replyError(*pending, *error);
+                }
+                auto path = jobRegistry_.start(
+                    job, [this, name](JobContext& context) { store_.remove(name, context); },
+                    [this, name] { machines_.refresh(name); });
+                pending->returnResults(job->id(), sdbus::ObjectPath(path));
+            });
         });
 }
 
@@ -638,14 +811,38 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
     }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
                     [this, name, newName](sdbus::Result<>& reply, const Caller&) {
-                        existingMachine(name);
+                        bool enabled = existingMachine(name).info.enabled;
                         ensureIdle(name, "rename");
                         ensureIdle(newName, "rename");
-                        store_.rename(name, newName);
-                        spdlog::info("Renamed machine {} to {}", name, newName);
-                        machines_.refresh(name);
-                        machines_.refresh(newName);
-                        reply.returnResults();
+                        auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
+                        auto finish = [this, name, newName, pending](std::optional<Error> error) {
+                            machines_.refresh(name);
+                            machines_.refresh(newName);
+                            if (error)
+                                return replyError(*pending, *error);
+                            pending->returnResults();
+                        };
+                        if (!enabled) {
+                            store_.rename(name, newName);
+                            spdlog::info("Renamed machine {} to {}", name, newName);
+                            return finish(std::nullopt);
+                        }
+                        // The boot-time unit names the machine: move it to the new name.
+                        disableAtBoot(name, [this, name, newName, finish](std::optional<Error> error) {
+                            if (error)
+                                return finish(error);
+                            try {
+                                store_.rename(name, newName);
+                                spdlog::info("Renamed machine {} to {}", name, newName);
+                                auto directory = store_.directory() / newName;
+                                std::string unit = containerUnitName(newName);
+                                writeFileAtomically(config_.unitDirectory / unit,
+                                                    containerUnitFile(containerService(newName, directory), directory));
+                                units_.enableUnitFile(unit, finish);
+                            } catch (const Error& failure) {
+                                finish(failure);
+                            }
+                        });
                     });
 }
 

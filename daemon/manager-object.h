@@ -7,6 +7,7 @@
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
 #include "cloner.h"
+#include "container-run.h"
 #include "template-installer.h"
 #include "unit-manager.h"
 
@@ -63,6 +64,8 @@ private:
     void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details, Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
+    // Reads the machine again from disk, before checks that depend on whether it is a template.
+    void refreshReadOnlyFlag(const std::string& name) const;
     // Throws Busy when a job holds the machine.
     void ensureNoJob(const std::string& name) const;
     // Throws Busy when the machine runs or a job holds it.
@@ -72,6 +75,12 @@ private:
     void startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
                           std::shared_ptr<TemplateRequest> request);
     Catalog loadCatalog() const;
+    // Fills in the machine's side of a Run or AddUser request; throws when it cannot run commands.
+    RunRequest& prepareRun(RunRequest& request, const std::string& name) const;
+    // Checks the machine again (polkit took time) and admits the job.
+    std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request);
+    // Disables the container at boot, whichever unit enabled it.
+    void disableAtBoot(const std::string& name, UnitManager::Done done);
 
     const Config& config_;
     TemplateInstaller installer_;

@@ -42,6 +42,83 @@ std::vector<std::string> nspawnCommand(const std::string& name, const std::files
 
 std::string containerUnitName(const std::string& name) { return "bred-machine-" + name + ".service"; }
 
+std::string literalExecWord(const std::string& word)
+{
+    std::string literal;
+    for (char c : word) {
+        if (c == '$')
+            literal += '$';
+        literal += c;
+    }
+    return literal;
+}
+
+ContainerService containerService(const std::string& name, const std::filesystem::path& directory)
+{
+    ContainerService service;
+    service.description = fmt::format("Container {} (bred-machined)", name);
+    service.command = nspawnCommand(name, directory);
+    return service;
+}
+
+namespace {
+
+// One word of ExecStart=, quoted as systemd's unit file syntax reads it back.
+std::string quoteUnitWord(const std::string& word)
+{
+    std::string quoted = "\"";
+    for (char c : word) {
+        if (c == '\\' || c == '"')
+            quoted += '\\';
+        if (c == '%')
+            quoted += c; // %% stands for itself
+        quoted += c;
+    }
+    return quoted + "\"";
+}
+
+} // namespace
+
+std::string containerUnitFile(const ContainerService& service, const std::filesystem::path& directory)
+{
+    std::string execStart;
+    for (const auto& word : service.command)
+        execStart += (execStart.empty() ? "" : " ") + quoteUnitWord(literalExecWord(word));
+    std::string devices;
+    for (const auto& [device, access] : service.deviceAllow)
+        devices += fmt::format("DeviceAllow={} {}\n", device, access);
+    return fmt::format(
+        "# Written by bred-machined for 'bredmachine enable'; 'bredmachine disable' removes it.\n"
+        "[Unit]\n"
+        "Description={}\n"
+        "PartOf=machines.target\n"
+        "Before=machines.target\n"
+        "After=network.target systemd-resolved.service modprobe@tun.service modprobe@loop.service\n"
+        "Wants=modprobe@tun.service modprobe@loop.service\n"
+        "RequiresMountsFor={}\n"
+        "\n"
+        "[Service]\n"
+        "ExecStart={}\n"
+        "Type={}\n"
+        "NotifyAccess={}\n"
+        "KillMode={}\n"
+        "Delegate={}\n"
+        "Slice={}\n"
+        "Restart={}\n"
+        "RestartForceExitStatus={}\n"
+        "SuccessExitStatus={}\n"
+        "TasksMax={}\n"
+        "LimitNOFILE={}\n"
+        "DevicePolicy={}\n"
+        "{}"
+        "\n"
+        "[Install]\n"
+        "WantedBy=machines.target\n",
+        service.description, quoteUnitWord(directory.string()), execStart, service.type, service.notifyAccess,
+        service.killMode, service.delegate ? "yes" : "no", service.slice, service.restart, service.rebootExitStatus,
+        service.rebootExitStatus, service.tasksMax, service.limitNofile, service.devicePolicy, devices);
+}
+
 std::string foreignArchitectureProblem(const std::string& treeArchitecture, const std::string& hostArchitecture)
 {
     if (treeArchitecture.empty() || runsNatively(treeArchitecture, hostArchitecture))

@@ -2,8 +2,10 @@
 // service settings, for transient units (Start) and unit files (Enable) alike.
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bred {
@@ -13,8 +15,35 @@ namespace bred {
 // reads itself, so they hold however the container is started.
 std::vector<std::string> nspawnCommand(const std::string& name, const std::filesystem::path& directory);
 
-// The service unit a container runs in.
+// The service unit a container runs in, transient or enabled alike.
 std::string containerUnitName(const std::string& name);
+
+// How the container's service runs, as systemd-nspawn@.service does it: ready
+// when the container says so, the payload killed last, the cgroup delegated.
+// A reboot inside exits 133 (start again), a poweroff exits 0 and stays off,
+// a failure restarts.
+struct ContainerService {
+    std::string description;
+    std::vector<std::string> command;
+    std::string type = "notify", notifyAccess = "all", killMode = "mixed", slice = "machine.slice";
+    std::string restart = "on-failure";
+    bool delegate = true;
+    std::int32_t rebootExitStatus = 133; // RestartForceExitStatus= and SuccessExitStatus=
+    std::uint64_t tasksMax = 16384, limitNofile = 524288;
+    std::string devicePolicy = "closed";
+    std::vector<std::pair<std::string, std::string>> deviceAllow{
+        {"/dev/net/tun", "rwm"},     {"char-pts", "rw"},     {"/dev/loop-control", "rw"},
+        {"block-loop", "rw"},        {"block-blkext", "rw"}, {"/dev/mapper/control", "rw"}};
+};
+
+// `word` as an ExecStart= argument that systemd passes on as it is: systemd
+// expands $NAME there, and "$$" stands for "$".
+std::string literalExecWord(const std::string& word);
+
+ContainerService containerService(const std::string& name, const std::filesystem::path& directory);
+
+// The same service as a unit file, installed into machines.target for Enable.
+std::string containerUnitFile(const ContainerService& service, const std::filesystem::path& directory);
 
 // Why a tree of this architecture cannot run here, or empty when it can. A
 // foreign architecture needs a registered binfmt_misc handler.

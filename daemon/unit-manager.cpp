@@ -1,9 +1,11 @@
 #include "unit-manager.h"
 
+#include "journal-tail.h"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
-#include <systemd/sd-journal.h>
 
 namespace bred {
 namespace {
@@ -63,42 +65,40 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
         done(std::nullopt);
         return;
     }
+    std::string tail;
+    for (const auto& line : unitJournalTail(unit, 10))
+        tail += "\n" + line.message;
     done(Error(ErrorCode::Failed, fmt::format("systemd's job for {} ended with '{}'.{}", unit, result,
-                                              [&] {
-                                                  auto tail = unitJournalTail(unit, 10);
-                                                  return tail.empty() ? std::string() : " Its last log lines:\n" + tail;
-                                              }())));
+                                              tail.empty() ? std::string() : " Its last log lines:" + tail)));
 }
 
-void UnitManager::startContainer(const std::string& unit, const std::string& description,
-                                 const std::vector<std::string>& command, Done done)
+void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
-    // As systemd-nspawn@.service: exit 133 means "reboot" (start again), a
-    // poweroff inside exits 0 and stays off, a failure restarts.
     using ExitStatuses = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
     using DeviceAllow = std::vector<sdbus::Struct<std::string, std::string>>;
+    DeviceAllow devices;
+    for (const auto& [device, access] : service.deviceAllow)
+        devices.emplace_back(device, access);
+    std::vector<std::string> argv;
+    for (const auto& word : service.command)
+        argv.push_back(literalExecWord(word));
     std::vector<Property> properties{
-        {"Description", sdbus::Variant(description)},
-        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{command.front(), command, false}})},
-        {"Type", sdbus::Variant(std::string("notify"))},
-        {"NotifyAccess", sdbus::Variant(std::string("all"))},
-        {"KillMode", sdbus::Variant(std::string("mixed"))},
-        {"Delegate", sdbus::Variant(true)},
-        {"Slice", sdbus::Variant(std::string("machine.slice"))},
-        {"Restart", sdbus::Variant(std::string("on-failure"))},
-        {"RestartForceExitStatus", sdbus::Variant(ExitStatuses{{133}, {}})},
-        {"SuccessExitStatus", sdbus::Variant(ExitStatuses{{133}, {}})},
-        {"TasksMax", sdbus::Variant(std::uint64_t(16384))},
-        {"LimitNOFILE", sdbus::Variant(std::uint64_t(524288))},
+        {"Description", sdbus::Variant(service.description)},
+        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{service.command.front(), argv, false}})},
+        {"Type", sdbus::Variant(service.type)},
+        {"NotifyAccess", sdbus::Variant(service.notifyAccess)},
+        {"KillMode", sdbus::Variant(service.killMode)},
+        {"Delegate", sdbus::Variant(service.delegate)},
+        {"Slice", sdbus::Variant(service.slice)},
+        {"Restart", sdbus::Variant(service.restart)},
+        {"RestartForceExitStatus", sdbus::Variant(ExitStatuses{{service.rebootExitStatus}, {}})},
+        {"SuccessExitStatus", sdbus::Variant(ExitStatuses{{service.rebootExitStatus}, {}})},
+        {"TasksMax", sdbus::Variant(service.tasksMax)},
+        {"LimitNOFILE", sdbus::Variant(service.limitNofile)},
         // A failed container's unit goes too, so the next Start can create it again.
         {"CollectMode", sdbus::Variant(std::string("inactive-or-failed"))},
-        {"DevicePolicy", sdbus::Variant(std::string("closed"))},
-        {"DeviceAllow", sdbus::Variant(DeviceAllow{{"/dev/net/tun", "rwm"},
-                                                   {"char-pts", "rw"},
-                                                   {"/dev/loop-control", "rw"},
-                                                   {"block-loop", "rw"},
-                                                   {"block-blkext", "rw"},
-                                                   {"/dev/mapper/control", "rw"}})},
+        {"DevicePolicy", sdbus::Variant(service.devicePolicy)},
+        {"DeviceAllow", sdbus::Variant(devices)},
     };
     std::vector<sdbus::Struct<std::string, std::vector<Property>>> auxiliary;
     manager_->callMethodAsync("StartTransientUnit")
@@ -112,6 +112,64 @@ void UnitManager::startContainer(const std::string& unit, const std::string& des
                 return;
             }
             expectJob(job, unit, done);
+        });
+}
+
+void UnitManager::startUnit(const std::string& unit, Done done)
+{
+    manager_->callMethodAsync("StartUnit")
+        .onInterface(systemdManager)
+        .withArguments(unit, std::string("fail"))
+        .uponReplyInvoke([this, unit, done](const sdbus::Error* error, sdbus::ObjectPath job) {
+            if (error) {
+                done(Error(ErrorCode::Failed, fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
+                return;
+            }
+            expectJob(job, unit, done);
+        });
+}
+
+void UnitManager::reload(Done done)
+{
+    manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](const sdbus::Error* error) {
+        if (error)
+            done(Error(ErrorCode::Failed, fmt::format("systemd did not reload its units: {}", error->getMessage())));
+        else
+            done(std::nullopt);
+    });
+}
+
+void UnitManager::enableUnitFile(const std::string& unit, Done done)
+{
+    // runtime=false: for every boot; force=true: replace a stale link of ours.
+    manager_->callMethodAsync("EnableUnitFiles")
+        .onInterface(systemdManager)
+        .withArguments(std::vector<std::string>{unit}, false, true)
+        .uponReplyInvoke([this, unit, done](const sdbus::Error* error, bool,
+                                            const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
+            if (error) {
+                done(Error(ErrorCode::Failed,
+                           fmt::format("systemd did not enable {}: {}", unit, error->getMessage())));
+                return;
+            }
+            reload(done);
+        });
+}
+
+void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done done)
+{
+    manager_->callMethodAsync("DisableUnitFiles")
+        .onInterface(systemdManager)
+        .withArguments(units, false)
+        .uponReplyInvoke([this, units, done](const sdbus::Error* error,
+                                            const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
+            // A unit systemd does not know has nothing to disable.
+            if (error && error->getName() != "org.freedesktop.systemd1.NoSuchUnit") {
+                done(Error(ErrorCode::Failed,
+                           fmt::format("systemd did not disable {}: {}", fmt::join(units, ", "), error->getMessage())));
+                return;
+            }
+            reload(done);
         });
 }
 
@@ -153,31 +211,6 @@ void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
                     replied(stopError, job);
                 });
         });
-}
-
-std::string unitJournalTail(const std::string& unit, unsigned lines)
-{
-    sd_journal* journal = nullptr;
-    if (sd_journal_open(&journal, SD_JOURNAL_LOCAL_ONLY | SD_JOURNAL_SYSTEM) < 0)
-        return {};
-    std::unique_ptr<sd_journal, decltype(&sd_journal_close)> holder(journal, sd_journal_close);
-    std::string match = "_SYSTEMD_UNIT=" + unit;
-    sd_journal_add_match(journal, match.data(), match.size());
-    sd_journal_add_disjunction(journal);
-    std::string unitMatch = "UNIT=" + unit;
-    sd_journal_add_match(journal, unitMatch.data(), unitMatch.size());
-    sd_journal_seek_tail(journal);
-    std::vector<std::string> collected;
-    while (collected.size() < lines && sd_journal_previous(journal) > 0) {
-        const void* data = nullptr;
-        std::size_t length = 0;
-        if (sd_journal_get_data(journal, "MESSAGE", &data, &length) >= 0)
-            collected.emplace_back(static_cast<const char*>(data) + 8, length - 8);
-    }
-    std::string text;
-    for (auto it = collected.rbegin(); it != collected.rend(); ++it)
-        text += *it + "\n";
-    return text;
 }
 
 } // namespace bred

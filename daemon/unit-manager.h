@@ -3,6 +3,7 @@
 #pragma once
 
 #include "errors.h"
+#include "nspawn-command.h"
 
 #include <functional>
 #include <map>
@@ -26,23 +27,26 @@ public:
     explicit UnitManager(sdbus::IConnection& bus);
     ~UnitManager();
 
-    // StartTransientUnit of a notify service running `command`, as
-    // systemd-nspawn@.service would: ends when the container reports ready.
-    void startContainer(const std::string& unit, const std::string& description,
-                        const std::vector<std::string>& command, Done done);
+    // StartTransientUnit of the container's service: ends when the container
+    // reports ready.
+    void startContainer(const std::string& unit, const ContainerService& service, Done done);
+    // StartUnit of a unit with a file (an enabled container); ends when it is ready.
+    void startUnit(const std::string& unit, Done done);
+    // EnableUnitFiles / DisableUnitFiles of `unit`, then Reload, as
+    // `systemctl enable` does; ends when systemd has reloaded.
+    void enableUnitFile(const std::string& unit, Done done);
+    void disableUnitFiles(const std::vector<std::string>& units, Done done);
     // StopUnit, or with `force` KillUnit with SIGKILL; ends when the unit is gone.
     void stopUnit(const std::string& unit, bool force, Done done);
 
 private:
     void jobRemoved(const std::string& jobPath, const std::string& unit, const std::string& result);
     void expectJob(const std::string& jobPath, const std::string& unit, Done done);
+    void reload(Done done);
 
     std::unique_ptr<sdbus::IProxy> manager_;
     std::map<std::string, std::pair<std::string, Done>> pending_;   // job path → unit, done
     std::map<std::string, std::string> finishedEarly_;              // job path → result
 };
-
-// The last `lines` journal lines of `unit`, for a person to see why it failed.
-std::string unitJournalTail(const std::string& unit, unsigned lines);
 
 } // namespace bred

@@ -1,0 +1,118 @@
+#include "terminal-relay.h"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdexcept>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+namespace bred::client {
+namespace {
+
+// Writes all of `length` bytes, waiting when `fd` is full.
+void writeAll(int fd, const char* data, std::size_t length)
+{
+    while (length > 0) {
+        ssize_t written = write(fd, data, length);
+        if (written < 0 && errno == EAGAIN) {
+            pollfd entry{fd, POLLOUT, 0};
+            poll(&entry, 1, 1000);
+            continue;
+        }
+        if (written < 0 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return;
+        data += written;
+        length -= std::size_t(written);
+    }
+}
+
+void copySize(int from, int to)
+{
+    winsize size{};
+    if (ioctl(from, TIOCGWINSZ, &size) == 0)
+        ioctl(to, TIOCSWINSZ, &size);
+}
+
+} // namespace
+
+TerminalRelay::TerminalRelay()
+{
+    master_ = UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!master_ || grantpt(master_.get()) < 0 || unlockpt(master_.get()) < 0)
+        throw std::runtime_error(std::string("cannot open a pseudo-terminal: ") + std::strerror(errno));
+    char name[128];
+    if (ptsname_r(master_.get(), name, sizeof name) != 0)
+        throw std::runtime_error(std::string("cannot name the pseudo-terminal: ") + std::strerror(errno));
+    terminal_ = UniqueFd(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
+    if (!terminal_)
+        throw std::runtime_error(std::string("cannot open ") + name + ": " + std::strerror(errno));
+    copySize(STDIN_FILENO, master_.get());
+}
+
+TerminalRelay::~TerminalRelay()
+{
+    if (raw_)
+        tcsetattr(STDIN_FILENO, TCSADRAIN, &savedTerminal_);
+}
+
+void TerminalRelay::start(EventLoop& loop)
+{
+    terminal_.reset();
+    if (tcgetattr(STDIN_FILENO, &savedTerminal_) == 0) {
+        termios raw = savedTerminal_;
+        cfmakeraw(&raw);
+        raw_ = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
+    }
+    fcntl(master_.get(), F_SETFL, fcntl(master_.get(), F_GETFL) | O_NONBLOCK);
+    loop.watchFd(STDIN_FILENO, POLLIN, [this, &loop](short events) {
+        char buffer[4096];
+        ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+        if (n > 0)
+            writeAll(master_.get(), buffer, std::size_t(n));
+        else if (n == 0 || (events & (POLLHUP | POLLERR)))
+            loop.unwatchFd(STDIN_FILENO); // our input ended; the shell sees no more keys
+    });
+    loop.watchFd(master_.get(), POLLIN, [this, &loop](short events) {
+        copyOutput();
+        if (events & (POLLHUP | POLLERR))
+            loop.unwatchFd(master_.get()); // the shell and everything it started closed the terminal
+    });
+    sigset_t signals;
+    sigemptyset(&signals);
+    sigaddset(&signals, SIGWINCH);
+    sigprocmask(SIG_BLOCK, &signals, nullptr);
+    resizeSignals_ = UniqueFd(signalfd(-1, &signals, SFD_CLOEXEC | SFD_NONBLOCK));
+    if (resizeSignals_)
+        loop.watchFd(resizeSignals_.get(), POLLIN, [this](short) {
+            signalfd_siginfo info{};
+            while (read(resizeSignals_.get(), &info, sizeof info) == sizeof info) {
+            }
+            copySize(STDIN_FILENO, master_.get());
+        });
+}
+
+void TerminalRelay::copyOutput()
+{
+    char buffer[16384];
+    ssize_t n;
+    while ((n = read(master_.get(), buffer, sizeof buffer)) > 0)
+        writeAll(STDOUT_FILENO, buffer, std::size_t(n));
+}
+
+void TerminalRelay::finish(EventLoop& loop)
+{
+    copyOutput();
+    loop.unwatchFd(STDIN_FILENO);
+    loop.unwatchFd(master_.get());
+    if (resizeSignals_)
+        loop.unwatchFd(resizeSignals_.get());
+}
+
+} // namespace bred::client

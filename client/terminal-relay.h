@@ -1,0 +1,39 @@
+// `bredmachine shell` on a terminal: a pseudo-terminal whose other end goes to
+// the container as the shell's stdin/stdout/stderr, with the user's terminal
+// in raw mode relaying keys in and output out, as `machinectl shell` does.
+#pragma once
+
+#include "event-loop.h"
+#include "unique-fd.h"
+
+#include <string>
+#include <termios.h>
+
+namespace bred::client {
+
+class TerminalRelay {
+public:
+    // Opens the pty, sized like the user's terminal (stdin). Throws std::runtime_error.
+    TerminalRelay();
+    // Restores the user's terminal.
+    ~TerminalRelay();
+    TerminalRelay(const TerminalRelay&) = delete;
+    TerminalRelay& operator=(const TerminalRelay&) = delete;
+
+    // The pty's terminal side, to hand to the container.
+    int terminalFd() const { return terminal_.get(); }
+    // Once the container holds the terminal side: our copy goes, the user's
+    // terminal goes raw, and the loop starts relaying (and passing on size changes).
+    void start(EventLoop& loop);
+    // After the command ended: whatever it printed last, then stop relaying.
+    void finish(EventLoop& loop);
+
+private:
+    void copyOutput();
+
+    UniqueFd master_, terminal_, resizeSignals_;
+    termios savedTerminal_{};
+    bool raw_ = false;
+};
+
+} // namespace bred::client

@@ -1,0 +1,453 @@
+#include "container-run.h"
+
+#include "atomic-file.h"
+#include "errors.h"
+#include "in-root.h"
+#include "job.h"
+#include "names.h"
+#include "nspawn-command.h"
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <map>
+#include <memory>
+#include <optional>
+#include <poll.h>
+#include <sstream>
+#include <sys/wait.h>
+#include <systemd/sd-bus.h>
+#include <unistd.h>
+
+namespace bred {
+namespace {
+
+constexpr const char* systemdService = "org.freedesktop.systemd1";
+constexpr const char* systemdPath = "/org/freedesktop/systemd1";
+constexpr const char* managerInterface = "org.freedesktop.systemd1.Manager";
+// systemd's exit status for "could not execute the command" (EXIT_EXEC).
+constexpr int systemdExitExec = 203;
+constexpr auto stopGrace = std::chrono::seconds(15);
+
+struct BusUnref {
+    void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
+};
+using Bus = std::unique_ptr<sd_bus, BusUnref>;
+struct MessageUnref {
+    void operator()(sd_bus_message* message) const { sd_bus_message_unref(message); }
+};
+using Message = std::unique_ptr<sd_bus_message, MessageUnref>;
+
+// An sd_bus_error freed on every path.
+struct BusError {
+    sd_bus_error error = SD_BUS_ERROR_NULL;
+    ~BusError() { sd_bus_error_free(&error); }
+    std::string text(int r) const { return error.message ? error.message : std::strerror(-r); }
+};
+
+void check(int r, const char* what)
+{
+    if (r < 0)
+        throw Error(ErrorCode::Failed, fmt::format("{}: {}", what, std::strerror(-r)));
+}
+
+// The job results seen on the bus, by job path.
+struct JobWatch {
+    std::map<std::string, std::string> results;
+};
+
+int onJobRemoved(sd_bus_message* message, void* userdata, sd_bus_error*)
+{
+    std::uint32_t id = 0;
+    const char *path = nullptr, *unit = nullptr, *result = nullptr;
+    if (sd_bus_message_read(message, "uoss", &id, &path, &unit, &result) >= 0)
+        static_cast<JobWatch*>(userdata)->results[path] = result;
+    return 0;
+}
+
+int ignoreSignal(sd_bus_message*, void*, sd_bus_error*) { return 0; }
+
+bool isAbsoluteNormalPath(const std::string& path)
+{
+    if (path.empty() || path.front() != '/')
+        return false;
+    for (const auto& part : std::filesystem::path(path))
+        if (part == ".." || part == ".")
+            return false;
+    return path.find('\0') == std::string::npos;
+}
+
+// The home directory of `user` in the tree's own passwd, or "" when it has none.
+std::string homeInTree(const std::filesystem::path& directory, const std::string& user)
+{
+    UniqueFd root(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto passwd = root ? readFileInRoot(root.get(), "etc/passwd", 16 << 20) : std::nullopt;
+    if (!passwd)
+        return {};
+    std::istringstream lines(*passwd);
+    for (std::string line; std::getline(lines, line);) {
+        std::vector<std::string> fields;
+        std::istringstream parts(line);
+        for (std::string field; std::getline(parts, field, ':');)
+            fields.push_back(field);
+        if (fields.size() >= 6 && fields[0] == user)
+            return fields[5];
+    }
+    return {};
+}
+
+std::vector<std::string> nspawnRunCommand(const RunRequest& request, bool interactive)
+{
+    std::vector<std::string> command{"/usr/bin/systemd-nspawn",
+                                     "--quiet",
+                                     "--keep-unit",
+                                     "--register=no",
+                                     "--as-pid2",
+                                     "--machine=" + request.machine,
+                                     "--directory=" + request.directory.string(),
+                                     // A terminal gets a pty inside, with job control; anything else is passed as is.
+                                     interactive ? "--console=interactive" : "--console=pipe"};
+    if (!request.user.empty())
+        command.push_back("--user=" + request.user);
+    std::string directory = request.workingDirectory;
+    if (directory == "~")
+        directory = homeInTree(request.directory, request.user.empty() ? "root" : request.user);
+    if (!directory.empty())
+        command.push_back("--chdir=" + directory);
+    for (const auto& variable : request.environment)
+        command.push_back("--setenv=" + variable);
+    command.push_back("--");
+    command.insert(command.end(), request.argv.begin(), request.argv.end());
+    return command;
+}
+
+class UnitRun {
+public:
+    UnitRun(Bus bus, std::string unit, JobContext& job) : bus_(std::move(bus)), unit_(std::move(unit)), job_(job)
+    {
+        char* path = nullptr;
+        check(sd_bus_path_encode("/org/freedesktop/systemd1/unit", unit_.c_str(), &path), "cannot name the unit");
+        unitPath_ = path;
+        free(path);
+        // Signals are sent to subscribers only; the matches come before the start, so no result is missed.
+        check(sd_bus_match_signal(bus_.get(), nullptr, systemdService, systemdPath, managerInterface, "JobRemoved",
+                                  onJobRemoved, &jobs_),
+              "cannot watch systemd's jobs");
+        check(sd_bus_match_signal(bus_.get(), nullptr, systemdService, unitPath_.c_str(),
+                                  "org.freedesktop.DBus.Properties", "PropertiesChanged", ignoreSignal, nullptr),
+              "cannot watch the unit");
+        BusError error;
+        int r = sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "Subscribe",
+                                   &error.error, nullptr, "");
+        if (r < 0)
+            throw Error(ErrorCode::Failed, fmt::format("systemd did not accept a subscription: {}", error.text(r)));
+    }
+
+    sd_bus* bus() const { return bus_.get(); }
+
+    // Starts the unit from a prepared StartTransientUnit call and waits for the start job.
+    void start(sd_bus_message* call)
+    {
+        BusError error;
+        sd_bus_message* rawReply = nullptr;
+        int r = sd_bus_call(bus_.get(), call, 0, &error.error, &rawReply);
+        Message reply(rawReply);
+        if (r < 0)
+            throw Error(ErrorCode::Failed, fmt::format("systemd did not start the command: {}", error.text(r)));
+        const char* jobPath = nullptr;
+        check(sd_bus_message_read(reply.get(), "o", &jobPath), "cannot read systemd's reply");
+        std::string job = jobPath;
+        while (!jobs_.results.count(job))
+            waitForBus(std::chrono::milliseconds(250));
+        startResult_ = jobs_.results[job];
+    }
+
+    // Waits for the command to end and returns its exit status.
+    int wait(const std::function<void()>& whileWaiting)
+    {
+        if (startResult_ != "done") {
+            auto [code, status] = exitStatus();
+            if (code == CLD_EXITED && status == systemdExitExec)
+                throw Error(ErrorCode::Failed, "The command could not be executed inside the container: it was not "
+                                               "found there, is not executable, or the user or directory is wrong.");
+            throw Error(ErrorCode::Failed, fmt::format("systemd could not start the command (its job ended "
+                                                       "'{}').",
+                                                       startResult_));
+        }
+        bool stopping = false;
+        auto stopDeadline = std::chrono::steady_clock::now();
+        for (;;) {
+            std::string state = property("org.freedesktop.systemd1.Unit", "ActiveState");
+            if (state == "inactive" || state == "failed")
+                break;
+            if (!stopping && job_.cancelRequested()) {
+                stopping = true;
+                stopDeadline = std::chrono::steady_clock::now() + stopGrace;
+                BusError error;
+                sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "StopUnit",
+                                   &error.error, nullptr, "ss", unit_.c_str(), "replace");
+            }
+            if (stopping && std::chrono::steady_clock::now() > stopDeadline)
+                break;
+            waitForBus(std::chrono::milliseconds(250));
+            if (whileWaiting)
+                whileWaiting();
+        }
+        if (stopping)
+            throw JobCanceled{};
+        auto [code, status] = exitStatus();
+        return code == CLD_EXITED ? status : 128 + status;
+    }
+
+private:
+    void processBus()
+    {
+        int r;
+        while ((r = sd_bus_process(bus_.get(), nullptr)) > 0) {
+        }
+        if (r < 0)
+            throw Error(ErrorCode::Failed,
+                        fmt::format("The connection to the container's systemd was lost ({}); did the container stop?",
+                                    std::strerror(-r)));
+    }
+
+    void waitForBus(std::chrono::milliseconds timeout)
+    {
+        processBus();
+        int r = sd_bus_wait(bus_.get(), std::uint64_t(timeout.count()) * 1000);
+        if (r < 0 && r != -EINTR)
+            check(r, "cannot wait for systemd");
+        processBus();
+    }
+
+    std::string property(const char* interface, const char* name)
+    {
+        BusError error;
+        char* value = nullptr;
+        int r = sd_bus_get_property_string(bus_.get(), systemdService, unitPath_.c_str(), interface, name,
+                                           &error.error, &value);
+        if (r < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot read the state of {}: {}", unit_, error.text(r)));
+        std::string text = value;
+        free(value);
+        return text;
+    }
+
+    std::pair<int, int> exitStatus()
+    {
+        auto read = [this](const char* name) {
+            BusError error;
+            std::int32_t value = 0;
+            int r = sd_bus_get_property_trivial(bus_.get(), systemdService, unitPath_.c_str(),
+                                                "org.freedesktop.systemd1.Service", name, &error.error, 'i', &value);
+            if (r < 0)
+                throw Error(ErrorCode::Failed, fmt::format("cannot read the exit status of {}: {}", unit_, error.text(r)));
+            return int(value);
+        };
+        return {read("ExecMainCode"), read("ExecMainStatus")};
+    }
+
+    Bus bus_;
+    std::string unit_, unitPath_;
+    JobContext& job_;
+    JobWatch jobs_;
+    std::string startResult_;
+};
+
+void appendStdio(sd_bus_message* call, const char* fdProperty, const char* modeProperty, int fd)
+{
+    if (fd >= 0)
+        check(sd_bus_message_append(call, "(sv)", fdProperty, "h", fd), "cannot pass a descriptor");
+    else
+        check(sd_bus_message_append(call, "(sv)", modeProperty, "s", "null"), "cannot build the call");
+}
+
+// Splits what the command prints into lines for the job's log.
+class LineReader {
+public:
+    explicit LineReader(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
+    // Reads what is there without blocking; false at end of file.
+    bool drain(int fd)
+    {
+        char buffer[4096];
+        for (;;) {
+            ssize_t n = read(fd, buffer, sizeof buffer);
+            if (n == 0) {
+                flush();
+                return false;
+            }
+            if (n < 0)
+                return errno == EAGAIN || errno == EINTR;
+            pending_.append(buffer, std::size_t(n));
+            for (std::size_t end; (end = pending_.find('\n')) != std::string::npos;) {
+                sink_(pending_.substr(0, end));
+                pending_.erase(0, end + 1);
+            }
+        }
+    }
+    void flush()
+    {
+        if (!pending_.empty())
+            sink_(pending_);
+        pending_.clear();
+    }
+
+private:
+    std::function<void(const std::string&)> sink_;
+    std::string pending_;
+};
+
+} // namespace
+
+void validateRunRequest(const RunRequest& request)
+{
+    auto invalid = [](const std::string& message) { return Error(ErrorCode::InvalidArgs, message); };
+    if (request.argv.empty() || request.argv.front().empty())
+        throw invalid("No command given: pass the command and its arguments.");
+    for (const auto& argument : request.argv)
+        if (argument.find('\0') != std::string::npos)
+            throw invalid("A command argument contains a NUL byte.");
+    if (!request.user.empty() && !isValidUserName(request.user))
+        throw invalid(fmt::format("'{}' is not a valid user name.", request.user));
+    if (!request.workingDirectory.empty() && request.workingDirectory != "~" &&
+        !isAbsoluteNormalPath(request.workingDirectory))
+        throw invalid(fmt::format("The working directory '{}' must be an absolute, normalized path (or '~').",
+                                  request.workingDirectory));
+    for (const auto& variable : request.environment) {
+        auto equals = variable.find('=');
+        if (equals == std::string::npos || equals == 0 || variable.find('\n') != std::string::npos)
+            throw invalid(fmt::format("'{}' is not an environment assignment of the form NAME=VALUE.", variable));
+    }
+}
+
+int runInContainer(RunRequest& request, JobContext& job, const std::function<void(const std::string&)>& outputLine)
+{
+    validateRunRequest(request);
+    UniqueFd outputRead, outputWrite;
+    if (outputLine) {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+            check(-errno, "cannot make a pipe");
+        outputRead = UniqueFd(fds[0]);
+        outputWrite = UniqueFd(fds[1]);
+        fcntl(outputRead.get(), F_SETFL, O_NONBLOCK);
+    }
+    const int stdinFd = outputLine ? -1 : request.stdinFd.get();
+    const int stdoutFd = outputLine ? outputWrite.get() : request.stdoutFd.get();
+    const int stderrFd = outputLine ? outputWrite.get() : request.stderrFd.get();
+    const bool interactive = stdinFd >= 0 && isatty(stdinFd);
+
+    sd_bus* rawBus = nullptr;
+    std::string unit;
+    int r;
+    if (request.running) {
+        r = sd_bus_open_system_machine(&rawBus, request.machine.c_str());
+        if (r < 0)
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot reach the system bus inside '{}' ({}); the container needs D-Bus running "
+                                    "for commands to be run in it while it runs.",
+                                    request.machine, std::strerror(-r)));
+        unit = fmt::format("bred-run-{}.service", randomSuffix());
+    } else {
+        check(sd_bus_open_system(&rawBus), "cannot reach the system bus");
+        unit = fmt::format("bred-run-{}-{}.service", request.machine, randomSuffix());
+    }
+    UnitRun run(Bus(rawBus), unit, job);
+
+    std::vector<std::string> command = request.argv;
+    if (!request.running)
+        command = nspawnRunCommand(request, interactive);
+    else if (interactive)
+        // A terminal becomes the command's controlling terminal, so ^C and job control work.
+        command.insert(command.begin(), {"setsid", "--ctty", "--wait"});
+
+    sd_bus_message* rawCall = nullptr;
+    check(sd_bus_message_new_method_call(run.bus(), &rawCall, systemdService, systemdPath, managerInterface,
+                                         "StartTransientUnit"),
+          "cannot build the call");
+    Message call(rawCall);
+    check(sd_bus_message_append(call.get(), "ss", unit.c_str(), "fail"), "cannot build the call");
+    check(sd_bus_message_open_container(call.get(), 'a', "(sv)"), "cannot build the call");
+    std::string description = fmt::format("Command in {} (bred-machined): {}", request.machine, request.argv.front());
+    check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)(sv)", "Description", "s", description.c_str(), "Type", "s",
+                                "exec", "AddRef", "b", 1, "CollectMode", "s", "inactive-or-failed"),
+          "cannot build the call");
+    appendStdio(call.get(), "StandardInputFileDescriptor", "StandardInput", stdinFd);
+    appendStdio(call.get(), "StandardOutputFileDescriptor", "StandardOutput", stdoutFd);
+    appendStdio(call.get(), "StandardErrorFileDescriptor", "StandardError", stderrFd);
+    if (request.running) {
+        if (!request.user.empty())
+            check(sd_bus_message_append(call.get(), "(sv)", "User", "s", request.user.c_str()), "cannot build the call");
+        if (!request.workingDirectory.empty())
+            check(sd_bus_message_append(call.get(), "(sv)", "WorkingDirectory", "s", request.workingDirectory.c_str()),
+                  "cannot build the call");
+        if (!request.environment.empty()) {
+            check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
+            check(sd_bus_message_append(call.get(), "s", "Environment"), "cannot build the call");
+            check(sd_bus_message_open_container(call.get(), 'v', "as"), "cannot build the call");
+            std::vector<const char*> strings;
+            for (const auto& variable : request.environment)
+                strings.push_back(variable.c_str());
+            strings.push_back(nullptr);
+            check(sd_bus_message_append_strv(call.get(), const_cast<char**>(strings.data())), "cannot build the call");
+            check(sd_bus_message_close_container(call.get()), "cannot build the call");
+            check(sd_bus_message_close_container(call.get()), "cannot build the call");
+        }
+    } else {
+        // nspawn sets up the container's cgroup inside this unit's, as in a container's own service.
+        check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)", "Delegate", "b", 1, "Slice", "s", "machine.slice",
+                                    "KillMode", "s", "mixed"),
+              "cannot build the call");
+    }
+    {
+        std::vector<std::string> escaped;
+        for (const auto& word : command)
+            escaped.push_back(literalExecWord(word));
+        std::vector<const char*> argv;
+        for (const auto& word : escaped)
+            argv.push_back(word.c_str());
+        argv.push_back(nullptr);
+        check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
+        check(sd_bus_message_append(call.get(), "s", "ExecStart"), "cannot build the call");
+        check(sd_bus_message_open_container(call.get(), 'v', "a(sasb)"), "cannot build the call");
+        check(sd_bus_message_open_container(call.get(), 'a', "(sasb)"), "cannot build the call");
+        check(sd_bus_message_open_container(call.get(), 'r', "sasb"), "cannot build the call");
+        check(sd_bus_message_append(call.get(), "s", command.front().c_str()), "cannot build the call");
+        check(sd_bus_message_append_strv(call.get(), const_cast<char**>(argv.data())), "cannot build the call");
+        check(sd_bus_message_append(call.get(), "b", 0), "cannot build the call");
+        for (int level = 0; level < 4; ++level) // the struct, the array, the variant, the property
+            check(sd_bus_message_close_container(call.get()), "cannot build the call");
+    }
+    check(sd_bus_message_close_container(call.get()), "cannot build the call");
+    check(sd_bus_message_append(call.get(), "a(sa(sv))", 0), "cannot build the call");
+
+    job.setStage("run");
+    run.start(call.get());
+    // systemd holds its own copies now: ours must go, or the output pipe never ends.
+    call.reset();
+    outputWrite.reset();
+    request.stdinFd.reset();
+    request.stdoutFd.reset();
+    request.stderrFd.reset();
+
+    std::optional<LineReader> reader;
+    if (outputLine)
+        reader.emplace(outputLine);
+    int status = run.wait([&] {
+        if (reader)
+            reader->drain(outputRead.get());
+    });
+    if (reader) {
+        // What the command printed last may still be in the pipe.
+        pollfd entry{outputRead.get(), POLLIN, 0};
+        while (poll(&entry, 1, 200) > 0 && reader->drain(outputRead.get())) {
+        }
+        reader->flush();
+    }
+    return status;
+}
+
+} // namespace bred

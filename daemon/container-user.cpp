@@ -1,0 +1,88 @@
+#include "container-user.h"
+
+#include "errors.h"
+#include "names.h"
+
+#include <fmt/format.h>
+
+namespace bred {
+namespace {
+
+// useradd(8)'s exit statuses.
+constexpr int userAddNameInUse = 9;
+constexpr int userAddNoSuchGroup = 6;
+constexpr int commandNotFound = 127;
+
+Error invalid(const std::string& message) { return Error(ErrorCode::InvalidArgs, message); }
+
+// crypt(3) output ("$id$salt$hash", "$2b$..."), or "!"/"*" for a locked password.
+bool isCryptHash(const std::string& hash)
+{
+    if (hash == "!" || hash == "*")
+        return true;
+    if (hash.size() < 4 || hash.front() != '$')
+        return false;
+    for (char c : hash)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '$' || c == '.' || c == '/' || c == '=' ||
+              c == '-' || c == ','))
+            return false;
+    return true;
+}
+
+} // namespace
+
+std::vector<std::string> userAddCommand(const std::string& user, const std::optional<std::string>& passwordHash,
+                                        const std::optional<std::vector<std::string>>& groups,
+                                        const std::optional<std::string>& shell)
+{
+    if (!isValidUserName(user))
+        throw invalid(fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
+                                  "'_' or '-', at most 31 characters, not all digits.",
+                                  user));
+    std::vector<std::string> command{"useradd", "--create-home"};
+    if (groups && !groups->empty()) {
+        std::string list;
+        for (const auto& group : *groups) {
+            if (!isValidUserName(group))
+                throw invalid(fmt::format("'{}' is not a valid group name.", group));
+            list += (list.empty() ? "" : ",") + group;
+        }
+        command.insert(command.end(), {"--groups", list});
+    }
+    if (shell) {
+        if (shell->empty() || shell->front() != '/' || shell->find_first_of(":\n ") != std::string::npos ||
+            shell->find("/../") != std::string::npos)
+            throw invalid(fmt::format("The shell '{}' must be an absolute path, such as /bin/bash.", *shell));
+        command.insert(command.end(), {"--shell", *shell});
+    }
+    if (passwordHash) {
+        if (!isCryptHash(*passwordHash))
+            throw invalid("The password hash is not in crypt(3) form ('$y$...', '$6$...'; 'openssl passwd -6' or "
+                          "'mkpasswd' make one), nor '!' for a locked password. Never pass the password itself.");
+        command.insert(command.end(), {"--password", *passwordHash});
+    }
+    command.insert(command.end(), {"--", user});
+    return command;
+}
+
+void checkUserAddStatus(int status, const std::string& user, const std::string& machine,
+                        const std::vector<std::string>& output)
+{
+    if (status == 0)
+        return;
+    std::string printed;
+    for (const auto& line : output)
+        printed += "\n" + line;
+    if (status == userAddNameInUse)
+        throw Error(ErrorCode::AlreadyExists, fmt::format("A user '{}' exists already in '{}'.", user, machine));
+    if (status == userAddNoSuchGroup)
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("A group given does not exist in '{}'; create it first or leave it out.{}", machine,
+                                printed));
+    if (status == commandNotFound)
+        throw Error(ErrorCode::NotSupported,
+                    fmt::format("'{}' has no useradd; install its shadow (passwd) package first.", machine));
+    throw Error(ErrorCode::Failed, fmt::format("useradd failed in '{}' with exit status {}.{}", machine, status, printed));
+}
+
+} // namespace bred

@@ -1,0 +1,204 @@
+#!/usr/bin/env bash
+# Run, AddUser, shell, Enable/Disable and status for real: commands run in a
+# nested container booted by systemd (through its own systemd) and in a
+# stopped one (through systemd-nspawn as a transient unit on the testbed's
+# systemd), with the caller's own descriptors; boot-time units enabled through
+# systemd's EnableUnitFiles and started by machines.target.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+state_of() { machine_prop "$1" State; }
+wait_state() { wait_for "${3:-60}" bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$1") org.bredos.machine1.Machine State) == 's \"$2\"' ]]"; }
+
+setup() {
+    remove_machine_dirs run1
+    rm -f /etc/systemd/system/bred-machine-run1.service
+    echo "tree of run1" > "$(make_bootable_tree run1)/etc/bred-marker"
+    wait_for 10 bash -c "bredmachine list | grep -q '^run1 '"
+}
+
+# The same checks whether the container runs or not.
+check_run_passes_everything_through() {
+    assert_eq "$(bredmachine run run1 -- cat /etc/bred-marker)" "tree of run1"
+    # The caller's stdin, stdout and stderr are the command's own.
+    assert_eq "$(echo from-stdin | bredmachine run run1 -- cat)" from-stdin
+    assert_eq "$(bredmachine run run1 -- sh -c 'echo to-stderr >&2' 2>&1 > /dev/null)" to-stderr
+    local rc=0
+    bredmachine run run1 -- sh -c 'exit 7' || rc=$?
+    assert_eq "$rc" 7
+    assert_eq "$(bredmachine run run1 --user nobody -- id -un)" nobody
+    assert_eq "$(bredmachine run run1 --env GREETING=hello -- sh -c 'echo $GREETING')" hello
+    assert_eq "$(bredmachine run run1 --cwd /etc -- pwd)" /etc
+    # Large output arrives whole.
+    assert_eq "$(bredmachine run run1 -- sh -c 'seq 1 200000' | wc -l)" 200000
+}
+
+test_run_in_a_stopped_container() {
+    check_run_passes_everything_through
+    # Nothing was left running or registered.
+    assert_eq "$(state_of run1)" 's "stopped"'
+    ! machinectl list --no-legend | grep -q run1
+    [[ -z $(systemctl list-units --no-legend --all 'bred-run-*' | grep -v -e inactive -e 'not-found') ]]
+}
+
+test_run_in_a_running_container() {
+    bredmachine start run1 > /dev/null 2>&1
+    systemd-run -M run1 --wait --pipe -q systemctl is-system-running --wait > /dev/null || true
+    check_run_passes_everything_through
+    # It runs inside the booted container, under its systemd.
+    assert_eq "$(bredmachine run run1 -- cat /proc/1/comm)" systemd
+    assert_contains "$(bredmachine run run1 -- cat /proc/self/cgroup)" bred-run-
+    # A command that cannot start is an error, not a silent status.
+    assert_fails_with "could not be executed" bredmachine run run1 -- /no/such/command
+    assert_eq "$(state_of run1)" 's "running"'
+}
+
+test_run_errors() {
+    assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password run run1 -- true
+    assert_eq "$last_status" 4
+    # busctl cannot pass descriptors: the client passes its own, and prints the daemon's message.
+    assert_fails_with "absolute" bredmachine run run1 --cwd relative/dir -- true
+    assert_fails_with "not a valid user name" bredmachine run run1 --user 'bad:user' -- true
+    assert_fails_with "NAME=VALUE" bredmachine run run1 --env NOEQUALS -- true
+    assert_fails_with "No machine" bredmachine run nosuch -- true
+    assert_fails_with "Wrong number of arguments" bredmachine run run1 --
+    remove_machine_dirs tmplr
+    make_fake_os_tree tmplr > /dev/null
+    chattr +i "$BRED_MACHINES_DIR/tmplr"
+    wait_for 10 bash -c "bredmachine list | grep -q '^tmplr '"
+    assert_fails_with "is a template" bredmachine run tmplr -- true
+    remove_machine_dirs tmplr
+}
+
+test_cancel_stops_the_command() {
+    local started=$SECONDS rc=0
+    timeout -s INT 3 bredmachine run run1 -- sleep 600 || rc=$?
+    ((SECONDS - started < 20)) || { echo "cancel took $((SECONDS - started))s"; return 1; }
+    ((rc != 0))
+    wait_for 20 bash -c "! bredmachine run run1 -- pgrep -x sleep"
+}
+
+test_add_user() {
+    # "secret", as `openssl passwd -6 -salt saltsalt secret` makes it.
+    local hash='$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1'
+    bredmachine add-user run1 carol --groups users,audio --shell /bin/bash --password-hash "$hash"
+    # The user exists, with the hash, the groups, a home, and can run commands as themselves.
+    assert_eq "$(bredmachine run run1 --user carol -- id -un)" carol
+    assert_contains "$(bredmachine run run1 --user carol -- id -Gn)" audio
+    assert_contains "$(bredmachine run run1 -- getent shadow carol)" "$hash"
+    assert_eq "$(bredmachine run run1 -- getent passwd carol | cut -d: -f7)" /bin/bash
+    assert_eq "$(bredmachine run run1 --user carol --cwd '~' -- pwd)" /home/carol
+    assert_fails_with "exists already" bredmachine add-user run1 carol
+    assert_fails_with InvalidArgs gcall AddUser run1 carol2 "{'password_hash': <'plaintext'>}"
+    assert_contains "$last_stderr" "crypt(3)"
+    assert_fails_with InvalidArgs gcall AddUser run1 0bad '{}'
+    assert_fails_with InvalidArgs gcall AddUser run1 dave "{'shell': <'bin/sh'>}"
+    assert_fails_with "does not exist" bredmachine add-user run1 dave --groups nosuchgroup
+    assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password add-user run1 eve
+}
+
+test_shell() {
+    local out rc=0
+    # Without a terminal: a login shell reading our stdin.
+    out=$(printf 'echo "user=$(id -un) home=$PWD"\nexit 3\n' | bredmachine shell run1 carol) || rc=$?
+    assert_eq "$rc" 3
+    assert_contains "$out" "user=carol home=/home/carol"
+    # On a terminal: the shell gets a terminal of its own as its controlling one.
+    rc=0
+    # (Typed once the shell is up: a shell starting discards what was typed ahead.)
+    out=$( (sleep 5; printf 'read -r _ _ _ _ _ _ tty _ < /proc/$$/stat; echo "ctty=$tty"; exit 4\n') |
+        script -qec "bredmachine shell run1" /dev/null) || rc=$?
+    assert_eq "$rc" 4
+    [[ $out =~ ctty=[1-9] ]] || { echo "no controlling terminal: $out"; return 1; }
+    # The same in a stopped container, where systemd-nspawn gives the shell its terminal.
+    bredmachine stop run1 > /dev/null 2>&1
+    rc=0
+    out=$( (sleep 5; printf 'read -r _ _ _ _ _ _ tty _ < /proc/$$/stat; echo "ctty=$tty"; exit 5\n') |
+        script -qec "bredmachine shell run1" /dev/null) || rc=$?
+    assert_eq "$rc" 5
+    [[ $out =~ ctty=[1-9] ]] || { echo "no controlling terminal: $out"; return 1; }
+}
+
+test_enable_starts_at_boot() {
+    bredmachine stop run1 > /dev/null 2>&1 || true
+    wait_state run1 stopped 30
+    bredmachine enable run1
+    assert_eq "$(systemctl is-enabled bred-machine-run1.service)" enabled
+    assert_eq "$(machine_prop run1 Enabled)" "b true"
+    assert_contains "$(cat /etc/systemd/system/bred-machine-run1.service)" "--notify-ready=yes"
+    # What boot does: machines.target pulls it in.
+    systemctl start machines.target
+    wait_state run1 running 90
+    assert_eq "$(systemctl show -P FragmentPath bred-machine-run1.service)" /etc/systemd/system/bred-machine-run1.service
+    assert_eq "$(systemctl show -P Type bred-machine-run1.service)" notify
+    bredmachine stop run1 > /dev/null 2>&1
+    # Start uses the same unit.
+    bredmachine start run1 > /dev/null 2>&1
+    assert_eq "$(systemctl show -P FragmentPath bred-machine-run1.service)" /etc/systemd/system/bred-machine-run1.service
+    bredmachine stop run1 > /dev/null 2>&1
+    bredmachine disable run1
+    [[ $(systemctl is-enabled bred-machine-run1.service 2>&1) != enabled ]]
+    [[ ! -e /etc/systemd/system/bred-machine-run1.service ]]
+    assert_eq "$(machine_prop run1 Enabled)" "b false"
+    # Disable again is fine; start is transient again.
+    bredmachine disable run1
+    bredmachine start run1 > /dev/null 2>&1
+    assert_eq "$(systemctl show -P Transient bred-machine-run1.service)" yes
+    bredmachine stop run1 > /dev/null 2>&1
+    assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password enable run1
+}
+
+test_enabled_machines_renamed_and_removed() {
+    remove_machine_dirs en1 en2
+    make_fake_os_tree en1 > /dev/null
+    wait_for 10 bash -c "bredmachine list | grep -q '^en1 '"
+    bredmachine enable en1
+    bredmachine rename en1 en2
+    assert_eq "$(systemctl is-enabled bred-machine-en2.service)" enabled
+    [[ ! -e /etc/systemd/system/bred-machine-en1.service ]]
+    assert_contains "$(cat /etc/systemd/system/bred-machine-en2.service)" "--machine=en2"
+    bredmachine remove en2 > /dev/null 2>&1
+    [[ ! -e /etc/systemd/system/bred-machine-en2.service ]]
+    [[ ! -e /etc/systemd/system/machines.target.wants/bred-machine-en2.service ]]
+    remove_machine_dirs tmple
+    make_fake_os_tree tmple > /dev/null
+    chattr +i "$BRED_MACHINES_DIR/tmple"
+    wait_for 10 bash -c "bredmachine list | grep -q '^tmple '"
+    assert_fails_with NotSupported gcall Enable tmple
+    remove_machine_dirs tmple
+}
+
+test_status_shows_the_journal() {
+    bredmachine start run1 > /dev/null 2>&1
+    local out
+    out=$(bredmachine status run1)
+    assert_contains "$out" "State:"
+    assert_contains "$out" "running"
+    assert_contains "$out" "bred-machine-run1.service"
+    # The unit's last journal lines, as systemctl status shows them.
+    assert_contains "$out" "Started"
+    bredmachine stop run1 > /dev/null 2>&1
+}
+
+test_stopped_from_outside() {
+    bredmachine start run1 > /dev/null 2>&1
+    machinectl terminate run1
+    wait_state run1 stopped 30
+    bredmachine start run1 > /dev/null 2>&1
+    systemctl stop bred-machine-run1.service
+    wait_state run1 stopped 30
+}
+
+setup
+run_test "run in a stopped container: descriptors, status, user, env, cwd" test_run_in_a_stopped_container
+run_test "run in a running container, under its own systemd" test_run_in_a_running_container
+run_test "run refuses bad requests, templates and strangers" test_run_errors
+run_test "cancel stops the command" test_cancel_stops_the_command
+run_test "add-user makes a user that can run commands" test_add_user
+run_test "shell: a login shell, with a terminal when we have one" test_shell
+run_test "enable: machines.target starts it; disable undoes it" test_enable_starts_at_boot
+run_test "enabled machines keep their boot unit through rename and remove" test_enabled_machines_renamed_and_removed
+run_test "status shows the unit's last journal lines" test_status_shows_the_journal
+run_test "a container stopped from outside shows stopped" test_stopped_from_outside
+bredmachine stop run1 > /dev/null 2>&1 || true
+remove_machine_dirs run1
+rm -f /etc/systemd/system/bred-machine-run1.service

@@ -1,0 +1,93 @@
+#include "container-run.h"
+#include "container-user.h"
+#include "errors.h"
+#include "nspawn-command.h"
+
+#include <catch2/catch.hpp>
+
+using namespace bred;
+
+namespace {
+
+ErrorCode codeOf(const std::function<void()>& call)
+{
+    try {
+        call();
+    } catch (const Error& error) {
+        return error.code();
+    }
+    return ErrorCode::Failed;
+}
+
+} // namespace
+
+TEST_CASE("useradd gets every value checked and nothing a shell could split")
+{
+    auto command = userAddCommand("carol", std::string("$6$salt$hash"), std::vector<std::string>{"users", "audio"},
+                                  std::string("/bin/bash"));
+    CHECK(command == std::vector<std::string>{"useradd", "--create-home", "--groups", "users,audio", "--shell",
+                                              "/bin/bash", "--password", "$6$salt$hash", "--", "carol"});
+    CHECK(userAddCommand("dave", std::nullopt, std::nullopt, std::nullopt) ==
+          std::vector<std::string>{"useradd", "--create-home", "--", "dave"});
+    CHECK(codeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { userAddCommand("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { userAddCommand("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { userAddCommand("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { userAddCommand("ok", {}, {}, std::string("bin/sh")); }) == ErrorCode::InvalidArgs);
+    CHECK_NOTHROW(userAddCommand("ok", std::string("!"), {}, {}));
+}
+
+TEST_CASE("useradd's exit statuses become errors a person can act on")
+{
+    CHECK_NOTHROW(checkUserAddStatus(0, "carol", "web", {}));
+    CHECK(codeOf([] { checkUserAddStatus(9, "carol", "web", {}); }) == ErrorCode::AlreadyExists);
+    CHECK(codeOf([] { checkUserAddStatus(6, "carol", "web", {}); }) == ErrorCode::InvalidArgs);
+    CHECK(codeOf([] { checkUserAddStatus(127, "carol", "web", {}); }) == ErrorCode::NotSupported);
+    try {
+        checkUserAddStatus(1, "carol", "web", {"useradd: cannot lock /etc/passwd"});
+        FAIL("no error");
+    } catch (const Error& error) {
+        CHECK(std::string(error.what()).find("cannot lock") != std::string::npos);
+    }
+}
+
+TEST_CASE("run requests are checked before anything runs")
+{
+    RunRequest request;
+    request.argv = {"true"};
+    CHECK_NOTHROW(validateRunRequest(request));
+    request.workingDirectory = "~";
+    CHECK_NOTHROW(validateRunRequest(request));
+    for (const char* bad : {"relative", "/a/../b", "/a/./b"}) {
+        request.workingDirectory = bad;
+        CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    }
+    request.workingDirectory.clear();
+    request.environment = {"NOEQUALS"};
+    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    request.environment = {"A=b=c"};
+    CHECK_NOTHROW(validateRunRequest(request));
+    request.user = "bad:user";
+    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    request.user.clear();
+    request.argv.clear();
+    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+}
+
+TEST_CASE("the enabled unit file runs the same command as the transient unit")
+{
+    auto service = containerService("web", "/var/lib/machines/web");
+    auto text = containerUnitFile(service, "/var/lib/machines/web");
+    std::string execStart;
+    for (const auto& word : service.command)
+        execStart += (execStart.empty() ? "" : " ") + ("\"" + word + "\"");
+    CHECK(text.find("ExecStart=" + execStart + "\n") != std::string::npos);
+    for (const char* line : {"Type=notify\n", "KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n",
+                             "RestartForceExitStatus=133\n", "WantedBy=machines.target\n"})
+        CHECK(text.find(line) != std::string::npos);
+    // systemd would expand these in ExecStart= words.
+    CHECK(literalExecWord("a$b$$c") == "a$$b$$$$c");
+    auto odd = containerUnitFile(containerService("x", "/srv/100% \"$HOME\""), "/srv/100% \"$HOME\"");
+    CHECK(odd.find("\"--directory=/srv/100%% \\\"$$HOME\\\"\"") != std::string::npos);
+}
