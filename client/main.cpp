@@ -41,6 +41,9 @@ Verbs:
   create-template NAME (--distro ID [--arch ARCH] | --url URL [--sha256 HEX])
                             Download, verify and install a template
   import NAME FILE          Install a template from a local archive ('-': stdin)
+  recipes                   List the conversion recipes
+  convert NAME [--recipe ID] [--with PKG,...]
+                            Convert a container with a recipe (default: bredos)
   clone SOURCE NAME [--template] [--settings]
                             Copy a machine into a new container (or template)
   start NAME                Boot a container; waits until it is ready
@@ -81,6 +84,8 @@ Options:
       --password-hash=HASH, --groups=G,..., --shell=PATH
                             add-user: a crypt(3) hash ('openssl passwd -6'),
                             supplementary groups, login shell
+      --recipe=ID, --with=PKG,...
+                            convert: the recipe, and extra packages to install
       --json                Machine-readable output on listing verbs
       --no-progress         No progress bar for job verbs
       --no-ask-password     Do not ask for a password when authorization needs one
@@ -185,6 +190,8 @@ struct VerbOptions {
     std::vector<std::string> environment; // run
     std::string passwordHash, shell;      // add-user
     std::vector<std::string> groups;      // add-user
+    std::string recipe;                   // convert
+    std::vector<std::string> extras;      // convert --with
 
     std::map<std::string, sdbus::Variant> toDbus(bool withArch) const
     {
@@ -319,6 +326,36 @@ public:
         if (verbOptions_.force)
             options["force"] = true;
         call << args[0] << options;
+        return waitForJobReply(bus_.send(call));
+    }
+
+    int recipes(const Arguments&)
+    {
+        auto recipes = bus_.manager().ListRecipes();
+        std::vector<std::vector<std::string>> rows{{"ID", "DESCRIPTION"}};
+        std::string jsonOut = "[";
+        for (const auto& recipe : recipes) {
+            rows.push_back({recipe.get<0>(), recipe.get<1>()});
+            jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"id\":" + json::quote(recipe.get<0>()) +
+                       ",\"description\":" + json::quote(recipe.get<1>()) + "}";
+        }
+        if (options_.json)
+            std::cout << jsonOut << "]\n";
+        else if (recipes.empty())
+            std::cout << "No recipes.\n";
+        else
+            std::cout << formatTable(rows);
+        return ExitSuccess;
+    }
+
+    int convert(const Arguments& args)
+    {
+        requireMachineName(args[0]);
+        std::map<std::string, sdbus::Variant> options;
+        if (!verbOptions_.extras.empty())
+            options["extras"] = verbOptions_.extras;
+        auto call = bus_.mutatingCall("Convert");
+        call << args[0] << (verbOptions_.recipe.empty() ? std::string("bredos") : verbOptions_.recipe) << options;
         return waitForJobReply(bus_.send(call));
     }
 
@@ -653,6 +690,15 @@ struct Verb {
     bool mutating;
 };
 
+// "a,b,,c" appended as a, b, c.
+void splitCommaList(const std::string& text, std::vector<std::string>& into)
+{
+    std::istringstream list(text);
+    for (std::string item; std::getline(list, item, ',');)
+        if (!item.empty())
+            into.push_back(item);
+}
+
 const Verb verbTable[] = {
     {"list", 0, 0, &Verbs::list, false},     {"status", 1, 1, &Verbs::status, false},
     {"jobs", 0, 0, &Verbs::jobs, false},     {"distros", 0, 0, &Verbs::distros, false},
@@ -666,6 +712,8 @@ const Verb verbTable[] = {
     {"stop", 1, 1, &Verbs::stop, true},     {"cancel", 1, 1, &Verbs::cancel, true},
     {"enable", 1, 1, &Verbs::enable, true},  {"disable", 1, 1, &Verbs::disable, true},
     {"add-user", 2, 2, &Verbs::addUser, true},
+    {"recipes", 0, 0, &Verbs::recipes, false},
+    {"convert", 1, 1, &Verbs::convert, true},
     {"run", 2, SIZE_MAX, &Verbs::run, true},
     {"shell", 1, 2, &Verbs::shell, true},
     {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
@@ -703,6 +751,8 @@ int run(int argc, char** argv)
         optionPasswordHash,
         optionGroups,
         optionShell,
+        optionRecipe,
+        optionWith,
     };
     const option longOptions[] = {
         {"json", no_argument, nullptr, optionJson},
@@ -733,6 +783,8 @@ int run(int argc, char** argv)
         {"password-hash", required_argument, nullptr, optionPasswordHash},
         {"groups", required_argument, nullptr, optionGroups},
         {"shell", required_argument, nullptr, optionShell},
+        {"recipe", required_argument, nullptr, optionRecipe},
+        {"with", required_argument, nullptr, optionWith},
         {"help", no_argument, nullptr, 'h'},
         {nullptr, 0, nullptr, 0},
     };
@@ -778,13 +830,9 @@ int run(int argc, char** argv)
         case optionEnv: verbOptions.environment.push_back(optarg); break;
         case optionCwd: verbOptions.cwd = optarg; break;
         case optionPasswordHash: verbOptions.passwordHash = optarg; break;
-        case optionGroups: {
-            std::istringstream list(optarg);
-            for (std::string group; std::getline(list, group, ',');)
-                if (!group.empty())
-                    verbOptions.groups.push_back(group);
-            break;
-        }
+        case optionGroups: splitCommaList(optarg, verbOptions.groups); break;
+        case optionRecipe: verbOptions.recipe = optarg; break;
+        case optionWith: splitCommaList(optarg, verbOptions.extras); break;
         case optionShell: verbOptions.shell = optarg; break;
         case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
         case 'h': std::cout << helpText; return ExitSuccess;

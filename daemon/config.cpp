@@ -51,6 +51,36 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
     }
     Config config;
     config.catalogFile = std::filesystem::path(BRED_DATADIR) / "distributions.toml";
+    config.recipeDirectory = std::filesystem::path(BRED_DATADIR) / "recipes";
+    if (const toml::table* recipes = root["recipes"].as_table())
+        for (const auto& [id, node] : *recipes) {
+            const toml::table* variables = node.as_table();
+            if (!variables)
+                throw Error(ErrorCode::InvalidArgs,
+                            fmt::format("{}: [recipes.{}] must be a table of variables", sourceName, id.str()));
+            for (const auto& [name, value] : *variables) {
+                RecipeValue parsed;
+                if (auto text = value.value<std::string>()) {
+                    parsed = *text;
+                } else if (const toml::array* array = value.as_array()) {
+                    std::vector<std::string> items;
+                    for (const auto& item : *array) {
+                        auto itemText = item.value<std::string>();
+                        if (!itemText)
+                            throw Error(ErrorCode::InvalidArgs,
+                                        fmt::format("{}: recipes.{}.{} must be a list of strings", sourceName,
+                                                    id.str(), name.str()));
+                        items.push_back(*itemText);
+                    }
+                    parsed = items;
+                } else {
+                    throw Error(ErrorCode::InvalidArgs, fmt::format("{}: recipes.{}.{} must be a string or a list "
+                                                                    "of strings",
+                                                                    sourceName, id.str(), name.str()));
+                }
+                config.recipeVariables[std::string(id.str())][std::string(name.str())] = parsed;
+            }
+        }
     if (const toml::table* download = root["download"].as_table()) {
         config.maxDownloadBytes = static_cast<std::uint64_t>(
             nonNegativeInteger(*download, "max_download_bytes", std::int64_t(config.maxDownloadBytes), sourceName));
@@ -73,6 +103,9 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
     config.settingsDirectory =
         absolutePath(*daemon, "settings_directory", config.settingsDirectory, sourceName);
     config.unitDirectory = absolutePath(*daemon, "unit_directory", config.unitDirectory, sourceName);
+    config.recipeDirectory = absolutePath(*daemon, "recipe_directory", config.recipeDirectory, sourceName);
+    config.localRecipeDirectory =
+        absolutePath(*daemon, "local_recipe_directory", config.localRecipeDirectory, sourceName);
     auto maxJobs = nonNegativeInteger(*daemon, "max_jobs", config.maxJobs, sourceName);
     if (maxJobs < 1 || maxJobs > 1024)
         throw Error(ErrorCode::InvalidArgs, fmt::format("{}: 'max_jobs' must be 1 to 1024", sourceName));

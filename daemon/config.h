@@ -5,7 +5,10 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <string>
+
+#include "recipe.h"
 
 namespace bred {
 
@@ -25,6 +28,11 @@ struct Config {
     std::chrono::seconds connectTimeout{30};
     std::chrono::seconds lowSpeedTimeout{60};
     unsigned downloadRetries = 3;
+    // Conversion recipes: the shipped ones, local ones replacing them by id, and
+    // per-recipe variable values ([recipes.ID] tables) replacing their defaults.
+    std::filesystem::path recipeDirectory;
+    std::filesystem::path localRecipeDirectory = "/etc/bred-machined/recipes";
+    std::map<std::string, RecipeVariables> recipeVariables;
 };
 
 inline constexpr const char* defaultConfigPath = "/etc/bred-machined/bred-machined.toml";

@@ -1,5 +1,11 @@
 #include "in-root.h"
 
+#include "atomic-file.h"
+#include "errors.h"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <filesystem>
 #include <cerrno>
 #include <fcntl.h>
 #include <linux/openat2.h>
@@ -77,6 +83,41 @@ std::optional<std::string> readFileInRoot(int rootFd, const std::string& path, s
         content.append(buffer, std::size_t(n));
         if (content.size() > maxBytes)
             return std::nullopt;
+    }
+}
+
+void replaceFileInRoot(int rootFd, const std::string& path, const std::string& content)
+{
+    std::filesystem::path relative(path);
+    const std::string name = relative.filename().string();
+    auto fail = [&](const char* what) {
+        return Error(ErrorCode::Failed, fmt::format("cannot {} /{} in the container: {}", what,
+                                                    relative.relative_path().string(), std::strerror(errno)));
+    };
+    if (name.empty() || name == "." || name == "..")
+        throw Error(ErrorCode::InvalidArgs, fmt::format("'{}' does not name a file.", path));
+    UniqueFd parent = openInRoot(rootFd, relative.parent_path().string().empty() ? "/" : relative.parent_path().string(),
+                                 O_RDONLY | O_DIRECTORY);
+    if (!parent)
+        throw fail("open the directory of");
+    mode_t mode = 0644;
+    struct stat st {};
+    if (fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        mode = st.st_mode & 07777;
+    std::string temporary = ".#bred-" + name + "-" + randomSuffix();
+    UniqueFd file(openat(parent.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode));
+    if (!file)
+        throw fail("write");
+    if ((!content.empty() && write(file.get(), content.data(), content.size()) != ssize_t(content.size())) ||
+        fchmod(file.get(), mode) < 0 || fsync(file.get()) < 0) {
+        Error error = fail("write");
+        unlinkat(parent.get(), temporary.c_str(), 0);
+        throw error;
+    }
+    if (renameat(parent.get(), temporary.c_str(), parent.get(), name.c_str()) < 0) {
+        Error error = fail("replace");
+        unlinkat(parent.get(), temporary.c_str(), 0);
+        throw error;
     }
 }
 

@@ -20,4 +20,9 @@ std::optional<std::string> readFileInRoot(int rootFd, const std::string& path, s
 // The first `bytes` bytes (or fewer, if the file is shorter) of a regular file inside the tree.
 std::optional<std::string> readFileHeadInRoot(int rootFd, const std::string& path, std::size_t bytes);
 
+// Replaces the regular file at `path` inside the tree with `content`, whole:
+// written to a hidden file beside it, synced, renamed over it. Keeps the old
+// file's mode (0644 for a new file). The parent directory must exist. Throws Error.
+void replaceFileInRoot(int rootFd, const std::string& path, const std::string& content);
+
 } // namespace bred

@@ -6,6 +6,7 @@
 #include "checksum.h"
 #include "container-run.h"
 #include "container-user.h"
+#include "recipe-runner.h"
 #include "method-options.h"
 #include "names.h"
 #include "nspawn-command.h"
@@ -29,15 +30,6 @@ void validateMachineName(const std::string& name)
                     fmt::format("'{}' is not a valid machine name: use 1 to 64 letters, digits, '-' and '.', "
                                 "in dot-separated parts that neither start nor end with '-'.",
                                 name));
-}
-
-// A method whose capability this version does not have yet.
-Error notYetSupported(const char* method, const char* comesWith)
-{
-    return Error(ErrorCode::NotSupported,
-                 fmt::format("{} is not supported by this version of bred-machined yet; {} arrives in a later "
-                             "release.",
-                             method, comesWith));
 }
 
 template <typename... Results>
@@ -193,9 +185,21 @@ std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> M
     }
 }
 
+std::vector<Recipe> ManagerObject::loadRecipes() const
+{
+    std::vector<std::string> problems;
+    auto recipes = bred::loadRecipes({config_.recipeDirectory, config_.localRecipeDirectory}, &problems);
+    for (const auto& problem : problems)
+        spdlog::warn("Skipping a recipe: {}", problem);
+    return recipes;
+}
+
 std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes()
 {
-    throw toDbusError(notYetSupported("ListRecipes", "conversion with recipes"));
+    std::vector<sdbus::Struct<std::string, std::string>> list;
+    for (const auto& recipe : loadRecipes())
+        list.emplace_back(recipe.id, recipe.description);
+    return list;
 }
 
 namespace {
@@ -334,10 +338,54 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                   });
 }
 
-void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string, std::string,
-                            std::map<std::string, sdbus::Variant>)
+void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipeId,
+                            std::map<std::string, sdbus::Variant> options)
 {
-    replyError(result, notYetSupported("Convert", "conversion with recipes"));
+    auto request = std::make_shared<RunRequest>();
+    auto recipe = std::make_shared<Recipe>();
+    auto steps = std::make_shared<std::vector<RecipeStep>>();
+    try {
+        MethodOptions parsed(std::move(options), {"extras"});
+        prepareRun(*request, name);
+        if (recipeId.empty())
+            recipeId = "bredos";
+        auto recipes = loadRecipes();
+        auto found = std::find_if(recipes.begin(), recipes.end(), [&](const Recipe& r) { return r.id == recipeId; });
+        if (found == recipes.end())
+            throw Error(ErrorCode::NoSuchRecipe,
+                        fmt::format("There is no recipe '{}'; 'bredmachine recipes' lists them.", recipeId));
+        *recipe = std::move(*found);
+        const MachineView& view = existingMachine(name);
+        if (auto problem = recipeApplicabilityProblem(*recipe, view.info.osRelease, view.info.architecture);
+            !problem.empty())
+            throw Error(ErrorCode::NotSupported, problem);
+        RecipeVariables variables;
+        if (auto configured = config_.recipeVariables.find(recipe->id); configured != config_.recipeVariables.end())
+            variables = configured->second;
+        if (auto extras = parsed.strings("extras")) {
+            for (const auto& package : *extras)
+                if (package.empty() || package.front() == '-' ||
+                    package.find_first_of(" \t\n") != std::string::npos)
+                    throw Error(ErrorCode::InvalidArgs, fmt::format("'{}' is not a package name.", package));
+            variables["extras"] = *extras;
+        }
+        *steps = expandRecipeSteps(*recipe, variables);
+    } catch (const Error& error) {
+        replyError(result, error);
+        return;
+    }
+    authorizeThen(std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", recipe->id}},
+                  [this, request, recipe, steps](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply,
+                                                 const Caller& caller) {
+                      auto job = admitRun("convert", "convert", caller.uid, *request);
+                      auto path = jobRegistry_.start(
+                          job,
+                          [request, recipe, steps](JobContext& context) {
+                              runRecipe(*recipe, *steps, *request, context);
+                          },
+                          [this, name = request->machine] { machines_.refresh(name); });
+                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include "polkit-authority.h"
 #include "cloner.h"
 #include "container-run.h"
+#include "recipe.h"
 #include "template-installer.h"
 #include "unit-manager.h"
 
@@ -75,6 +76,7 @@ private:
     void startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
                           std::shared_ptr<TemplateRequest> request);
     Catalog loadCatalog() const;
+    std::vector<Recipe> loadRecipes() const;
     // Fills in the machine's side of a Run or AddUser request; throws when it cannot run commands.
     RunRequest& prepareRun(RunRequest& request, const std::string& name) const;
     // Checks the machine again (polkit took time) and admits the job.

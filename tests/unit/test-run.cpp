@@ -1,23 +1,16 @@
 #include "container-run.h"
 #include "container-user.h"
+#include "error-code.h"
 #include "errors.h"
 #include "nspawn-command.h"
 
 #include <catch2/catch.hpp>
 
 using namespace bred;
+using bred::test::errorCodeOf;
 
 namespace {
 
-ErrorCode codeOf(const std::function<void()>& call)
-{
-    try {
-        call();
-    } catch (const Error& error) {
-        return error.code();
-    }
-    return ErrorCode::Failed;
-}
 
 } // namespace
 
@@ -29,21 +22,21 @@ TEST_CASE("useradd gets every value checked and nothing a shell could split")
                                               "/bin/bash", "--password", "$6$salt$hash", "--", "carol"});
     CHECK(userAddCommand("dave", std::nullopt, std::nullopt, std::nullopt) ==
           std::vector<std::string>{"useradd", "--create-home", "--", "dave"});
-    CHECK(codeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { userAddCommand("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { userAddCommand("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { userAddCommand("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { userAddCommand("ok", {}, {}, std::string("bin/sh")); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("ok", {}, {}, std::string("bin/sh")); }) == ErrorCode::InvalidArgs);
     CHECK_NOTHROW(userAddCommand("ok", std::string("!"), {}, {}));
 }
 
 TEST_CASE("useradd's exit statuses become errors a person can act on")
 {
     CHECK_NOTHROW(checkUserAddStatus(0, "carol", "web", {}));
-    CHECK(codeOf([] { checkUserAddStatus(9, "carol", "web", {}); }) == ErrorCode::AlreadyExists);
-    CHECK(codeOf([] { checkUserAddStatus(6, "carol", "web", {}); }) == ErrorCode::InvalidArgs);
-    CHECK(codeOf([] { checkUserAddStatus(127, "carol", "web", {}); }) == ErrorCode::NotSupported);
+    CHECK(errorCodeOf([] { checkUserAddStatus(9, "carol", "web", {}); }) == ErrorCode::AlreadyExists);
+    CHECK(errorCodeOf([] { checkUserAddStatus(6, "carol", "web", {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { checkUserAddStatus(127, "carol", "web", {}); }) == ErrorCode::NotSupported);
     try {
         checkUserAddStatus(1, "carol", "web", {"useradd: cannot lock /etc/passwd"});
         FAIL("no error");
@@ -61,18 +54,18 @@ TEST_CASE("run requests are checked before anything runs")
     CHECK_NOTHROW(validateRunRequest(request));
     for (const char* bad : {"relative", "/a/../b", "/a/./b"}) {
         request.workingDirectory = bad;
-        CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+        CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
     }
     request.workingDirectory.clear();
     request.environment = {"NOEQUALS"};
-    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
     request.environment = {"A=b=c"};
     CHECK_NOTHROW(validateRunRequest(request));
     request.user = "bad:user";
-    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
     request.user.clear();
     request.argv.clear();
-    CHECK(codeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
 }
 
 TEST_CASE("the enabled unit file runs the same command as the transient unit")
