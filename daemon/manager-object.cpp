@@ -85,7 +85,7 @@ void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std:
             return;
         }
         try {
-            work(*sharedResult, caller);
+            work(sharedResult, caller);
         } catch (const Error& error) {
             replyError(*sharedResult, error);
         } catch (const std::exception& error) {
@@ -230,7 +230,7 @@ MethodOptions applyTemplateOptions(TemplateRequest& request, const std::string& 
 
 } // namespace
 
-void ManagerObject::startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
+void ManagerObject::startTemplateJob(const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller,
                                      std::shared_ptr<TemplateRequest> request)
 {
     const std::string& name = request->name;
@@ -247,7 +247,7 @@ void ManagerObject::startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>&
     auto path = jobRegistry_.start(
         job, [this, request](JobContext& context) { installer_.install(*request, context); },
         [this, name] { machines_.refresh(name); });
-    reply.returnResults(job->id(), sdbus::ObjectPath(path));
+    reply->returnResults(job->id(), sdbus::ObjectPath(path));
 }
 
 void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
@@ -272,7 +272,7 @@ void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
     }
     authorizeThen(std::move(result), "create-template",
                   {{"machine", name}, {"verb", "create-template"}, {"source", source}},
-                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
 }
@@ -295,7 +295,7 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
         return;
     }
     authorizeThen(std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
-                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
 }
@@ -319,7 +319,7 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
     }
     authorizeThen(std::move(result), "clone",
                   {{"machine", name}, {"verb", "clone"}, {"source", source}},
-                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       existingMachine(request.source);
                       if (machines_.isRunning(request.source))
                           throw Error(ErrorCode::Busy,
@@ -334,7 +334,7 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                       auto path = jobRegistry_.start(
                           job, [this, request](JobContext& context) { cloner_.clone(request, context); },
                           [this, request] { machines_.refresh(request.name); });
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -375,7 +375,7 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
         return;
     }
     authorizeThen(std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", recipe->id}},
-                  [this, request, recipe, steps](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply,
+                  [this, request, recipe, steps](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply,
                                                  const Caller& caller) {
                       auto job = admitRun("convert", "convert", caller.uid, *request);
                       auto path = jobRegistry_.start(
@@ -384,7 +384,7 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                               runRecipe(*recipe, *steps, *request, context);
                           },
                           [this, name = request->machine] { machines_.refresh(name); });
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -437,7 +437,7 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-                  [this, name, checks](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, name, checks](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       auto directory = checks(name);
                       auto job = jobs_.admit("start", {name}, "manage", caller.uid);
                       auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
@@ -458,7 +458,7 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                               machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
                                                                          : std::nullopt);
                           });
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -477,7 +477,7 @@ void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, st
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
-                  [this, name, force](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, name, force](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       const MachineView& view = existingMachine(name);
                       if (!machines_.isRunning(name))
                           throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
@@ -490,7 +490,7 @@ void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, st
                                       [outcome](std::optional<Error> error) { outcome->set_value(error); });
                       auto path = jobRegistry_.start(job, awaitOutcome(outcome->get_future().share(), [] {}),
                                                      [this, name] { machines_.setRunState(name, std::nullopt); });
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -513,18 +513,17 @@ void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
-                  [this, name, checks](sdbus::Result<>& reply, const Caller&) {
+                  [this, name, checks](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       auto directory = checks(name);
                       std::string unit = containerUnitName(name);
                       writeFileAtomically(config_.unitDirectory / unit,
                                           containerUnitFile(containerService(name, directory), directory));
-                      auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
-                      units_.enableUnitFile(unit, [this, name, pending](std::optional<Error> error) {
+                      units_.enableUnitFile(unit, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
-                              return replyError(*pending, *error);
+                              return replyError(*reply, *error);
                           spdlog::info("Enabled machine {} to start at boot", name);
-                          pending->returnResults();
+                          reply->returnResults();
                       });
                   });
 }
@@ -538,15 +537,14 @@ void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
-                  [this, name](sdbus::Result<>& reply, const Caller&) {
+                  [this, name](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       existingMachine(name);
-                      auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
-                      disableAtBoot(name, [this, name, pending](std::optional<Error> error) {
+                      disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
-                              return replyError(*pending, *error);
+                              return replyError(*reply, *error);
                           spdlog::info("Disabled machine {} at boot", name);
-                          pending->returnResults();
+                          reply->returnResults();
                       });
                   });
 }
@@ -617,7 +615,7 @@ void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string
     }
     authorizeThen(std::move(result), "bind",
                   {{"machine", name}, {"verb", "bind"}, {"source", bind.source}, {"destination", bind.destination}},
-                  [this, name, bind, makeSource](sdbus::Result<>& reply, const Caller&) {
+                  [this, name, bind, makeSource](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       ensureContainer(existingMachine(name));
                       ensureNoJob(name);
                       if (makeSource) {
@@ -632,22 +630,21 @@ void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string
                       store_.writeSettings(name, settings.text());
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
-                          reply.returnResults();
+                          reply->returnResults();
                           return;
                       }
                       // Running: apply it now, as `machinectl bind` does.
-                      auto sharedReply = std::make_shared<sdbus::Result<>>(std::move(reply));
                       machines_.machined().bindMount(
                           name, bind.source, bind.destination, bind.readOnly, true,
-                          [sharedReply, name](std::optional<std::string> error) {
+                          [reply, name](std::optional<std::string> error) {
                               if (error)
-                                  sharedReply->returnError(toDbusError(Error(
+                                  reply->returnError(toDbusError(Error(
                                       ErrorCode::Failed,
                                       fmt::format("The bind is saved for the next start of '{}', but could not be "
                                                   "applied now: {}",
                                                   name, *error))));
                               else
-                                  sharedReply->returnResults();
+                                  reply->returnResults();
                           });
                   });
 }
@@ -662,7 +659,7 @@ void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::stri
         return;
     }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
-                  [this, name, destination](sdbus::Result<>& reply, const Caller&) {
+                  [this, name, destination](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       NspawnSettingsEditor settings(store_.readSettings(name));
                       if (!settings.removeBind(destination))
                           throw Error(ErrorCode::InvalidArgs,
@@ -670,7 +667,7 @@ void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::stri
                                                   destination, name));
                       store_.writeSettings(name, settings.text());
                       machines_.refresh(name);
-                      reply.returnResults();
+                      reply->returnResults();
                   });
 }
 
@@ -702,7 +699,7 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
         return;
     }
     authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "set-network"}},
-                  [this, name, hostSide, containerSide](sdbus::Result<>& reply, const Caller&) {
+                  [this, name, hostSide, containerSide](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       const MachineView& view = existingMachine(name);
                       ensureContainer(view);
                       ensureNoJob(name);
@@ -715,7 +712,7 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
                       settings.setNetwork(hostSide);
                       store_.writeSettings(name, settings.text());
                       machines_.refresh(name);
-                      reply.returnResults();
+                      reply->returnResults();
                   });
 }
 
@@ -762,7 +759,7 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
         return;
     }
     authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "add-user"}, {"user", user}},
-                  [this, request, user](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, request, user](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       auto job = admitRun("add-user", "configure", caller.uid, *request);
                       auto path = jobRegistry_.start(
                           job,
@@ -776,7 +773,7 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                               context.log(LOG_INFO, fmt::format("User '{}' added to '{}'.", user, request->machine));
                           },
                           [] {});
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -805,13 +802,13 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
     }
     authorizeThen(std::move(result), "shell",
                   {{"machine", name}, {"verb", "run"}, {"command", commandLine}, {"user", request->user}},
-                  [this, request](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
                       auto job = admitRun("run", "shell", caller.uid, *request);
                       auto path = jobRegistry_.start(
                           job,
                           [request](JobContext& context) { context.setExitStatus(runInContainer(*request, context)); },
                           [] {});
-                      reply.returnResults(job->id(), sdbus::ObjectPath(path));
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 }
 
@@ -825,22 +822,21 @@ void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, 
     }
     authorizeThen(
         std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
-        [this, name](sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller) {
+        [this, name](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
             // The state may have changed while polkit was asked: check again.
             existingMachine(name);
             ensureIdle(name, "remove");
             auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
-            auto pending = std::make_shared<sdbus::Result<uint32_t, sdbus::ObjectPath>>(std::move(reply));
             // A removed machine must not be started at boot.
-            disableAtBoot(name, [this, name, job, pending](std::optional<Error> error) {
+            disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
                 if (error) {
                     jobs_.release(job->id());
-                    return replyError(*pending, *error);
+                    return replyError(*reply, *error);
                 }
                 auto path = jobRegistry_.start(
                     job, [this, name](JobContext& context) { store_.remove(name, context); },
                     [this, name] { machines_.refresh(name); });
-                pending->returnResults(job->id(), sdbus::ObjectPath(path));
+                reply->returnResults(job->id(), sdbus::ObjectPath(path));
             });
         });
 }
@@ -858,20 +854,23 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
         return;
     }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
-                    [this, name, newName](sdbus::Result<>& reply, const Caller&) {
+                    [this, name, newName](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                         bool enabled = existingMachine(name).info.enabled;
                         ensureIdle(name, "rename");
                         ensureIdle(newName, "rename");
-                        auto pending = std::make_shared<sdbus::Result<>>(std::move(reply));
-                        auto finish = [this, name, newName, pending](std::optional<Error> error) {
+                        auto finish = [this, name, newName, reply](std::optional<Error> error) {
                             machines_.refresh(name);
                             machines_.refresh(newName);
                             if (error)
-                                return replyError(*pending, *error);
-                            pending->returnResults();
+                                return replyError(*reply, *error);
+                            reply->returnResults();
                         };
                         if (!enabled) {
-                            store_.rename(name, newName);
+                            try {
+                                store_.rename(name, newName);
+                            } catch (const Error& failure) {
+                                return finish(failure);
+                            }
                             spdlog::info("Renamed machine {} to {}", name, newName);
                             return finish(std::nullopt);
                         }

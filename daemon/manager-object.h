@@ -59,7 +59,8 @@ private:
     void Rename(sdbus::Result<>&& result, std::string name, std::string newName) override;
 
     Caller currentCaller() const;
-    // Checks `action` for the current caller, then runs `work` on the loop; errors
+    // Checks `action` for the current caller, then runs `work` on the loop with
+    // the shared reply (which asynchronous work keeps until it answers); errors
     // thrown by `work` (or the denial) become the method's error reply.
     template <typename Work, typename... Results>
     void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details, Work work);
@@ -73,7 +74,8 @@ private:
     void ensureIdle(const std::string& name, const char* what) const;
 
     // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
-    void startTemplateJob(sdbus::Result<uint32_t, sdbus::ObjectPath>& reply, const Caller& caller,
+    void startTemplateJob(const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply,
+                          const Caller& caller,
                           std::shared_ptr<TemplateRequest> request);
     Catalog loadCatalog() const;
     std::vector<Recipe> loadRecipes() const;

@@ -118,12 +118,6 @@ test_no_such_machine() {
     assert_eq "$last_status" 1
 }
 
-test_later_capabilities_say_not_supported() {
-    assert_fails_with org.bredos.machine1.Error.NotSupported gcall Enable x
-    assert_fails_with org.bredos.machine1.Error.NotSupported gcall ListRecipes
-    assert_contains "$last_stderr" "later"
-}
-
 test_unprivileged_user_cannot_remove_or_rename() {
     remove_machine_dirs guarded guarded2
     local dir before after
@@ -292,7 +286,6 @@ run_test "directories that are not OS trees are not machines" test_not_os_trees_
 run_test "os-release is read without leaving the tree" test_os_release_stays_inside_the_tree
 run_test "invalid names get InvalidName" test_invalid_names
 run_test "unknown machines get NoSuchMachine" test_no_such_machine
-run_test "later capabilities answer NotSupported" test_later_capabilities_say_not_supported
 run_test "an unprivileged user can neither remove nor rename" test_unprivileged_user_cannot_remove_or_rename
 run_test "a bredmachine group member may remove and rename" test_group_member_may_remove_and_rename
 run_test "root renames and removes templates" test_root_renames_templates_too
