@@ -156,6 +156,8 @@ test_veth_network() {
     ip addr add 10.231.0.1/24 dev ve-boot1
     ip link set ve-boot1 up
     wait_for 30 ping -c 1 -W 1 10.231.0.2 > /dev/null
+    # status shows the address machined reads from inside the container.
+    assert_contains "$(bredmachine status boot1)" "10.231.0.2"
     bredmachine stop boot1 > /dev/null 2>&1
     bredmachine network boot1 --host
     assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet"
