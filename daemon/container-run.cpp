@@ -28,8 +28,11 @@ namespace {
 constexpr const char* systemdService = "org.freedesktop.systemd1";
 constexpr const char* systemdPath = "/org/freedesktop/systemd1";
 constexpr const char* managerInterface = "org.freedesktop.systemd1.Manager";
-// systemd's exit status for "could not execute the command" (EXIT_EXEC).
+// systemd's exit statuses for a command it could not start: EXIT_CHDIR (200)
+// to the last of its own; EXIT_EXEC (203) is "could not execute".
+constexpr int systemdExitChdir = 200;
 constexpr int systemdExitExec = 203;
+constexpr int systemdExitLast = 243;
 constexpr auto stopGrace = std::chrono::seconds(15);
 
 struct BusUnref {
@@ -168,15 +171,6 @@ public:
     // Waits for the command to end and returns its exit status.
     int wait(const std::function<void()>& whileWaiting)
     {
-        if (startResult_ != "done") {
-            auto [code, status] = exitStatus();
-            if (code == CLD_EXITED && status == systemdExitExec)
-                throw Error(ErrorCode::Failed, "The command could not be executed inside the container: it was not "
-                                               "found there, is not executable, or the user or directory is wrong.");
-            throw Error(ErrorCode::Failed, fmt::format("systemd could not start the command (its job ended "
-                                                       "'{}').",
-                                                       startResult_));
-        }
         bool stopping = false;
         auto stopDeadline = std::chrono::steady_clock::now();
         for (;;) {
@@ -199,6 +193,20 @@ public:
         if (stopping)
             throw JobCanceled{};
         auto [code, status] = exitStatus();
+        // A command that exits at once can end before its start job does, which then
+        // fails: that is still the command's own status. Only systemd's own exit
+        // statuses for a failed start (EXIT_CHDIR 200 ... EXIT_EXEC 203 ... EXIT_USER
+        // 217 ...) on a failed start job mean it never ran.
+        if (startResult_ != "done" && (code == 0 || (code == CLD_EXITED && status >= systemdExitChdir &&
+                                                     status <= systemdExitLast))) {
+            if (code == CLD_EXITED && status == systemdExitExec)
+                throw Error(ErrorCode::Failed, "The command could not be executed inside the container: it was not "
+                                               "found there, or is not executable.");
+            throw Error(ErrorCode::Failed,
+                        fmt::format("systemd could not start the command (its job ended '{}'{}); check the user and "
+                                    "the working directory.",
+                                    startResult_, code == CLD_EXITED ? fmt::format(", status {}", status) : ""));
+        }
         return code == CLD_EXITED ? status : 128 + status;
     }
 

@@ -346,7 +346,8 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
     auto steps = std::make_shared<std::vector<RecipeStep>>();
     try {
         MethodOptions parsed(std::move(options), {"extras"});
-        prepareRun(*request, name);
+        refreshReadOnlyFlag(name);
+        const MachineView& view = existingMachine(name);
         if (recipeId.empty())
             recipeId = "bredos";
         auto recipes = loadRecipes();
@@ -355,10 +356,13 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
             throw Error(ErrorCode::NoSuchRecipe,
                         fmt::format("There is no recipe '{}'; 'bredmachine recipes' lists them.", recipeId));
         *recipe = std::move(*found);
-        const MachineView& view = existingMachine(name);
+        // Applicability first: the tree's OS, its architecture, and whether this host can run it.
         if (auto problem = recipeApplicabilityProblem(*recipe, view.info.osRelease, view.info.architecture);
             !problem.empty())
             throw Error(ErrorCode::NotSupported, problem);
+        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
+            throw Error(ErrorCode::NotSupported, problem);
+        prepareRun(*request, name);
         RecipeVariables variables;
         if (auto configured = config_.recipeVariables.find(recipe->id); configured != config_.recipeVariables.end())
             variables = configured->second;

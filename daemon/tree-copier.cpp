@@ -162,10 +162,7 @@ public:
             workers.emplace_back([this, i, cpus] { work(i < cpus); });
         for (auto& worker : workers)
             worker.join();
-        {
-            std::lock_guard lock(mutex_);
-            stopping_ = true;
-        }
+        // After a failure the counter has been told to stop; after success it finishes the totals.
         counter.join();
         if (error_)
             std::rethrow_exception(error_);

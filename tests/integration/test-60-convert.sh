@@ -116,6 +116,21 @@ test_refusals() {
     wait_for 10 bash -c "bredmachine list | grep -q '^deb1 '"
     assert_fails_with org.bredos.machine1.Error.NotSupported gcall Convert deb1 bredos '{}'
     assert_contains "$last_stderr" "archarm"
+    # An Arch Linux ARM tree for arm64, on a host that cannot run arm64 programs.
+    if [[ $(uname -m) != aarch64 && ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]]; then
+        remove_machine_dirs armtree
+        # A 64-byte ELF header for AArch64 (e_machine 183) is all the architecture check reads;
+        # it is there before os-release makes the directory a machine.
+        mkdir -p "$BRED_MACHINES_DIR/armtree/usr/bin"
+        { printf '\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'; head -c 44 /dev/zero; } \
+            > "$BRED_MACHINES_DIR/armtree/usr/bin/sh"
+        make_fake_os_tree armtree archarm > /dev/null
+        wait_for 10 bash -c "bredmachine list | grep -q '^armtree '"
+        assert_eq "$(machine_prop armtree Architecture)" 's "arm64"'
+        assert_fails_with org.bredos.machine1.Error.NotSupported gcall Convert armtree bredos '{}'
+        assert_contains "$last_stderr" "binfmt"
+        remove_machine_dirs armtree
+    fi
     assert_fails_with org.bredos.machine1.Error.NoSuchRecipe gcall Convert alarm2 nosuch '{}'
     assert_fails_with org.freedesktop.DBus.Error.InvalidArgs gcall Convert alarm2 bredos "{'extras': <['--force']>}"
     assert_fails_with org.bredos.machine1.Error.NoSuchMachine gcall Convert nosuch bredos '{}'
