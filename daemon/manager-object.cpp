@@ -519,10 +519,7 @@ void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
                   [this, name, checks](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
                       auto directory = checks(name);
-                      std::string unit = containerUnitName(name);
-                      writeFileAtomically(config_.unitDirectory / unit,
-                                          containerUnitFile(containerService(name, directory), directory));
-                      units_.enableUnitFile(unit, [this, name, reply](std::optional<Error> error) {
+                      enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
                               return replyError(*reply, *error);
@@ -551,6 +548,22 @@ void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
                           reply->returnResults();
                       });
                   });
+}
+
+void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
+                                 UnitManager::Done done)
+{
+    std::string unit = containerUnitName(name);
+    writeFileAtomically(config_.unitDirectory / unit, containerUnitFile(containerService(name, directory), directory));
+    units_.enableUnitFile(unit, [this, name, done](std::optional<Error> error) {
+        std::string machinectls = fmt::format("systemd-nspawn@{}.service", name);
+        std::error_code linkError;
+        if (error || !std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls,
+                                                  linkError))
+            return done(error);
+        // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
+        units_.disableUnitFiles({machinectls}, done);
+    });
 }
 
 void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
@@ -885,11 +898,7 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
                             try {
                                 store_.rename(name, newName);
                                 spdlog::info("Renamed machine {} to {}", name, newName);
-                                auto directory = store_.directory() / newName;
-                                std::string unit = containerUnitName(newName);
-                                writeFileAtomically(config_.unitDirectory / unit,
-                                                    containerUnitFile(containerService(newName, directory), directory));
-                                units_.enableUnitFile(unit, finish);
+                                enableAtBoot(newName, store_.directory() / newName, finish);
                             } catch (const Error& failure) {
                                 finish(failure);
                             }

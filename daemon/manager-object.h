@@ -83,6 +83,9 @@ private:
     RunRequest& prepareRun(RunRequest& request, const std::string& name) const;
     // Checks the machine again (polkit took time) and admits the job.
     std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request);
+    // Writes the container's unit file and enables it into machines.target
+    // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
+    void enableAtBoot(const std::string& name, const std::filesystem::path& directory, UnitManager::Done done);
     // Disables the container at boot, whichever unit enabled it.
     void disableAtBoot(const std::string& name, UnitManager::Done done);
 

@@ -121,7 +121,10 @@ test_shell() {
 test_enable_starts_at_boot() {
     bredmachine stop run1 > /dev/null 2>&1 || true
     wait_state run1 stopped 30
+    # Enabled by machinectl before: ours replaces it, so one unit starts it at boot.
+    machinectl enable run1
     bredmachine enable run1
+    [[ ! -e /etc/systemd/system/machines.target.wants/systemd-nspawn@run1.service ]]
     assert_eq "$(systemctl is-enabled bred-machine-run1.service)" enabled
     assert_eq "$(machine_prop run1 Enabled)" "b true"
     assert_contains "$(cat /etc/systemd/system/bred-machine-run1.service)" "--notify-ready=yes"
