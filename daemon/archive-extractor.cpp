@@ -1,6 +1,7 @@
 #include "archive-extractor.h"
 
 #include "errors.h"
+#include "unique-fd.h"
 #include "in-root.h"
 #include "tree-removal.h"
 #include "directory-entries.h"
@@ -16,6 +17,9 @@
 #include <fmt/format.h>
 #include <memory>
 #include <sched.h>
+#include <csignal>
+#include <pthread.h>
+#include <thread>
 #include <set>
 #include <unistd.h>
 
@@ -26,9 +30,55 @@ using ArchiveReader = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using ArchiveWriter = std::unique_ptr<archive, decltype(&archive_write_free)>;
 
 constexpr int diskFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                          ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE |
-                          ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                          ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
                           ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+
+// Refuses entries that would be written through a symlink, in a tree that was
+// empty when extraction began: then every symlink in it is one this archive
+// made, so remembering them answers what libarchive's
+// ARCHIVE_EXTRACT_SECURE_SYMLINKS answers with an lstat of every parent of
+// every entry (most of the unpacking time on a fast disk).
+class SymlinkGuard {
+public:
+    // Throws BadArchive when `path` (or, for a hard link, its target) passes
+    // through a symlink the archive made, or is a directory over one.
+    void check(const std::string& path, const char* hardlinkTarget, bool isDirectory) const
+    {
+        if (symlinks_.empty())
+            return;
+        checkParents(path, path);
+        if (hardlinkTarget)
+            checkParents(hardlinkTarget, path);
+        if (isDirectory && symlinks_.count(path))
+            refuse(path, path);
+    }
+    bool isSymlink(const std::string& path) const { return symlinks_.count(path) > 0; }
+    // Records what the entry at `path` now is.
+    void record(const std::string& path, bool isSymlink)
+    {
+        if (isSymlink)
+            symlinks_.insert(path);
+        else
+            symlinks_.erase(path); // a file replaces a symlink by unlinking it, never through it
+    }
+
+private:
+    void checkParents(const std::string& path, const std::string& entry) const
+    {
+        for (auto slash = path.find('/'); slash != std::string::npos; slash = path.find('/', slash + 1))
+            if (symlinks_.count(path.substr(0, slash)))
+                refuse(entry, path.substr(0, slash));
+    }
+    [[noreturn]] static void refuse(const std::string& entry, const std::string& symlink)
+    {
+        throw Error(ErrorCode::BadArchive,
+                    fmt::format("Cannot unpack '{}': it would be written through the symlink '{}' the archive made, "
+                                "which could lead out of the tree; refusing the archive.",
+                                entry, symlink));
+    }
+
+    std::set<std::string> symlinks_;
+};
 
 std::string entryName(archive_entry* entry)
 {
@@ -153,9 +203,105 @@ void throwArchiveError(archive* reader, const std::string& context)
                             message ? message : "unknown error"));
 }
 
+// Unpacks an uncompressed tar (or cpio) stream into `target`.
+std::uint64_t extractTar(int fd, const std::filesystem::path& target, const ExtractOptions& options);
+
+// Decompresses on a thread of its own into a pipe, so that decompressing and
+// unpacking run at once, as with tar and its compressor process.
+class Decompressor {
+public:
+    explicit Decompressor(int compressedFd)
+    {
+        int fds[2];
+        if (pipe2(fds, O_CLOEXEC) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+        readEnd_ = UniqueFd(fds[0]);
+        auto writeEnd = std::make_shared<UniqueFd>(fds[1]);
+        fcntl(writeEnd->get(), F_SETPIPE_SZ, 1 << 20);
+        thread_ = std::thread([this, compressedFd, writeEnd] { run(compressedFd, writeEnd->get()); });
+    }
+    ~Decompressor() { finish(); }
+    Decompressor(const Decompressor&) = delete;
+    Decompressor& operator=(const Decompressor&) = delete;
+
+    int fd() const { return readEnd_.get(); }
+    // Stops reading (a decompressor still writing gets EPIPE) and waits for it;
+    // returns what went wrong in it, if anything.
+    std::string finish()
+    {
+        readEnd_.reset();
+        if (thread_.joinable())
+            thread_.join();
+        return error_;
+    }
+
+private:
+    void run(int compressedFd, int out)
+    {
+        // Writing to a closed pipe is how this thread learns the unpacker is done.
+        sigset_t pipeSignal;
+        sigemptyset(&pipeSignal);
+        sigaddset(&pipeSignal, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipeSignal, nullptr);
+        ArchiveReader reader(archive_read_new(), archive_read_free);
+        archive_read_support_filter_all(reader.get());
+        archive_read_support_format_raw(reader.get());
+        archive_entry* entry = nullptr;
+        if (archive_read_open_fd(reader.get(), compressedFd, 1 << 20) != ARCHIVE_OK ||
+            archive_read_next_header(reader.get(), &entry) != ARCHIVE_OK) {
+            const char* message = archive_error_string(reader.get());
+            error_ = message ? message : "unreadable data";
+            return;
+        }
+        for (;;) {
+            const void* block = nullptr;
+            std::size_t size = 0;
+            la_int64_t offset = 0;
+            int status = archive_read_data_block(reader.get(), &block, &size, &offset);
+            if (status == ARCHIVE_EOF)
+                return;
+            if (status < ARCHIVE_WARN) {
+                const char* message = archive_error_string(reader.get());
+                error_ = message ? message : "damaged compressed data";
+                return;
+            }
+            auto data = static_cast<const char*>(block);
+            while (size > 0) {
+                ssize_t n = write(out, data, size);
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n <= 0)
+                    return; // the unpacker stopped reading
+                data += n;
+                size -= std::size_t(n);
+            }
+        }
+    }
+
+    UniqueFd readEnd_;
+    std::thread thread_;
+    std::string error_;
+};
+
 } // namespace
 
 std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const ExtractOptions& options)
+{
+    Decompressor decompressor(fd);
+    try {
+        return extractTar(decompressor.fd(), target, options);
+    } catch (const Error& error) {
+        // A damaged compressed stream shows as a tar archive ending early: name the real cause.
+        if (std::string problem = decompressor.finish(); !problem.empty() && error.code() == ErrorCode::BadArchive)
+            throw Error(ErrorCode::BadArchive, fmt::format("The archive is damaged or not a supported format: {}",
+                                                           problem));
+        throw;
+    }
+}
+
+namespace {
+
+std::uint64_t extractTar(int fd, const std::filesystem::path& target, const ExtractOptions& options)
 {
     // libarchive writes relative to the working directory, which threads share:
     // give this thread its own.
@@ -165,11 +311,15 @@ std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const 
 
     ArchiveReader reader(archive_read_new(), archive_read_free);
     ArchiveWriter writer(archive_write_disk_new(), archive_write_free);
-    archive_read_support_filter_all(reader.get());
+    archive_read_support_filter_none(reader.get());
     archive_read_support_format_tar(reader.get());
     archive_read_support_format_gnutar(reader.get());
     archive_read_support_format_cpio(reader.get());
-    archive_write_disk_set_options(writer.get(), diskFlags);
+    // Layers go onto a tree earlier layers filled, with symlinks we did not see
+    // made: there libarchive checks every path on disk.
+    const bool freshTree = !options.applyWhiteouts;
+    archive_write_disk_set_options(writer.get(), freshTree ? diskFlags : diskFlags | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+    SymlinkGuard symlinks;
     NameLookup lookup{treeFd.get()};
     archive_write_disk_set_group_lookup(writer.get(), &lookup, lookupGroup, nullptr);
     archive_write_disk_set_user_lookup(writer.get(), &lookup, lookupUser, nullptr);
@@ -190,9 +340,19 @@ std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const 
         std::string path = normalizedEntryPath(entryName(entry), "path");
         if (path.empty())
             continue; // the top directory itself: the target exists already
-        if (const char* link = archive_entry_hardlink(entry))
-            archive_entry_set_hardlink(entry, normalizedEntryPath(link, "hard link target").c_str());
+        std::string hardlinkTarget;
+        if (const char* link = archive_entry_hardlink(entry)) {
+            hardlinkTarget = normalizedEntryPath(link, "hard link target");
+            archive_entry_set_hardlink(entry, hardlinkTarget.c_str());
+        }
         archive_entry_set_pathname(entry, path.c_str());
+        if (freshTree) {
+            symlinks.check(path, hardlinkTarget.empty() ? nullptr : hardlinkTarget.c_str(),
+                           archive_entry_filetype(entry) == AE_IFDIR);
+            // A hard link to a symlink is a symlink too.
+            symlinks.record(path, hardlinkTarget.empty() ? archive_entry_filetype(entry) == AE_IFLNK
+                                                         : symlinks.isSymlink(hardlinkTarget));
+        }
 
         if (options.applyWhiteouts) {
             auto [parent, name] = splitParent(path);
@@ -250,5 +410,7 @@ std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const 
     }
     return written;
 }
+
+} // namespace
 
 } // namespace bred

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <exception>
+#include <spdlog/spdlog.h>
+#include <syslog.h>
 #include <utility>
 
 namespace bred {
@@ -128,6 +130,12 @@ void Job::update(const std::function<void(JobProgress&)>& change)
 
 void Job::addLogLine(unsigned priority, const std::string& line)
 {
+    // The journal keeps every line, also those of a client that is gone.
+    auto level = priority <= LOG_ERR       ? spdlog::level::err
+                 : priority == LOG_WARNING ? spdlog::level::warn
+                 : priority == LOG_DEBUG   ? spdlog::level::debug
+                                           : spdlog::level::info;
+    spdlog::log(level, "Job {} ({} {}): {}", id_, type_, machine_, line);
     {
         std::lock_guard lock(mutex_);
         // A runaway producer must not grow memory without bound between two loop turns.

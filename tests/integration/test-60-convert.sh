@@ -80,6 +80,8 @@ test_convert_to_bredos() {
         return 1
     }
     assert_contains "$out" "Step 1/"
+    # The steps' output is in the journal too.
+    assert_contains "$(journalctl -u bred-machined --no-pager -o cat)" "installing bredos-logo"
     assert_ok bredmachine run alarm1 -- pacman -Q bred-os-release bredos-logo lsb-release bredos-config bredos-news
     ! bredmachine run alarm1 -- pacman -Q linux-aarch64 > /dev/null 2>&1
     ! bredmachine run alarm1 -- pacman -Q linux-firmware > /dev/null 2>&1

@@ -192,6 +192,44 @@ TEST_CASE("extraction refuses entries that leave the tree")
                               target) == ErrorCode::BadArchive);
         CHECK(std::filesystem::is_empty(outside));
     }
+    SECTION("write through a symlink made deeper, or through a hard link to a symlink")
+    {
+        auto outside = dir.path() / "outside";
+        std::filesystem::create_directory(outside);
+        // Each archive into a tree of its own: the extraction leaves the thread inside it.
+        int trees = 0;
+        auto freshTree = [&] {
+            auto tree = dir.path() / ("tree" + std::to_string(++trees));
+            std::filesystem::create_directory(tree);
+            return tree;
+        };
+        CHECK(extractionError(makeTarGz(dir, {tarDirectory("a"), tarSymlink("a/b", outside.string()),
+                                              tarFile("a/b/c/pwned", "x")}),
+                              freshTree()) == ErrorCode::BadArchive);
+        CHECK(extractionError(makeTarGz(dir, {tarSymlink("link", outside.string()), tarHardlink("alias", "link"),
+                                              tarFile("alias/pwned", "x")}),
+                              freshTree()) == ErrorCode::BadArchive);
+        // A directory entry over a symlink would set the modes of what it points to.
+        CHECK(extractionError(makeTarGz(dir, {tarSymlink("etc", outside.string()), tarDirectory("etc")}),
+                              freshTree()) == ErrorCode::BadArchive);
+        CHECK(extractionError(makeTarGz(dir, {tarSymlink("up", outside.string()), tarHardlink("stolen", "up/x")}),
+                              freshTree()) == ErrorCode::BadArchive);
+        CHECK(std::filesystem::is_empty(outside));
+    }
+    SECTION("a file may replace a symlink, without following it")
+    {
+        auto outside = dir.path() / "outside";
+        std::filesystem::create_directory(outside);
+        writeFile(outside / "kept", "host");
+        auto archive = makeTarGz(dir, {tarSymlink("f", (outside / "kept").string()), tarFile("f", "mine")});
+        UniqueFd fd(open(archive.c_str(), O_RDONLY | O_CLOEXEC));
+        extractArchive(fd.get(), target, ExtractOptions{});
+        CHECK(std::filesystem::is_regular_file(std::filesystem::symlink_status(target / "f")));
+        std::ifstream kept(outside / "kept");
+        std::string text;
+        kept >> text;
+        CHECK(text == "host");
+    }
     CHECK_FALSE(std::filesystem::exists(dir.path() / "bred-unit-pwned"));
     CHECK_FALSE(std::filesystem::exists("/tmp/bred-unit-pwned"));
 }
