@@ -36,7 +36,7 @@ std::vector<std::string> userAddCommand(const std::string& user, const std::opti
                                         const std::optional<std::string>& shell)
 {
     if (!isValidUserName(user))
-        throw invalid(fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
+        throw Error(ErrorCode::InvalidName, fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
                                   "'_' or '-', at most 31 characters, not all digits.",
                                   user));
     std::vector<std::string> command{"useradd", "--create-home"};

@@ -9,7 +9,8 @@
 namespace bred {
 
 // `useradd --create-home ... -- USER`, after checking every value. Throws
-// Error(InvalidArgs) naming what is wrong.
+// Error(InvalidName) for a bad user name, Error(InvalidArgs) for a bad option,
+// naming what is wrong.
 std::vector<std::string> userAddCommand(const std::string& user, const std::optional<std::string>& passwordHash,
                                         const std::optional<std::vector<std::string>>& groups,
                                         const std::optional<std::string>& shell);

@@ -90,7 +90,7 @@ test_add_user() {
     assert_fails_with "exists already" bredmachine add-user run1 carol
     assert_fails_with InvalidArgs gcall AddUser run1 carol2 "{'password_hash': <'plaintext'>}"
     assert_contains "$last_stderr" "crypt(3)"
-    assert_fails_with InvalidArgs gcall AddUser run1 0bad '{}'
+    assert_fails_with org.bredos.machine1.Error.InvalidName gcall AddUser run1 0bad '{}'
     assert_fails_with InvalidArgs gcall AddUser run1 dave "{'shell': <'bin/sh'>}"
     assert_fails_with "does not exist" bredmachine add-user run1 dave --groups nosuchgroup
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password add-user run1 eve

@@ -22,8 +22,8 @@ TEST_CASE("useradd gets every value checked and nothing a shell could split")
                                               "/bin/bash", "--password", "$6$salt$hash", "--", "carol"});
     CHECK(userAddCommand("dave", std::nullopt, std::nullopt, std::nullopt) ==
           std::vector<std::string>{"useradd", "--create-home", "--", "dave"});
-    CHECK(errorCodeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidName);
+    CHECK(errorCodeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidName);
     CHECK(errorCodeOf([] { userAddCommand("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] { userAddCommand("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] { userAddCommand("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
