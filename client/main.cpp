@@ -48,7 +48,7 @@ Verbs:
                             Copy a machine into a new container (or template)
   start NAME                Boot a container; waits until it is ready
   stop NAME [--force]       Power a container off cleanly (--force: kill it)
-  enable NAME               Start a container at boot (and now with 'start' as the same unit)
+  enable NAME               Start a container at boot (through machines.target)
   disable NAME              Do not start a container at boot
   run NAME [--user U] [--env NAME=VALUE] [--cwd DIR] -- CMD [ARG...]
                             Run a command inside (running or stopped) with this
@@ -93,7 +93,8 @@ Options:
       --version             Show the version
   -h, --help                Show this help
 
-Exit status: 0 success, 1 the operation failed, 2 bad usage, 4 not authorized.
+Exit status: 0 success, 1 the operation failed, 2 bad usage, 4 not authorized;
+'run' and 'shell' exit with the command's own status.
 )";
 
 std::string variantToJson(const sdbus::Variant& value)
