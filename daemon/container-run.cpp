@@ -163,34 +163,28 @@ public:
         const char* jobPath = nullptr;
         check(sd_bus_message_read(reply.get(), "o", &jobPath), "cannot read systemd's reply");
         std::string job = jobPath;
-        while (!jobs_.results.count(job))
+        while (!jobs_.results.count(job)) {
+            stopIfCanceled();
             waitForBus(std::chrono::milliseconds(250));
+        }
         startResult_ = jobs_.results[job];
     }
 
     // Waits for the command to end and returns its exit status.
     int wait(const std::function<void()>& whileWaiting)
     {
-        bool stopping = false;
-        auto stopDeadline = std::chrono::steady_clock::now();
         for (;;) {
             std::string state = property("org.freedesktop.systemd1.Unit", "ActiveState");
             if (state == "inactive" || state == "failed")
                 break;
-            if (!stopping && job_.cancelRequested()) {
-                stopping = true;
-                stopDeadline = std::chrono::steady_clock::now() + stopGrace;
-                BusError error;
-                sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "StopUnit",
-                                   &error.error, nullptr, "ss", unit_.c_str(), "replace");
-            }
-            if (stopping && std::chrono::steady_clock::now() > stopDeadline)
+            stopIfCanceled();
+            if (stopDeadline_ && std::chrono::steady_clock::now() > *stopDeadline_)
                 break;
             waitForBus(std::chrono::milliseconds(250));
             if (whileWaiting)
                 whileWaiting();
         }
-        if (stopping)
+        if (stopDeadline_)
             throw JobCanceled{};
         auto [code, status] = exitStatus();
         // A command that exits at once can end before its start job does, which then
@@ -211,6 +205,18 @@ public:
     }
 
 private:
+    // On a cancel, asks systemd once to stop the unit; the caller then waits
+    // for it to end, at most stopGrace.
+    void stopIfCanceled()
+    {
+        if (stopDeadline_ || !job_.cancelRequested())
+            return;
+        stopDeadline_ = std::chrono::steady_clock::now() + stopGrace;
+        BusError error;
+        sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "StopUnit", &error.error,
+                           nullptr, "ss", unit_.c_str(), "replace");
+    }
+
     void processBus()
     {
         int r;
@@ -263,6 +269,7 @@ private:
     JobContext& job_;
     JobWatch jobs_;
     std::string startResult_;
+    std::optional<std::chrono::steady_clock::time_point> stopDeadline_;
 };
 
 void appendStdio(sd_bus_message* call, const char* fdProperty, const char* modeProperty, int fd)
