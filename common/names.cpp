@@ -45,4 +45,23 @@ bool isValidUserName(std::string_view name)
     });
 }
 
+bool isAbsoluteNormalPath(std::string_view path)
+{
+    if (path.empty() || path.front() != '/' || path.find_first_of(std::string_view("\0\n", 2)) != std::string_view::npos)
+        return false;
+    if (path.size() > 1 && path.back() == '/')
+        return false;
+    // Every component between slashes must be a real name.
+    for (std::size_t start = 1; start < path.size();) {
+        auto slash = path.find('/', start);
+        auto part = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        if (part.empty() || part == "." || part == "..")
+            return false;
+        if (slash == std::string_view::npos)
+            break;
+        start = slash + 1;
+    }
+    return true;
+}
+
 } // namespace bred

@@ -13,4 +13,8 @@ bool isValidMachineName(std::string_view name);
 // at most 31 characters; not all digits.
 bool isValidUserName(std::string_view name);
 
+// An absolute, normalized path: "/srv/data", not "srv", "/srv/../x", "/srv/./x",
+// "/srv//x" or "/srv/"; no NUL or newline.
+bool isAbsoluteNormalPath(std::string_view path);
+
 } // namespace bred

@@ -28,7 +28,8 @@ void writeFileAtomically(const std::filesystem::path& path, const std::string& t
         if (!file || write(file.get(), text.data(), text.size()) != ssize_t(text.size()) || fsync(file.get()) < 0) {
             int writeErrno = errno;
             unlink(temporary.c_str());
-            throw Error(ErrorCode::Failed, fmt::format("cannot write {}: {}", path.string(), std::strerror(writeErrno)));
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot write {}: {}", path.string(), std::strerror(writeErrno)));
         }
     }
     if (::rename(temporary.c_str(), path.c_str()) < 0) {

@@ -2,22 +2,18 @@
 
 #include "atomic-file.h"
 #include "errors.h"
-#include "in-root.h"
 #include "job.h"
 #include "names.h"
 #include "nspawn-command.h"
 
 #include <cerrno>
 #include <chrono>
-#include <csignal>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <map>
-#include <memory>
 #include <optional>
 #include <poll.h>
-#include <sstream>
 #include <sys/wait.h>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
@@ -72,60 +68,6 @@ int onJobRemoved(sd_bus_message* message, void* userdata, sd_bus_error*)
 }
 
 int ignoreSignal(sd_bus_message*, void*, sd_bus_error*) { return 0; }
-
-bool isAbsoluteNormalPath(const std::string& path)
-{
-    if (path.empty() || path.front() != '/')
-        return false;
-    for (const auto& part : std::filesystem::path(path))
-        if (part == ".." || part == ".")
-            return false;
-    return path.find('\0') == std::string::npos;
-}
-
-// The home directory of `user` in the tree's own passwd, or "" when it has none.
-std::string homeInTree(const std::filesystem::path& directory, const std::string& user)
-{
-    UniqueFd root(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    auto passwd = root ? readFileInRoot(root.get(), "etc/passwd", 16 << 20) : std::nullopt;
-    if (!passwd)
-        return {};
-    std::istringstream lines(*passwd);
-    for (std::string line; std::getline(lines, line);) {
-        std::vector<std::string> fields;
-        std::istringstream parts(line);
-        for (std::string field; std::getline(parts, field, ':');)
-            fields.push_back(field);
-        if (fields.size() >= 6 && fields[0] == user)
-            return fields[5];
-    }
-    return {};
-}
-
-std::vector<std::string> nspawnRunCommand(const RunRequest& request, bool interactive)
-{
-    std::vector<std::string> command{"/usr/bin/systemd-nspawn",
-                                     "--quiet",
-                                     "--keep-unit",
-                                     "--register=no",
-                                     "--as-pid2",
-                                     "--machine=" + request.machine,
-                                     "--directory=" + request.directory.string(),
-                                     // A terminal gets a pty inside, with job control; anything else is passed as is.
-                                     interactive ? "--console=interactive" : "--console=pipe"};
-    if (!request.user.empty())
-        command.push_back("--user=" + request.user);
-    std::string directory = request.workingDirectory;
-    if (directory == "~")
-        directory = homeInTree(request.directory, request.user.empty() ? "root" : request.user);
-    if (!directory.empty())
-        command.push_back("--chdir=" + directory);
-    for (const auto& variable : request.environment)
-        command.push_back("--setenv=" + variable);
-    command.push_back("--");
-    command.insert(command.end(), request.argv.begin(), request.argv.end());
-    return command;
-}
 
 class UnitRun {
 public:
@@ -258,7 +200,8 @@ private:
             int r = sd_bus_get_property_trivial(bus_.get(), systemdService, unitPath_.c_str(),
                                                 "org.freedesktop.systemd1.Service", name, &error.error, 'i', &value);
             if (r < 0)
-                throw Error(ErrorCode::Failed, fmt::format("cannot read the exit status of {}: {}", unit_, error.text(r)));
+                throw Error(ErrorCode::Failed,
+                            fmt::format("cannot read the exit status of {}: {}", unit_, error.text(r)));
             return int(value);
         };
         return {read("ExecMainCode"), read("ExecMainStatus")};
@@ -317,21 +260,21 @@ private:
 
 } // namespace
 
-void validateRunRequest(const RunRequest& request)
+void validateContainerCommand(const ContainerCommand& command)
 {
     auto invalid = [](const std::string& message) { return Error(ErrorCode::InvalidArgs, message); };
-    if (request.argv.empty() || request.argv.front().empty())
+    if (command.argv.empty() || command.argv.front().empty())
         throw invalid("No command given: pass the command and its arguments.");
-    for (const auto& argument : request.argv)
+    for (const auto& argument : command.argv)
         if (argument.find('\0') != std::string::npos)
             throw invalid("A command argument contains a NUL byte.");
-    if (!request.user.empty() && !isValidUserName(request.user))
-        throw invalid(fmt::format("'{}' is not a valid user name.", request.user));
-    if (!request.workingDirectory.empty() && request.workingDirectory != "~" &&
-        !isAbsoluteNormalPath(request.workingDirectory))
+    if (!command.user.empty() && !isValidUserName(command.user))
+        throw invalid(fmt::format("'{}' is not a valid user name.", command.user));
+    if (!command.workingDirectory.empty() && command.workingDirectory != "~" &&
+        !isAbsoluteNormalPath(command.workingDirectory))
         throw invalid(fmt::format("The working directory '{}' must be an absolute, normalized path (or '~').",
-                                  request.workingDirectory));
-    for (const auto& variable : request.environment) {
+                                  command.workingDirectory));
+    for (const auto& variable : command.environment) {
         auto equals = variable.find('=');
         if (equals == std::string::npos || equals == 0 || variable.find('\n') != std::string::npos)
             throw invalid(fmt::format("'{}' is not an environment assignment of the form NAME=VALUE.", variable));
@@ -340,7 +283,6 @@ void validateRunRequest(const RunRequest& request)
 
 int runInContainer(RunRequest& request, JobContext& job, const std::function<void(const std::string&)>& outputLine)
 {
-    validateRunRequest(request);
     UniqueFd outputRead, outputWrite;
     if (outputLine) {
         int fds[2];
@@ -372,9 +314,9 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
     }
     UnitRun run(Bus(rawBus), unit, job);
 
-    std::vector<std::string> command = request.argv;
+    std::vector<std::string> command = request.command.argv;
     if (!request.running)
-        command = nspawnRunCommand(request, interactive);
+        command = nspawnRunCommand(request.machine, request.directory, request.command, interactive);
     else if (interactive)
         // A terminal becomes the command's controlling terminal, so ^C and job control work.
         command.insert(command.begin(), {"setsid", "--ctty", "--wait"});
@@ -386,7 +328,8 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
     Message call(rawCall);
     check(sd_bus_message_append(call.get(), "ss", unit.c_str(), "fail"), "cannot build the call");
     check(sd_bus_message_open_container(call.get(), 'a', "(sv)"), "cannot build the call");
-    std::string description = fmt::format("Command in {} (bred-machined): {}", request.machine, request.argv.front());
+    std::string description =
+        fmt::format("Command in {} (bred-machined): {}", request.machine, request.command.argv.front());
     check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)(sv)", "Description", "s", description.c_str(), "Type", "s",
                                 "exec", "AddRef", "b", 1, "CollectMode", "s", "inactive-or-failed"),
           "cannot build the call");
@@ -394,17 +337,18 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
     appendStdio(call.get(), "StandardOutputFileDescriptor", "StandardOutput", stdoutFd);
     appendStdio(call.get(), "StandardErrorFileDescriptor", "StandardError", stderrFd);
     if (request.running) {
-        if (!request.user.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "User", "s", request.user.c_str()), "cannot build the call");
-        if (!request.workingDirectory.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "WorkingDirectory", "s", request.workingDirectory.c_str()),
+        const ContainerCommand& command = request.command;
+        if (!command.user.empty())
+            check(sd_bus_message_append(call.get(), "(sv)", "User", "s", command.user.c_str()), "cannot build the call");
+        if (!command.workingDirectory.empty())
+            check(sd_bus_message_append(call.get(), "(sv)", "WorkingDirectory", "s", command.workingDirectory.c_str()),
                   "cannot build the call");
-        if (!request.environment.empty()) {
+        if (!request.command.environment.empty()) {
             check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
             check(sd_bus_message_append(call.get(), "s", "Environment"), "cannot build the call");
             check(sd_bus_message_open_container(call.get(), 'v', "as"), "cannot build the call");
             std::vector<const char*> strings;
-            for (const auto& variable : request.environment)
+            for (const auto& variable : request.command.environment)
                 strings.push_back(variable.c_str());
             strings.push_back(nullptr);
             check(sd_bus_message_append_strv(call.get(), const_cast<char**>(strings.data())), "cannot build the call");

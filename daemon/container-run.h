@@ -9,6 +9,7 @@
 // machine's .nspawn settings, and ends with it.
 #pragma once
 
+#include "nspawn-command.h"
 #include "unique-fd.h"
 
 #include <filesystem>
@@ -24,19 +25,16 @@ struct RunRequest {
     std::string machine;
     std::filesystem::path directory;
     bool running = false;
-    std::vector<std::string> argv;
+    ContainerCommand command;
     // The caller's descriptors; -1 means /dev/null.
     UniqueFd stdinFd, stdoutFd, stderrFd;
-    std::string user;                     // empty: root
-    std::vector<std::string> environment; // NAME=VALUE
-    std::string workingDirectory;         // absolute, "~" (the user's home), or empty ("/")
 };
 
-// Checks what the request asks for; throws Error(InvalidArgs) with the reason.
-void validateRunRequest(const RunRequest& request);
+// Checks the command a caller asks for; throws Error(InvalidArgs) with the reason.
+void validateContainerCommand(const ContainerCommand& command);
 
-// Runs the request and returns the command's exit status (128+N when killed by
-// signal N). Throws Error when it cannot be run, JobCanceled when canceled
+// Runs the request (a caller's command checked with validateContainerCommand
+// first) and returns the command's exit status (128+N when killed by signal N). Throws Error when it cannot be run, JobCanceled when canceled
 // (the command is stopped first). `outputLine`, when set, replaces the
 // caller's stdout and stderr: each line the command prints goes there.
 int runInContainer(RunRequest& request, JobContext& job,

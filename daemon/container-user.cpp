@@ -36,8 +36,9 @@ std::vector<std::string> userAddCommand(const std::string& user, const std::opti
                                         const std::optional<std::string>& shell)
 {
     if (!isValidUserName(user))
-        throw Error(ErrorCode::InvalidName, fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
-                                  "'_' or '-', at most 31 characters, not all digits.",
+        throw Error(ErrorCode::InvalidName,
+                    fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
+                                "'_' or '-', at most 31 characters, not all digits.",
                                   user));
     std::vector<std::string> command{"useradd", "--create-home"};
     if (groups && !groups->empty()) {
@@ -50,8 +51,8 @@ std::vector<std::string> userAddCommand(const std::string& user, const std::opti
         command.insert(command.end(), {"--groups", list});
     }
     if (shell) {
-        if (shell->empty() || shell->front() != '/' || shell->find_first_of(":\n ") != std::string::npos ||
-            shell->find("/../") != std::string::npos)
+        // passwd(5) separates fields with ':'.
+        if (!isAbsoluteNormalPath(*shell) || shell->find_first_of(": ") != std::string::npos)
             throw invalid(fmt::format("The shell '{}' must be an absolute path, such as /bin/bash.", *shell));
         command.insert(command.end(), {"--shell", *shell});
     }
@@ -82,7 +83,8 @@ void checkUserAddStatus(int status, const std::string& user, const std::string& 
     if (status == commandNotFound)
         throw Error(ErrorCode::NotSupported,
                     fmt::format("'{}' has no useradd; install its shadow (passwd) package first.", machine));
-    throw Error(ErrorCode::Failed, fmt::format("useradd failed in '{}' with exit status {}.{}", machine, status, printed));
+    throw Error(ErrorCode::Failed,
+                fmt::format("useradd failed in '{}' with exit status {}.{}", machine, status, printed));
 }
 
 } // namespace bred

@@ -96,8 +96,8 @@ void replaceFileInRoot(int rootFd, const std::string& path, const std::string& c
     };
     if (name.empty() || name == "." || name == "..")
         throw Error(ErrorCode::InvalidArgs, fmt::format("'{}' does not name a file.", path));
-    UniqueFd parent = openInRoot(rootFd, relative.parent_path().string().empty() ? "/" : relative.parent_path().string(),
-                                 O_RDONLY | O_DIRECTORY);
+    std::string parentPath = relative.parent_path().string();
+    UniqueFd parent = openInRoot(rootFd, parentPath.empty() ? "/" : parentPath, O_RDONLY | O_DIRECTORY);
     if (!parent)
         throw fail("open the directory of");
     mode_t mode = 0644;

@@ -230,7 +230,7 @@ MethodOptions applyTemplateOptions(TemplateRequest& request, const std::string& 
 
 } // namespace
 
-void ManagerObject::startTemplateJob(const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller,
+void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller,
                                      std::shared_ptr<TemplateRequest> request)
 {
     const std::string& name = request->name;
@@ -272,7 +272,7 @@ void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
     }
     authorizeThen(std::move(result), "create-template",
                   {{"machine", name}, {"verb", "create-template"}, {"source", source}},
-                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, request](const JobReply& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
 }
@@ -295,7 +295,7 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
         return;
     }
     authorizeThen(std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
-                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, request](const JobReply& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
 }
@@ -319,7 +319,7 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
     }
     authorizeThen(std::move(result), "clone",
                   {{"machine", name}, {"verb", "clone"}, {"source", source}},
-                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, request](const JobReply& reply, const Caller& caller) {
                       existingMachine(request.source);
                       if (machines_.isRunning(request.source))
                           throw Error(ErrorCode::Busy,
@@ -379,7 +379,7 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
         return;
     }
     authorizeThen(std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", recipe->id}},
-                  [this, request, recipe, steps](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply,
+                  [this, request, recipe, steps](const JobReply& reply,
                                                  const Caller& caller) {
                       auto job = admitRun("convert", "convert", caller.uid, *request);
                       auto path = jobRegistry_.start(
@@ -441,7 +441,7 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-                  [this, name, checks](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, name, checks](const JobReply& reply, const Caller& caller) {
                       auto directory = checks(name);
                       auto job = jobs_.admit("start", {name}, "manage", caller.uid);
                       auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
@@ -481,7 +481,7 @@ void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, st
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
-                  [this, name, force](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, name, force](const JobReply& reply, const Caller& caller) {
                       const MachineView& view = existingMachine(name);
                       if (!machines_.isRunning(name))
                           throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
@@ -517,7 +517,7 @@ void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
-                  [this, name, checks](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                  [this, name, checks](const DoneReply& reply, const Caller&) {
                       auto directory = checks(name);
                       enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
@@ -538,7 +538,7 @@ void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
-                  [this, name](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                  [this, name](const DoneReply& reply, const Caller&) {
                       existingMachine(name);
                       disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
@@ -589,11 +589,9 @@ void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done don
 
 namespace {
 
-// An absolute, normalized path ("/srv/data", not "srv", "/srv/../x" or "/srv/").
 std::string checkedPath(const std::string& path, const char* what)
 {
-    if (path.empty() || path.front() != '/' || std::filesystem::path(path).lexically_normal().string() != path ||
-        path.find("/..") != std::string::npos || (path.size() > 1 && path.back() == '/'))
+    if (!isAbsoluteNormalPath(path))
         throw Error(ErrorCode::InvalidArgs,
                     fmt::format("The {} '{}' must be an absolute, normalized path, such as /srv/data.", what, path));
     return path;
@@ -632,7 +630,7 @@ void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string
     }
     authorizeThen(std::move(result), "bind",
                   {{"machine", name}, {"verb", "bind"}, {"source", bind.source}, {"destination", bind.destination}},
-                  [this, name, bind, makeSource](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                  [this, name, bind, makeSource](const DoneReply& reply, const Caller&) {
                       ensureContainer(existingMachine(name));
                       ensureNoJob(name);
                       if (makeSource) {
@@ -676,7 +674,7 @@ void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::stri
         return;
     }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
-                  [this, name, destination](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                  [this, name, destination](const DoneReply& reply, const Caller&) {
                       NspawnSettingsEditor settings(store_.readSettings(name));
                       if (!settings.removeBind(destination))
                           throw Error(ErrorCode::InvalidArgs,
@@ -716,7 +714,7 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
         return;
     }
     authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "set-network"}},
-                  [this, name, hostSide, containerSide](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                  [this, name, hostSide, containerSide](const DoneReply& reply, const Caller&) {
                       const MachineView& view = existingMachine(name);
                       ensureContainer(view);
                       ensureNoJob(name);
@@ -769,14 +767,14 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
     try {
         MethodOptions parsed(std::move(options), {"password_hash", "groups", "shell"});
         prepareRun(*request, name);
-        request->argv = userAddCommand(user, parsed.string("password_hash"), parsed.strings("groups"),
+        request->command.argv = userAddCommand(user, parsed.string("password_hash"), parsed.strings("groups"),
                                        parsed.string("shell"));
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "add-user"}, {"user", user}},
-                  [this, request, user](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  [this, request, user](const JobReply& reply, const Caller& caller) {
                       auto job = admitRun("add-user", "configure", caller.uid, *request);
                       auto path = jobRegistry_.start(
                           job,
@@ -803,23 +801,23 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
     try {
         MethodOptions parsed(std::move(options), {"user", "env", "cwd"});
         prepareRun(*request, name);
-        request->argv = std::move(argv);
-        request->user = parsed.string("user").value_or("");
-        request->environment = parsed.strings("env").value_or(std::vector<std::string>{});
-        request->workingDirectory = parsed.string("cwd").value_or("");
+        request->command.argv = std::move(argv);
+        request->command.user = parsed.string("user").value_or("");
+        request->command.environment = parsed.strings("env").value_or(std::vector<std::string>{});
+        request->command.workingDirectory = parsed.string("cwd").value_or("");
         request->stdinFd = UniqueFd(stdinFd.release());
         request->stdoutFd = UniqueFd(stdoutFd.release());
         request->stderrFd = UniqueFd(stderrFd.release());
-        validateRunRequest(*request);
-        for (const auto& word : request->argv)
+        validateContainerCommand(request->command);
+        for (const auto& word : request->command.argv)
             commandLine += (commandLine.empty() ? "" : " ") + word;
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "shell",
-                  {{"machine", name}, {"verb", "run"}, {"command", commandLine}, {"user", request->user}},
-                  [this, request](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+                  {{"machine", name}, {"verb", "run"}, {"command", commandLine}, {"user", request->command.user}},
+                  [this, request](const JobReply& reply, const Caller& caller) {
                       auto job = admitRun("run", "shell", caller.uid, *request);
                       auto path = jobRegistry_.start(
                           job,
@@ -839,7 +837,7 @@ void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, 
     }
     authorizeThen(
         std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
-        [this, name](const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply, const Caller& caller) {
+        [this, name](const JobReply& reply, const Caller& caller) {
             // The state may have changed while polkit was asked: check again.
             existingMachine(name);
             ensureIdle(name, "remove");
@@ -871,7 +869,7 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
         return;
     }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
-                    [this, name, newName](const std::shared_ptr<sdbus::Result<>>& reply, const Caller&) {
+                    [this, name, newName](const DoneReply& reply, const Caller&) {
                         bool enabled = existingMachine(name).info.enabled;
                         ensureIdle(name, "rename");
                         ensureIdle(newName, "rename");

@@ -25,6 +25,9 @@ public:
 
 private:
     using Details = std::map<std::string, std::string>;
+    // A method's reply, shared by the asynchronous work that sends it.
+    using JobReply = std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>;
+    using DoneReply = std::shared_ptr<sdbus::Result<>>;
 
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ListMachines() override;
     sdbus::ObjectPath GetMachine(const std::string& name) override;
@@ -74,8 +77,7 @@ private:
     void ensureIdle(const std::string& name, const char* what) const;
 
     // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
-    void startTemplateJob(const std::shared_ptr<sdbus::Result<uint32_t, sdbus::ObjectPath>>& reply,
-                          const Caller& caller,
+    void startTemplateJob(const JobReply& reply, const Caller& caller,
                           std::shared_ptr<TemplateRequest> request);
     Catalog loadCatalog() const;
     std::vector<Recipe> loadRecipes() const;

@@ -1,6 +1,11 @@
 #include "nspawn-command.h"
 
+#include "in-root.h"
+#include "unique-fd.h"
+
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sstream>
 #include <fstream>
 
 namespace bred {
@@ -32,12 +37,57 @@ std::string qemuName(const std::string& architecture)
     return "qemu-" + architecture;
 }
 
+// The home directory of `user` in the tree's own passwd, or "" when it has none.
+std::string homeInTree(const std::filesystem::path& directory, const std::string& user)
+{
+    UniqueFd root(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    auto passwd = root ? readFileInRoot(root.get(), "etc/passwd", 16 << 20) : std::nullopt;
+    if (!passwd)
+        return {};
+    std::istringstream lines(*passwd);
+    for (std::string line; std::getline(lines, line);) {
+        std::vector<std::string> fields;
+        std::istringstream parts(line);
+        for (std::string field; std::getline(parts, field, ':');)
+            fields.push_back(field);
+        if (fields.size() >= 6 && fields[0] == user)
+            return fields[5];
+    }
+    return {};
+}
+
 } // namespace
 
 std::vector<std::string> nspawnCommand(const std::string& name, const std::filesystem::path& directory)
 {
     return {"/usr/bin/systemd-nspawn", "--quiet",        "--keep-unit",      "--boot",
             "--machine=" + name,       "--directory=" + directory.string(), "--notify-ready=yes"};
+}
+
+std::vector<std::string> nspawnRunCommand(const std::string& name, const std::filesystem::path& directory,
+                                          const ContainerCommand& payload, bool interactive)
+{
+    std::vector<std::string> command{"/usr/bin/systemd-nspawn",
+                                     "--quiet",
+                                     "--keep-unit",
+                                     "--register=no",
+                                     "--as-pid2",
+                                     "--machine=" + name,
+                                     "--directory=" + directory.string(),
+                                     // A terminal gets a pty inside, with job control; anything else is passed as is.
+                                     interactive ? "--console=interactive" : "--console=pipe"};
+    if (!payload.user.empty())
+        command.push_back("--user=" + payload.user);
+    std::string workingDirectory = payload.workingDirectory;
+    if (workingDirectory == "~")
+        workingDirectory = homeInTree(directory, payload.user.empty() ? "root" : payload.user);
+    if (!workingDirectory.empty())
+        command.push_back("--chdir=" + workingDirectory);
+    for (const auto& variable : payload.environment)
+        command.push_back("--setenv=" + variable);
+    command.push_back("--");
+    command.insert(command.end(), payload.argv.begin(), payload.argv.end());
+    return command;
 }
 
 std::string containerUnitName(const std::string& name) { return "bred-machine-" + name + ".service"; }

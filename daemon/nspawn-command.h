@@ -15,6 +15,21 @@ namespace bred {
 // reads itself, so they hold however the container is started.
 std::vector<std::string> nspawnCommand(const std::string& name, const std::filesystem::path& directory);
 
+// A command to run inside a container, and as whom.
+struct ContainerCommand {
+    std::vector<std::string> argv;
+    std::string user;                     // empty: root
+    std::vector<std::string> environment; // NAME=VALUE
+    std::string workingDirectory;         // absolute, "~" (the user's home), or empty ("/")
+};
+
+// The command as the payload of a stopped container: nspawn without --boot,
+// the command behind nspawn's stub init (--as-pid2), not registered with
+// machined (the container is not running), with the machine's .nspawn
+// settings. A terminal on stdin (`interactive`) gets a pty inside.
+std::vector<std::string> nspawnRunCommand(const std::string& name, const std::filesystem::path& directory,
+                                          const ContainerCommand& payload, bool interactive);
+
 // The service unit a container runs in, transient or enabled alike.
 std::string containerUnitName(const std::string& name);
 

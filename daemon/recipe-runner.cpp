@@ -65,8 +65,8 @@ private:
         request.machine = target_.machine;
         request.directory = target_.directory;
         request.running = target_.running;
-        request.argv = argv;
-        request.environment = {"LANG=C.UTF-8"};
+        request.command.argv = argv;
+        request.command.environment = {"LANG=C.UTF-8"};
         recent_.clear();
         return runInContainer(request, job_, [this](const std::string& line) {
             job_.log(LOG_INFO, line);
@@ -107,12 +107,12 @@ private:
             job_.log(LOG_INFO, fmt::format("{} is as it should be already.", path));
             return;
         }
-        UniqueFd root = tree();
-        std::filesystem::path parent = std::filesystem::path(path).parent_path();
-        if (!openInRoot(root.get(), parent.string(), O_RDONLY | O_DIRECTORY))
-            throw Error(ErrorCode::RecipeFailed, fmt::format("Recipe '{}' failed at {}: the container has no {}.",
-                                                             recipe_.id, title_, parent.string()));
-        replaceFileInRoot(root.get(), path, content);
+        try {
+            replaceFileInRoot(tree().get(), path, content);
+        } catch (const Error& failure) {
+            throw Error(ErrorCode::RecipeFailed,
+                        fmt::format("Recipe '{}' failed at {}: {}", recipe_.id, title_, failure.what()));
+        }
         job_.log(LOG_INFO, fmt::format("Wrote {}.", path));
     }
 

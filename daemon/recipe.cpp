@@ -1,6 +1,7 @@
 #include "recipe.h"
 
 #include "errors.h"
+#include "names.h"
 
 #include <algorithm>
 #include <fmt/format.h>
@@ -117,7 +118,8 @@ std::string expandString(const std::string& text, const RecipeVariables& variabl
         out += text.substr(i, open - i);
         auto variable = variables.find(name);
         if (variable == variables.end())
-            throw Error(ErrorCode::InvalidArgs, fmt::format("the recipe uses '{{{}}}', which it does not define", name));
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("the recipe uses '{{{}}}', which it does not define", name));
         if (const auto* single = std::get_if<std::string>(&variable->second))
             out += *single;
         else
@@ -209,7 +211,7 @@ Recipe parseRecipe(std::string_view text, const std::string& sourceName)
         case RecipeStepKind::WriteFile:
         case RecipeStepKind::EnsureBlock:
             step.path = reader.string(*table, "path", true, where);
-            if (step.path.empty() || step.path.front() != '/' || step.path.find("/../") != std::string::npos)
+            if (!isAbsoluteNormalPath(step.path))
                 reader.fail(where + ": 'path' must be an absolute path inside the container");
             step.content = reader.string(*table, step.kind == RecipeStepKind::WriteFile ? "content" : "block",
                                          false, where);

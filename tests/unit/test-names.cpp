@@ -48,3 +48,13 @@ TEST_CASE("machine object paths escape names as sd_bus_path_encode does")
     CHECK(bus::machinePath("web-1.x") == "/org/bredos/machine1/machine/web_2d1_2ex");
     CHECK(bus::jobPath(42) == "/org/bredos/machine1/job/42");
 }
+
+TEST_CASE("absolute, normalized paths")
+{
+    for (const char* good : {"/", "/srv", "/srv/data", "/home/carol/.config"})
+        CHECK(isAbsoluteNormalPath(good));
+    for (const char* bad : {"", "srv", "srv/data", "/srv/", "/srv//data", "//srv", "/srv/../etc", "/..", "/srv/.",
+                            "/./srv", "/a\nb"})
+        CHECK_FALSE(isAbsoluteNormalPath(bad));
+    CHECK_FALSE(isAbsoluteNormalPath(std::string_view("/a\0b", 4)));
+}

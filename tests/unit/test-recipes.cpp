@@ -1,6 +1,8 @@
 #include "config.h"
 #include "error-code.h"
 #include "errors.h"
+#include "job.h"
+#include "recipe-runner.h"
 #include "recipe.h"
 #include "temp-dir.h"
 
@@ -73,8 +75,8 @@ TEST_CASE("variables from the config and the caller replace the defaults")
                               {"keys", std::vector<std::string>{"ABCDEF"}},
                               {"extras", std::vector<std::string>{"bredos-config", "bredos-news"}}};
     auto steps = expandRecipeSteps(recipe, overrides);
-    CHECK(stepAbout(steps, "write the BredOS mirrorlist").content.find("Server = http://127.0.0.1:8080/repo/$repo/$arch") !=
-          std::string::npos);
+    auto mirrorlist = stepAbout(steps, "write the BredOS mirrorlist").content;
+    CHECK(mirrorlist.find("Server = http://127.0.0.1:8080/repo/$repo/$arch") != std::string::npos);
     CHECK(stepAbout(steps, "copy the BredOS keys into the container").contentFrom == "/srv/keys.asc");
     CHECK(stepAbout(steps, "trust the BredOS keys").command ==
           std::vector<std::string>{"pacman-key", "--lsign-key", "ABCDEF"});
@@ -150,4 +152,68 @@ TEST_CASE("a block is added once")
     CHECK(once == "[options]\nA = 1\n\n[BredOS]\nInclude = x\n");
     CHECK(ensureBlock(once, block) == once);
     CHECK(ensureBlock("", block) == block);
+}
+
+TEST_CASE("file steps edit inside the tree only, once, and name the step that fails")
+{
+    TempDir dir;
+    auto tree = dir.path() / "tree";
+    std::filesystem::create_directories(tree / "etc");
+    std::filesystem::create_directories(dir.path() / "host");
+    // The container's /etc/pacman.d points at a host directory: it must resolve inside the tree.
+    std::filesystem::create_symlink(dir.path() / "host", tree / "etc/pacman.d");
+    auto insideTarget = tree / dir.path().relative_path() / "host"; // where the symlink leads inside the tree
+    std::filesystem::create_directories(insideTarget);
+    writeFile(tree / "etc/pacman.conf", "[options]\n");
+    Recipe recipe = parseRecipe(R"(id = "files"
+description = "d"
+[applies]
+os = ["arch"]
+[[step]]
+kind = "write-file"
+description = "mirrorlist"
+path = "/etc/pacman.d/mirrorlist"
+content = "Server = x"
+[[step]]
+kind = "ensure-block"
+description = "repos"
+path = "/etc/pacman.conf"
+block = "[BredOS]"
+[[step]]
+kind = "write-file"
+description = "nowhere"
+path = "/no/such/dir/file"
+content = "x"
+)",
+                                "files.toml");
+    RunRequest target;
+    target.machine = "files";
+    target.directory = tree;
+    auto steps = expandRecipeSteps(recipe, {});
+    auto run = [&](std::vector<RecipeStep> chosen) {
+        Job job(1, "convert", "files", "convert", 0);
+        job.start([&](JobContext& context) { runRecipe(recipe, chosen, target, context); });
+        job.join();
+        return job.failure();
+    };
+    for (int twice = 0; twice < 2; ++twice) {
+        auto failure = run({steps[0], steps[1]});
+        CHECK_FALSE(failure);
+        if (failure)
+            FAIL_CHECK(failure->what());
+    }
+    CHECK(std::filesystem::is_empty(dir.path() / "host"));
+    std::ifstream mirrorlist(insideTarget / "mirrorlist");
+    std::string line;
+    std::getline(mirrorlist, line);
+    CHECK(line == "Server = x");
+    std::ifstream conf(tree / "etc/pacman.conf");
+    std::ostringstream text;
+    text << conf.rdbuf();
+    CHECK(text.str() == "[options]\n\n[BredOS]\n");
+    auto failure = run({steps[2]});
+    REQUIRE(failure);
+    CHECK(failure->code() == ErrorCode::RecipeFailed);
+    CHECK(std::string(failure->what()).find("step 1/1 (nowhere)") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(tree / "no"));
 }

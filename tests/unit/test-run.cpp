@@ -45,27 +45,27 @@ TEST_CASE("useradd's exit statuses become errors a person can act on")
     }
 }
 
-TEST_CASE("run requests are checked before anything runs")
+TEST_CASE("commands to run are checked before anything runs")
 {
-    RunRequest request;
-    request.argv = {"true"};
-    CHECK_NOTHROW(validateRunRequest(request));
-    request.workingDirectory = "~";
-    CHECK_NOTHROW(validateRunRequest(request));
+    ContainerCommand command;
+    command.argv = {"true"};
+    CHECK_NOTHROW(validateContainerCommand(command));
+    command.workingDirectory = "~";
+    CHECK_NOTHROW(validateContainerCommand(command));
     for (const char* bad : {"relative", "/a/../b", "/a/./b"}) {
-        request.workingDirectory = bad;
-        CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+        command.workingDirectory = bad;
+        CHECK(errorCodeOf([&] { validateContainerCommand(command); }) == ErrorCode::InvalidArgs);
     }
-    request.workingDirectory.clear();
-    request.environment = {"NOEQUALS"};
-    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
-    request.environment = {"A=b=c"};
-    CHECK_NOTHROW(validateRunRequest(request));
-    request.user = "bad:user";
-    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
-    request.user.clear();
-    request.argv.clear();
-    CHECK(errorCodeOf([&] { validateRunRequest(request); }) == ErrorCode::InvalidArgs);
+    command.workingDirectory.clear();
+    command.environment = {"NOEQUALS"};
+    CHECK(errorCodeOf([&] { validateContainerCommand(command); }) == ErrorCode::InvalidArgs);
+    command.environment = {"A=b=c"};
+    CHECK_NOTHROW(validateContainerCommand(command));
+    command.user = "bad:user";
+    CHECK(errorCodeOf([&] { validateContainerCommand(command); }) == ErrorCode::InvalidArgs);
+    command.user.clear();
+    command.argv.clear();
+    CHECK(errorCodeOf([&] { validateContainerCommand(command); }) == ErrorCode::InvalidArgs);
 }
 
 TEST_CASE("the enabled unit file runs the same command as the transient unit")
