@@ -183,6 +183,14 @@ assert_ok() {
     _bred_fail "'$*' exited with $rc:"$'\n'"$out"
 }
 
+# assert_fails CMD [ARG...]: CMD must exit non-zero. (`! CMD` cannot say
+# this: errexit ignores a negated command, so it never ends a test.)
+assert_fails() {
+    local rc=0
+    "$@" > /dev/null 2>&1 || rc=$?
+    ((rc != 0)) || _bred_fail "'$*' succeeded, expected it to fail"
+}
+
 # assert_fails_with ERRNAME CMD [ARG...]: CMD must exit non-zero and print
 # ERRNAME (e.g. org.bredos.machine1.Error.NoSuchMachine, or just
 # NoSuchMachine) on stderr. Its status, stdout and stderr are left in

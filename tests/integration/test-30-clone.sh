@@ -87,7 +87,7 @@ test_clone_of_template_is_writable_and_template_option() {
     touch "$BRED_MACHINES_DIR/tclone/writable"
     bredmachine clone tsrc ttmpl --template > /dev/null 2>&1
     wait_for 5 bash -c "busctl --system get-property $BRED_BUS_NAME $(machine_path ttmpl) org.bredos.machine1.Machine Class | grep -q template"
-    ! touch "$BRED_MACHINES_DIR/ttmpl/not-writable" 2> /dev/null
+    assert_fails touch "$BRED_MACHINES_DIR/ttmpl/not-writable"
     remove_machine_dirs tsrc tclone ttmpl
 }
 

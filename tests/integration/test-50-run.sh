@@ -36,7 +36,7 @@ test_run_in_a_stopped_container() {
     check_run_passes_everything_through
     # Nothing was left running or registered.
     assert_eq "$(state_of run1)" 's "stopped"'
-    ! machinectl list --no-legend | grep -q run1
+    assert_not_contains "$(machinectl list --no-legend)" run1
     [[ -z $(systemctl list-units --no-legend --all 'bred-run-*' | grep -v -e inactive -e 'not-found') ]]
 }
 
@@ -93,6 +93,9 @@ test_add_user() {
     assert_fails_with org.bredos.machine1.Error.InvalidName gcall AddUser run1 0bad '{}'
     assert_fails_with InvalidArgs gcall AddUser run1 dave "{'shell': <'bin/sh'>}"
     assert_fails_with "does not exist" bredmachine add-user run1 dave --groups nosuchgroup
+    # Refused requests leave no user behind.
+    assert_fails bredmachine run run1 -- getent passwd dave
+    assert_fails bredmachine run run1 -- getent passwd carol2
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password add-user run1 eve
 }
 
@@ -167,6 +170,7 @@ test_enabled_machines_renamed_and_removed() {
     chattr +i "$BRED_MACHINES_DIR/tmple"
     wait_for 10 bash -c "bredmachine list | grep -q '^tmple '"
     assert_fails_with NotSupported gcall Enable tmple
+    [[ ! -e /etc/systemd/system/bred-machine-tmple.service ]]
     remove_machine_dirs tmple
 }
 

@@ -83,8 +83,8 @@ test_convert_to_bredos() {
     # The steps' output is in the journal too.
     assert_contains "$(journalctl -u bred-machined --no-pager -o cat)" "installing bredos-logo"
     assert_ok bredmachine run alarm1 -- pacman -Q bred-os-release bredos-logo lsb-release bredos-config bredos-news
-    ! bredmachine run alarm1 -- pacman -Q linux-aarch64 > /dev/null 2>&1
-    ! bredmachine run alarm1 -- pacman -Q linux-firmware > /dev/null 2>&1
+    assert_fails bredmachine run alarm1 -- pacman -Q linux-aarch64
+    assert_fails bredmachine run alarm1 -- pacman -Q linux-firmware
     assert_eq "$(cat "$BRED_MACHINES_DIR/alarm1/etc/pacman.d/bredos-mirrorlist")" \
         "$(printf '# --> BredOS Mirrorlist <-- #\n# BredOS Main mirror\nServer = http://127.0.0.1:%s/repo/$repo/$arch' "$PORT")"
     local conf
@@ -110,7 +110,7 @@ test_convert_without_extras() {
     out=$(bredmachine --no-progress convert alarm3 2>&1)
     assert_contains "$out" "install the BredOS base packages"
     assert_ok bredmachine run alarm3 -- pacman -Q bred-os-release
-    ! bredmachine run alarm3 -- pacman -Q bredos-news > /dev/null 2>&1
+    assert_fails bredmachine run alarm3 -- pacman -Q bredos-news
 }
 
 test_refusals() {
@@ -138,6 +138,9 @@ test_refusals() {
     assert_fails_with org.bredos.machine1.Error.NoSuchMachine gcall Convert nosuch bredos '{}'
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password convert alarm2
     assert_eq "$last_status" 4
+    # Nothing was changed by the refused calls.
+    [[ ! -e $BRED_MACHINES_DIR/alarm2/etc/pacman.d/bredos-mirrorlist ]]
+    [[ ! -e $BRED_MACHINES_DIR/alarm2/etc/pacman.d/gnupg/pubring.gpg ]]
 }
 
 test_repo_down_fails_at_its_step() {
