@@ -159,7 +159,21 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
                         fmt::format("{} is larger than the limit of {} bytes (max_download_bytes in the "
                                     "daemon's configuration).",
                                     url, limits.maxBytes));
+        if (code == CURLE_UNSUPPORTED_PROTOCOL) {
+            const char* target = nullptr;
+            curl_easy_getinfo(handle, CURLINFO_EFFECTIVE_URL, &target);
+            if (target && url != target)
+                throw Error(ErrorCode::DownloadFailed,
+                            fmt::format("The server redirected {} to {}; only redirects to http:// and https:// "
+                                        "are followed.",
+                                        url, target));
+        }
         std::string reason = errorBuffer[0] ? errorBuffer : curl_easy_strerror(code);
+        // curl says "Operation too slow" in its own units; say which setting decides.
+        if (code == CURLE_OPERATION_TIMEDOUT && status != 0)
+            reason = fmt::format("the server sent less than {} bytes a second for {} s (low_speed_timeout_seconds "
+                                 "in the daemon's configuration)",
+                                 limits.lowSpeedBytesPerSecond, limits.lowSpeedTime.count());
         if (!isTransient(code, status) || attempt >= limits.retries)
             throw Error(ErrorCode::DownloadFailed,
                         fmt::format("Downloading {} failed: {}{}", url, reason,

@@ -10,10 +10,17 @@
 # nounset and pipefail set, stdin from /dev/null and a time limit: the first
 # failing command or assertion fails the test, and what the test printed is
 # shown with the failure, with the failing command and its line. The usual
-# bash rule holds: errexit is off inside `if`, `while`, `&&` and `||`.
+# bash rule holds: errexit is off inside `if`, `while`, `&&` and `||`, after
+# `!`, and in every function called from there. So a body whose status is
+# wanted runs through capture_status, never as `body || status=$?`; a command
+# that must fail is asserted with assert_fails(_with), never `! cmd`.
 # Assertions (assert_*) end the test at once; helpers (wait_for, as_user,
 # bus_call, bus_call_as) return a status. as_user runs programs, not shell
 # functions: `as_user bob busctl ...` or `bus_call_as bob METHOD ...`.
+#
+# A test that cannot run on this kind of machine calls `skip_because REASON`:
+# it is counted as skipped, with the reason shown. There is no skip without a
+# reason, and a missing tool or a failed setup is a failure, not a skip.
 #
 # Tests share the testbed: each test removes the machines it made
 # (remove_machine_dirs), also before it starts.
@@ -59,11 +66,7 @@ _bred_standalone_summary() {
     failed=$(grep -c '^fail ' "$BRED_TEST_COUNTS" || true)
     skipped=$(grep -c '^skip ' "$BRED_TEST_COUNTS" || true)
     rm -f "$BRED_TEST_COUNTS"
-    if ((skipped)); then
-        echo "$passed passed, $failed failed, $skipped skipped"
-    else
-        echo "$passed passed, $failed failed"
-    fi
+    echo "$passed passed, $failed failed, $skipped skipped"
     ((rc == 0 && failed == 0)) || exit 1
 }
 
@@ -82,7 +85,8 @@ _bred_on_err() {
 _bred_fail() {
     # Called by assertions: say where the assertion was, then end the test.
     local i=1
-    while [[ ${FUNCNAME[i]:-} == assert_* || ${FUNCNAME[i]:-} == _bred_* ]]; do
+    while [[ ${FUNCNAME[i]:-} == assert_* || ${FUNCNAME[i]:-} == _bred_* \
+        || ${FUNCNAME[i]:-} == capture_status || ${FUNCNAME[i]:-} == fail ]]; do
         i=$((i + 1))
     done
     echo "# assertion failed at ${BASH_SOURCE[i]##*/}:${BASH_LINENO[i-1]}: $*" >&2
@@ -127,10 +131,18 @@ run_test() {
         kill -KILL "$timer" 2>/dev/null
         wait "$timer" 2>/dev/null
     fi
+    local reason=
+    if ((rc == _bred_skip_status)); then
+        reason=$(sed -n 's/^# skip: //p' "$out" | tail -n1)
+    fi
     if ((rc == 0)); then
         echo "ok - $name"
         [[ ${BRED_TEST_VERBOSE:-0} == 1 ]] && sed 's/^/#   /' "$out"
         _bred_count pass "$name"
+    elif [[ -n $reason ]]; then
+        echo "ok - $name # SKIP $reason"
+        [[ ${BRED_TEST_VERBOSE:-0} == 1 ]] && sed 's/^/#   /' "$out"
+        _bred_count skip "$name"
     else
         echo "not ok - $name"
         sed 's/^/#   /' "$out"
@@ -142,14 +154,83 @@ run_test() {
     return 0
 }
 
-# skip_test NAME REASON
-skip_test() {
-    echo "ok - $1 # SKIP ${2:-}"
-    _bred_count skip "$1"
-    return 0
+# run_setup SETUP [TEARDOWN] / run_teardown TEARDOWN: run a test file's
+# setup or teardown function in the file's own shell (the variables it sets
+# stay), with errexit in force as in a test. If it fails, that is counted as
+# a failure ("setup of FILE"), TEARDOWN runs after a failed SETUP, and the
+# file ends: its tests cannot run without their setup.
+_bred_fixture_teardown=
+run_setup() {
+    _bred_fixture_teardown=${2:-}
+    _bred_fixture setup "$1"
+}
+run_teardown() {
+    _bred_fixture_teardown=
+    _bred_fixture teardown "$1"
+}
+_bred_fixture() {
+    local what=$1 fn=$2 saved_opts saved_shopt
+    saved_opts=$(set +o)
+    saved_shopt=$(shopt -p inherit_errexit)
+    set -eEuo pipefail
+    shopt -s inherit_errexit
+    trap '_bred_fixture_failed "$what" $? "$BASH_COMMAND" "${BASH_SOURCE[0]}" "$LINENO"' ERR
+    "$fn"
+    trap - ERR
+    eval "$saved_opts"
+    eval "$saved_shopt"
+}
+_bred_fixture_failed() {
+    local what=$1
+    shift
+    trap - ERR
+    set +eE
+    _bred_on_err "$@"
+    echo "not ok - $what of ${0##*/}"
+    _bred_count fail "$what of ${0##*/}"
+    [[ -z $_bred_fixture_teardown ]] || "$_bred_fixture_teardown"
+    exit 1
+}
+
+# The status of a test that skipped itself (automake's and meson's).
+_bred_skip_status=77
+
+# skip_because REASON: inside a test, end it as skipped because this kind of
+# machine cannot run it (say what is missing and where, e.g. "the host kernel
+# has no xfs"). Only run_test counts it as a skip, and only with a reason.
+skip_because() {
+    [[ -n ${1:-} ]] || _bred_fail "skip_because needs a reason"
+    echo "# skip: $*"
+    exit "$_bred_skip_status"
+}
+
+# capture_status VAR CMD [ARG...]: run CMD (a program or a shell function)
+# with errexit in force, and store its exit status in VAR; never fails
+# itself. The way to run a body and then clean up whatever happened:
+#     capture_status status body; cleanup; return "$status"
+# It refuses to run where errexit is already off (inside `if`, `||`, `&&` or
+# after `!`), because CMD would then run on past its failures.
+capture_status() {
+    local -n _bred_status_var=$1
+    shift
+    # Where errexit is in force, the probe stops at `false` (and its EXIT
+    # trap makes that a success); where it is off, it goes on to say so.
+    local probe
+    probe=$(trap 'exit 0' EXIT; trap - ERR; false; echo off)
+    if [[ $probe == off ]]; then
+        _bred_fail "capture_status called where errexit is off (if, while, ||, && or !): $*"
+    fi
+    # A background job starts with errexit as the test has it; only the
+    # status of `wait` is then looked at.
+    "$@" &
+    _bred_status_var=0
+    wait "$!" || _bred_status_var=$?
 }
 
 # --- assertions ----------------------------------------------------------------
+
+# fail MESSAGE: end the test as failed, saying why and where.
+fail() { _bred_fail "$*"; }
 
 # assert_eq ACTUAL EXPECTED [MESSAGE]
 assert_eq() {
@@ -328,6 +409,43 @@ remove_machine_dirs() {
         rm -rf --one-file-system "${BRED_MACHINES_DIR:?}/$name"
         rm -f "/etc/systemd/nspawn/$name.nspawn"
     done
+}
+
+# --- probes --------------------------------------------------------------------
+# Probes for wait_for: each succeeds only on positive evidence, never because
+# the thing it asks (the daemon, pgrep, a container) failed to answer.
+
+# job_gone ID: the daemon answered ListJobs, and job ID is not among them.
+job_gone() {
+    local jobs
+    jobs=$(bus_call ListJobs) || return 1
+    [[ $jobs != *"/job/$1\""* ]]
+}
+
+# machine_unlisted NAME: the daemon answered ListMachines without NAME.
+machine_unlisted() {
+    local machines
+    machines=$(bus_call ListMachines) || return 1
+    [[ $machines != *"\"$1\""* ]]
+}
+
+# no_process PATTERN: pgrep ran and found no process whose command line
+# matches PATTERN (status 1; 2 and 3 are pgrep's own errors).
+no_process() {
+    local rc=0
+    pgrep -f -- "$1" > /dev/null || rc=$?
+    ((rc == 1))
+}
+
+# container_running NAME: the container's own systemd says "running" (not
+# "degraded"; its failed units are then shown).
+container_running() {
+    local state
+    state=$(systemd-run -M "$1" --wait --pipe -q systemctl is-system-running --wait 2>&1) || true
+    [[ $state == running ]] && return 0
+    echo "# the system in '$1' is '$state'; failed units:" >&2
+    systemd-run -M "$1" --wait --pipe -q systemctl --failed --no-legend --plain >&2 || true
+    return 1
 }
 
 # --- helpers shared by the capability tests ----------------------------------

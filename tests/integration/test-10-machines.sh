@@ -12,7 +12,7 @@ gcall_as() {
 }
 # Wait until the daemon lists (or no longer lists) a machine.
 wait_listed() { wait_for 10 bash -c "busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $BRED_MANAGER_IFACE ListMachines | grep -q '\"$1\"'"; }
-wait_unlisted() { wait_for 10 bash -c "! busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $BRED_MANAGER_IFACE ListMachines | grep -q '\"$1\"'"; }
+wait_unlisted() { wait_for 10 machine_unlisted "$1"; }
 
 # A tree that looks like a real OS to the daemon: os-release and an x86-64 shell.
 make_tree() {

@@ -182,9 +182,9 @@ test_hostile_servers() {
     local good start end
     good=$(ubuntu_archive)
     hostile "$BASE/nope.tar.gz" "404"
-    hostile "$BASE/_redirect-file" "Downloading"
+    hostile "$BASE/_redirect-file" "redirected $BASE/_redirect-file to file:///etc/passwd; only redirects to http:// and https:// are followed"
     start=$(date +%s)
-    hostile "$BASE/_stall/$good" "Downloading"
+    hostile "$BASE/_stall/$good" "the server sent less than 1024 bytes a second for 3 s (low_speed_timeout_seconds"
     end=$(date +%s)
     ((end - start < 30)) || { echo "the stalled download took $((end - start)) s"; return 1; }
     hostile "file:///etc/passwd" "not an http"
@@ -216,7 +216,7 @@ test_cancel_and_busy() {
     sleep 0.5
     start=$(date +%s%N)
     bredmachine cancel "$id"
-    wait_for 5 bash -c "! busctl --system get-property $BRED_BUS_NAME /org/bredos/machine1/job/$id org.bredos.machine1.Job State >/dev/null 2>&1"
+    wait_for 5 job_gone "$id"
     end=$(date +%s%N)
     (((end - start) / 1000000 < 1500)) || { echo "cancel took $(((end - start) / 1000000)) ms"; return 1; }
     [[ ! -e $BRED_MACHINES_DIR/slow ]]
@@ -242,8 +242,8 @@ with_override() {
     local file=$CONF_DIR/distributions.d/90-test-case.toml
     printf '%s\n' "$1" > "$file"
     shift
-    local status=0
-    "$@" || status=$?
+    local status
+    capture_status status "$@"
     rm -f "$file"
     return $status
 }
@@ -283,7 +283,7 @@ test_unprivileged_cannot_create() {
     [[ ! -e $BRED_MACHINES_DIR/nope ]]
 }
 
-setup
+run_setup setup teardown
 run_test "the catalog lists the five distributions" test_catalog_lists_the_distributions
 run_test "ubuntu-base: plain rootfs, SHA256SUMS and its signature" test_ubuntu_base
 run_test "debian: the root partition of a GPT disk image" test_debian_disk_image
@@ -300,4 +300,4 @@ run_test "an interrupted download resumes" test_resume_after_interruption
 run_test "cancel stops within a second; a second job is Busy" test_cancel_and_busy
 run_test "the job limit gives TooManyJobs" test_too_many_jobs
 run_test "an unprivileged user cannot create templates" test_unprivileged_cannot_create
-teardown
+run_teardown teardown

@@ -16,6 +16,10 @@ setup() {
     wait_for 10 bash -c "bredmachine list | grep -q '^boot1 '"
 }
 
+teardown() {
+    remove_machine_dirs boot1
+}
+
 test_start_runs_a_ready_container() {
     local out
     out=$(bredmachine start boot1 2>&1)
@@ -31,7 +35,7 @@ test_start_runs_a_ready_container() {
     assert_eq "$(systemctl show -P Slice bred-machine-boot1.service)" machine.slice
     assert_eq "$(systemctl show -P Restart bred-machine-boot1.service)" on-failure
     assert_contains "$(systemctl show -P ExecStart bred-machine-boot1.service)" "--notify-ready=yes"
-    systemd-run -M boot1 --wait --pipe -q systemctl is-system-running --wait > /dev/null || true
+    container_running boot1
 }
 
 test_start_errors() {
@@ -45,11 +49,24 @@ test_start_errors() {
     remove_machine_dirs tmplx
 }
 
+leader_of() { machinectl show "$1" --property=Leader --value; }
+# new_leader NAME PID: NAME runs again, with a leader other than PID.
+new_leader() {
+    local now
+    now=$(leader_of "$1" 2> /dev/null) || return 1
+    [[ -n $now && $now != "$2" ]]
+}
+
 test_reboot_inside_comes_back() {
+    local before
+    before=$(leader_of boot1)
+    [[ -n $before ]]
     machinectl reboot boot1
-    sleep 2
+    # Evidence of a reboot: a new leader, not only the state "running" that
+    # held before it too.
+    wait_for 60 new_leader boot1 "$before"
     wait_state boot1 running 60
-    wait_for 60 bash -c "machinectl list --no-legend | grep -q boot1"
+    container_running boot1
 }
 
 test_stop_powers_off() {
@@ -163,7 +180,7 @@ test_veth_network() {
     assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet"
 }
 
-setup
+run_setup setup teardown
 run_test "start boots a ready container as a transient unit" test_start_runs_a_ready_container
 run_test "start refuses running containers and templates" test_start_errors
 run_test "a reboot inside the container comes back" test_reboot_inside_comes_back
@@ -175,4 +192,4 @@ run_test "binds: saved, applied at start and live, read-only honoured" test_bind
 run_test "hostile binds are refused" test_hostile_binds
 run_test "network files are written inside the tree only" test_network_writes_stay_in_the_tree
 run_test "veth: the container's host0 gets its address and answers" test_veth_network
-remove_machine_dirs boot1
+run_teardown teardown
