@@ -441,6 +441,8 @@ no_process() {
 # "degraded"; its failed units are then shown).
 container_running() {
     local state
+    # Just after a (re)boot the container's bus may not be up yet.
+    wait_for 60 systemd-run -M "$1" --wait --pipe -q true || return 1
     state=$(systemd-run -M "$1" --wait --pipe -q systemctl is-system-running --wait 2>&1) || true
     [[ $state == running ]] && return 0
     echo "# the system in '$1' is '$state'; failed units:" >&2
