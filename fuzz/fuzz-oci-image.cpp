@@ -65,9 +65,10 @@ std::string substituteDigests(const std::string& part, std::size_t index, const 
     return out;
 }
 
+// Two parts may be the same blob: then it is written twice.
 void writeFile(int dirFd, const std::string& name, const std::string& content)
 {
-    UniqueFd fd(openat(dirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+    UniqueFd fd(openat(dirFd, name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd || write(fd.get(), content.data(), content.size()) != ssize_t(content.size()))
         std::abort();
 }
