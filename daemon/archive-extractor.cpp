@@ -308,6 +308,9 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
     if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));
     UniqueFd treeFd(open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // Declared before the writer so that it outlives it: freeing the writer
+    // (also when an exception unwinds) finishes pending entries and looks names up.
+    NameLookup lookup{treeFd.get()};
 
     ArchiveReader reader(archive_read_new(), archive_read_free);
     ArchiveWriter writer(archive_write_disk_new(), archive_write_free);
@@ -321,7 +324,6 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
     const bool freshTree = !options.applyWhiteouts;
     archive_write_disk_set_options(writer.get(), freshTree ? diskFlags : diskFlags | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
     SymlinkGuard symlinks;
-    NameLookup lookup{treeFd.get()};
     archive_write_disk_set_group_lookup(writer.get(), &lookup, lookupGroup, nullptr);
     archive_write_disk_set_user_lookup(writer.get(), &lookup, lookupUser, nullptr);
     if (archive_read_open_fd(reader.get(), fd, 1 << 20) != ARCHIVE_OK)
