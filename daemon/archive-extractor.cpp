@@ -203,7 +203,7 @@ void throwArchiveError(archive* reader, const std::string& context)
                             message ? message : "unknown error"));
 }
 
-// Unpacks an uncompressed tar (or cpio) stream into `target`.
+// Unpacks an uncompressed tar stream into `target`.
 std::uint64_t extractTar(int fd, const std::filesystem::path& target, const ExtractOptions& options);
 
 // Decompresses on a thread of its own into a pipe, so that decompressing and
@@ -308,19 +308,22 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
     if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));
     UniqueFd treeFd(open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    // Declared before the writer so that it outlives it: freeing the writer
+    // (also when an exception unwinds) finishes pending entries and looks names up.
+    NameLookup lookup{treeFd.get()};
 
     ArchiveReader reader(archive_read_new(), archive_read_free);
     ArchiveWriter writer(archive_write_disk_new(), archive_write_free);
     archive_read_support_filter_none(reader.get());
     archive_read_support_format_tar(reader.get());
     archive_read_support_format_gnutar(reader.get());
-    archive_read_support_format_cpio(reader.get());
+    // No cpio: libarchive 3.6 reads a cpio symlink's target into memory whatever
+    // size its header claims (up to 4 GiB), and rootfs archives are tar.
     // Layers go onto a tree earlier layers filled, with symlinks we did not see
     // made: there libarchive checks every path on disk.
     const bool freshTree = !options.applyWhiteouts;
     archive_write_disk_set_options(writer.get(), freshTree ? diskFlags : diskFlags | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
     SymlinkGuard symlinks;
-    NameLookup lookup{treeFd.get()};
     archive_write_disk_set_group_lookup(writer.get(), &lookup, lookupGroup, nullptr);
     archive_write_disk_set_user_lookup(writer.get(), &lookup, lookupUser, nullptr);
     if (archive_read_open_fd(reader.get(), fd, 1 << 20) != ARCHIVE_OK)

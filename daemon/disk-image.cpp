@@ -174,7 +174,9 @@ std::vector<GptPartition> readGpt(int fd)
     std::uint64_t entriesLba = le64(header + 72);
     std::uint32_t count = le32(header + 80);
     std::uint32_t entrySize = le32(header + 84);
-    if (count > 1024 || entrySize < 128 || entrySize > 4096)
+    // Sector numbers beyond this would overflow as byte offsets (the end of the last sector included).
+    constexpr std::uint64_t maxSector = UINT64_MAX / sectorSize - 1;
+    if (count > 1024 || entrySize < 128 || entrySize > 4096 || entriesLba > maxSector)
         throw Error(ErrorCode::BadArchive, "The disk image's partition table is malformed.");
     std::vector<unsigned char> entries(std::size_t(count) * entrySize);
     readExactly(fd, entries.data(), entries.size(), entriesLba * sectorSize);
@@ -187,6 +189,8 @@ std::vector<GptPartition> readGpt(int fd)
         std::uint64_t first = le64(entry + 32), last = le64(entry + 40);
         if (last < first)
             throw Error(ErrorCode::BadArchive, "The disk image has a partition that ends before it starts.");
+        if (last > maxSector)
+            throw Error(ErrorCode::BadArchive, "The disk image's partition table is malformed.");
         partitions.push_back({i + 1, formatGuid(entry), first * sectorSize, (last - first + 1) * sectorSize});
     }
     return partitions;

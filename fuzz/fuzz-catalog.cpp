@@ -1,0 +1,26 @@
+// The distribution catalog (TOML) and the URLs resolved from it.
+#include "catalog.h"
+#include "errors.h"
+
+#include <cstdint>
+#include <string>
+
+using namespace bred;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)
+{
+    try {
+        Catalog catalog = Catalog::parse({{"fuzz.toml", std::string(reinterpret_cast<const char*>(data), size)}});
+        for (const auto& distribution : catalog.distributions()) {
+            catalog.find(distribution.id);
+            for (const auto& [architecture, native] : distribution.architectures) {
+                try {
+                    Catalog::resolve(distribution, architecture);
+                } catch (const Error&) {
+                }
+            }
+        }
+    } catch (const Error&) {
+    }
+    return 0;
+}
