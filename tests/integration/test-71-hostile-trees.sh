@@ -18,7 +18,7 @@ setup() {
     rm -rf "$WORK"
     mkdir -p "$WORK/served"
     # The sentinel: 4 MiB of known bytes behind a loop device, and a copy to compare with.
-    yes 'bred sentinel block device' | head -c 4194304 > "$WORK/sentinel.img"
+    head -c 4194304 < <(yes 'bred sentinel block device' 2> /dev/null) > "$WORK/sentinel.img"
     cp "$WORK/sentinel.img" "$WORK/sentinel.expected"
     SENTINEL_DEV=$(losetup -f --show "$WORK/sentinel.img")
     SENTINEL_MAJOR=$((16#$(stat -c %t "$SENTINEL_DEV")))
