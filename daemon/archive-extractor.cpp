@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <thread>
 #include <set>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace bred {
@@ -195,6 +196,18 @@ la_int64_t lookupUser(void* data, const char* name, la_int64_t id)
     return lookupId(static_cast<NameLookup*>(data)->treeFd, "etc/passwd", name, id);
 }
 
+// Whether the entry just unpacked at `path` is a device node; a hard link may be one too.
+bool isDeviceNode(int treeFd, const std::string& path, archive_entry* entry)
+{
+    if (!archive_entry_hardlink(entry))
+        return archive_entry_filetype(entry) == AE_IFCHR || archive_entry_filetype(entry) == AE_IFBLK;
+    auto [parent, name] = splitParent(path);
+    UniqueFd parentFd = openInRoot(treeFd, parent, O_PATH | O_DIRECTORY);
+    struct stat st {};
+    return parentFd && fstatat(parentFd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+           (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
+}
+
 void throwArchiveError(archive* reader, const std::string& context)
 {
     const char* message = archive_error_string(reader);
@@ -364,7 +377,14 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
                 continue;
             }
             if (name.starts_with(".wh.")) {
-                removeInTree(treeFd.get(), parent == "." ? name.substr(4) : parent + "/" + name.substr(4));
+                std::string deleted = name.substr(4);
+                // ".wh.." or ".wh..." would delete the directory itself or its parent.
+                if (deleted.empty() || deleted == "." || deleted == "..")
+                    throw Error(ErrorCode::BadArchive,
+                                fmt::format("The image's whiteout '{}' names '{}', not an entry of the layer below; "
+                                            "refusing the image.",
+                                            path, deleted));
+                removeInTree(treeFd.get(), parent == "." ? deleted : parent + "/" + deleted);
                 continue;
             }
             layerPaths.insert(path);
@@ -405,6 +425,8 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
             const char* message = archive_error_string(writer.get());
             throw Error(ErrorCode::Failed, fmt::format("Cannot finish '{}': {}", path, message ? message : "error"));
         }
+        if (options.deviceNode && isDeviceNode(treeFd.get(), path, entry))
+            options.deviceNode(target / path);
     }
     // Directory times and modes are set last, when every entry is in.
     if (archive_write_close(writer.get()) < ARCHIVE_WARN) {

@@ -18,6 +18,9 @@ struct ExtractOptions {
     std::function<bool()> canceled;
     // OCI/docker layers: ".wh.NAME" deletes NAME of a lower layer, ".wh..wh..opq" empties a directory.
     bool applyWhiteouts = false;
+    // Called with the path (under the target) of each device node unpacked, a
+    // hard link to one included, for the caller to keep only the tree's /dev ones.
+    std::function<void(const std::filesystem::path&)> deviceNode;
 };
 
 struct ExtractionStopped {};

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 
@@ -10,8 +11,20 @@ namespace bred {
 // A short random suffix for the hidden names of temporary files and trees.
 std::string randomSuffix();
 
-// Writes `text` to a hidden temporary file beside `path`, syncs it and renames
-// it over `path`. Creates the parent directory if missing. Throws Error.
+struct FileOwner {
+    uid_t uid;
+    gid_t gid;
+};
+
+// Writes `text` to a new file with a random hidden name in directory `dirFd`
+// (O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK, so nothing that exists is opened),
+// with `mode` and, if given, `owner`; syncs it and renames it over `name`.
+// `displayPath` names the file in errors. Throws Error; the temporary file
+// never stays behind.
+void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
+                   std::optional<FileOwner> owner, const std::string& displayPath);
+
+// replaceFileAt for a host path. Creates the parent directory if missing. Throws Error.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text, mode_t mode = 0644);
 
 } // namespace bred

@@ -33,17 +33,6 @@ bool isBtrfsSubvolume(int fd)
            st.st_ino == BTRFS_FIRST_FREE_OBJECTID;
 }
 
-// Writes `content` to `path` inside the tree, replacing what is there; paths
-// resolve inside the tree, so a symlink in it cannot send the write to the host.
-void writeFileInTree(int treeFd, const std::string& path, const std::string& content)
-{
-    UniqueFd file = openInRoot(treeFd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0644);
-    if (!file)
-        throw Error(ErrorCode::Failed, fmt::format("cannot write /{} in the clone: {}", path, std::strerror(errno)));
-    if (!content.empty() && write(file.get(), content.data(), content.size()) != ssize_t(content.size()))
-        throw Error(ErrorCode::Failed, fmt::format("cannot write /{} in the clone: {}", path, std::strerror(errno)));
-}
-
 } // namespace
 
 void Cloner::clone(const CloneRequest& request, JobContext& job) const
@@ -112,8 +101,8 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     setTreeReadOnly(treeFd.get(), false);
     // A new machine, not a twin: its own machine-id on first boot, its own name.
     if (UniqueFd etc = openInRoot(treeFd.get(), "etc", O_RDONLY | O_DIRECTORY)) {
-        writeFileInTree(treeFd.get(), "etc/machine-id", "");
-        writeFileInTree(treeFd.get(), "etc/hostname", request.name + "\n");
+        replaceFileInRoot(treeFd.get(), "etc/machine-id", "");
+        replaceFileInRoot(treeFd.get(), "etc/hostname", request.name + "\n");
     }
     job.enterPointOfNoReturn();
     if (renameat2(machinesFd, workName.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {

@@ -20,40 +20,6 @@ bool isIpAddress(const std::string& text)
     return inet_pton(AF_INET, text.c_str(), buffer) == 1 || inet_pton(AF_INET6, text.c_str(), buffer) == 1;
 }
 
-// Creates each missing directory of `path` inside the tree; a symlink on the
-// way whose target is missing gets its target created, inside the tree too.
-void makeDirectoriesInRoot(int treeFd, const std::string& path, int depth = 0)
-{
-    if (depth > 8)
-        throw Error(ErrorCode::Failed, fmt::format("too many symlinks on the way to /{} in the container", path));
-    std::string prefix;
-    std::size_t start = 0;
-    while (start < path.size()) {
-        auto slash = path.find('/', start);
-        std::string component = path.substr(start, slash == std::string::npos ? std::string::npos : slash - start);
-        std::string next = prefix.empty() ? component : prefix + "/" + component;
-        if (!openInRoot(treeFd, next, O_PATH | O_DIRECTORY)) {
-            UniqueFd parent = openInRoot(treeFd, prefix.empty() ? "." : prefix, O_RDONLY | O_DIRECTORY);
-            if (!parent)
-                throw Error(ErrorCode::Failed, fmt::format("cannot open /{} in the container", prefix));
-            char target[4096];
-            ssize_t length = readlinkat(parent.get(), component.c_str(), target, sizeof target - 1);
-            if (length > 0) {
-                // A dangling symlink: make what it points to, resolved as the container would.
-                std::string link(target, std::size_t(length));
-                makeDirectoriesInRoot(treeFd, link.front() == '/' ? link.substr(1) : prefix + "/" + link, depth + 1);
-            } else if (mkdirat(parent.get(), component.c_str(), 0755) < 0 && errno != EEXIST) {
-                throw Error(ErrorCode::Failed, fmt::format("cannot create /{} in the container: {}", next,
-                                                           std::strerror(errno)));
-            }
-        }
-        prefix = next;
-        if (slash == std::string::npos)
-            break;
-        start = slash + 1;
-    }
-}
-
 std::pair<std::string, std::string> splitPath(const std::string& path)
 {
     auto slash = path.rfind('/');
@@ -135,22 +101,12 @@ void writeContainerNetwork(int treeFd, const std::optional<ContainerNetwork>& ne
         return;
     }
     makeDirectoriesInRoot(treeFd, directory);
-    UniqueFd dir = openInRoot(treeFd, directory, O_RDONLY | O_DIRECTORY);
-    std::string text = host0NetworkFile(*network);
-    std::string temporary = fileName + ".#bred";
-    UniqueFd file(openat(dir.get(), temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644));
-    if (!file || write(file.get(), text.data(), text.size()) != ssize_t(text.size()) ||
-        renameat(dir.get(), temporary.c_str(), dir.get(), fileName.c_str()) < 0)
-        throw Error(ErrorCode::Failed,
-                    fmt::format("cannot write /{} in the container: {}", host0NetworkPath, std::strerror(errno)));
+    // The daemon's own file: a symlink in its place is replaced, not followed.
+    replaceFileInRoot(treeFd, host0NetworkPath, host0NetworkFile(*network), FinalSymlink::Replace);
     // Enable systemd-networkd as `systemctl enable` would, inside the tree.
     const std::string wants = "etc/systemd/system/multi-user.target.wants";
     makeDirectoriesInRoot(treeFd, wants);
-    UniqueFd wantsDir = openInRoot(treeFd, wants, O_RDONLY | O_DIRECTORY);
-    if (symlinkat("/lib/systemd/system/systemd-networkd.service", wantsDir.get(), "systemd-networkd.service") < 0 &&
-        errno != EEXIST)
-        throw Error(ErrorCode::Failed,
-                    fmt::format("cannot enable systemd-networkd in the container: {}", std::strerror(errno)));
+    makeSymlinkInRoot(treeFd, wants + "/systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service");
 }
 
 } // namespace bred

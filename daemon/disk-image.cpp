@@ -104,7 +104,8 @@ UniqueFd attachLoop(int fileFd, std::uint64_t offset, std::uint64_t size, std::s
 
 // Copies a mounted tree with libarchive's disk reader and writer.
 void copyTree(const std::filesystem::path& source, const std::filesystem::path& target,
-              const std::function<bool()>& canceled)
+              const std::function<bool()>& canceled,
+              const std::function<void(const std::filesystem::path&)>& deviceNode)
 {
     std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_disk_new(), archive_read_free);
     std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_disk_new(), archive_write_free);
@@ -150,7 +151,7 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
         if (archive_write_header(writer.get(), raw) < ARCHIVE_WARN)
             throw Error(ErrorCode::Failed, fmt::format("cannot copy {}: {}", path, archive_error_string(writer.get())));
         if (archive_entry_filetype(raw) == AE_IFREG && archive_entry_size(raw) > 0) {
-            UniqueFd file(open(sourcePath.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            UniqueFd file(open(sourcePath.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
             std::vector<char> buffer(1 << 20);
             la_int64_t offset = 0;
             for (ssize_t n; file && (n = read(file.get(), buffer.data(), buffer.size())) > 0; offset += n)
@@ -159,6 +160,8 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
                                 fmt::format("cannot write {}: {}", path, archive_error_string(writer.get())));
         }
         archive_write_finish_entry(writer.get());
+        if (deviceNode && (archive_entry_filetype(raw) == AE_IFCHR || archive_entry_filetype(raw) == AE_IFBLK))
+            deviceNode(target / path);
     }
     archive_write_close(writer.get());
 }
@@ -215,14 +218,12 @@ GptPartition findRootPartition(const std::vector<GptPartition>& partitions, cons
     throw Error(ErrorCode::BadArchive, "The disk image has no Linux root partition.");
 }
 
-void copyPartitionTree(const std::filesystem::path& imagePath, const GptPartition& partition,
-                       const std::filesystem::path& target, const std::function<bool()>& canceled)
+void copyPartitionTree(int imageFd, const GptPartition& partition, const std::filesystem::path& target,
+                       const std::function<bool()>& canceled,
+                       const std::function<void(const std::filesystem::path&)>& deviceNode)
 {
-    UniqueFd image(open(imagePath.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!image)
-        throw Error(ErrorCode::Failed, fmt::format("cannot open the disk image: {}", std::strerror(errno)));
     std::string devicePath;
-    UniqueFd device = attachLoop(image.get(), partition.offset, partition.size, devicePath);
+    UniqueFd device = attachLoop(imageFd, partition.offset, partition.size, devicePath);
     auto mountPoint = target.parent_path() / "mnt";
     std::filesystem::create_directory(mountPoint);
     int mounted = -1;
@@ -236,7 +237,7 @@ void copyPartitionTree(const std::filesystem::path& imagePath, const GptPartitio
         std::filesystem::path path;
         ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
     } unmount{mountPoint};
-    copyTree(mountPoint, target, canceled);
+    copyTree(mountPoint, target, canceled, deviceNode);
 }
 
 } // namespace bred

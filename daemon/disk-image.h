@@ -26,10 +26,12 @@ std::vector<GptPartition> readGpt(int fd);
 // Error(BadArchive) when there is none or the choice is ambiguous.
 GptPartition findRootPartition(const std::vector<GptPartition>& partitions, const std::string& architecture);
 
-// Copies the tree of the filesystem in `partition` of the image at `imagePath`
-// into `target` (an existing empty directory), with owners, modes, times,
-// xattrs, ACLs, hard links and device nodes.
-void copyPartitionTree(const std::filesystem::path& imagePath, const GptPartition& partition,
-                       const std::filesystem::path& target, const std::function<bool()>& canceled);
+// Copies the tree of the filesystem in `partition` of the disk image open as
+// `imageFd` (a regular file) into `target` (an existing empty directory), with
+// owners, modes, times, xattrs, ACLs, hard links and device nodes; each device
+// node's path under `target` is passed to `deviceNode`.
+void copyPartitionTree(int imageFd, const GptPartition& partition, const std::filesystem::path& target,
+                       const std::function<bool()>& canceled,
+                       const std::function<void(const std::filesystem::path&)>& deviceNode);
 
 } // namespace bred

@@ -39,9 +39,9 @@ std::string blobPath(const nlohmann::json& descriptor)
 // Checks a blob's content against its digest.
 void verifyBlob(int imageFd, const std::string& path)
 {
-    UniqueFd fd = openInRoot(imageFd, path, O_RDONLY);
+    UniqueFd fd = openRegularFileInRoot(imageFd, path);
     if (!fd)
-        throw Error(ErrorCode::BadArchive, fmt::format("The image lacks {}.", path));
+        throw Error(ErrorCode::BadArchive, fmt::format("The image lacks {} (a regular file).", path));
     Hasher hasher(HashAlgorithm::Sha256);
     std::vector<char> buffer(1 << 20);
     for (ssize_t n; (n = read(fd.get(), buffer.data(), buffer.size())) > 0;)
@@ -106,9 +106,9 @@ void unpackImageLayers(int imageFd, const std::filesystem::path& target, const s
     layerOptions.applyWhiteouts = true;
     for (std::size_t i = 0; i < layers.size(); ++i) {
         // Paths come from the archive: open them inside it, never through its symlinks.
-        UniqueFd layer = openInRoot(imageFd, layers[i], O_RDONLY);
+        UniqueFd layer = openRegularFileInRoot(imageFd, layers[i]);
         if (!layer)
-            throw Error(ErrorCode::BadArchive, fmt::format("The image lacks its layer {}.", layers[i]));
+            throw Error(ErrorCode::BadArchive, fmt::format("The image lacks its layer {} (a regular file).", layers[i]));
         log(fmt::format("Unpacking layer {}/{}.", i + 1, layers.size()));
         extractArchive(layer.get(), target, layerOptions);
     }

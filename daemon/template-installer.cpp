@@ -197,17 +197,51 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         return "layers";
     }
     case ArchiveLayout::DiskImage: {
-        UniqueFd image = openInRoot(unpackedFd.get(), "disk.raw", O_RDONLY);
+        UniqueFd image = openRegularFileInRoot(unpackedFd.get(), "disk.raw");
         if (!image)
-            throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image.");
+            throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image (a regular file).");
         auto partition = findRootPartition(readGpt(image.get()), treeArchitecture);
         job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
         makeTreeDirectory(workFd, "tree");
-        copyPartitionTree(workPath / unpacked / "disk.raw", partition, workPath / "tree", extractOptions.canceled);
+        copyPartitionTree(image.get(), partition, workPath / "tree", extractOptions.canceled,
+                          extractOptions.deviceNode);
         return "tree";
     }
     }
     throw Error(ErrorCode::Failed, "unknown archive layout");
+}
+
+// A rootfs needs device nodes only in /dev (where nspawn mounts its own
+// anyway); one elsewhere can only be a way to a host device for whoever
+// reaches it, so it is left out, with a note.
+void dropDeviceNodesOutsideDev(int treeFd, const std::filesystem::path& treePath,
+                               const std::vector<std::filesystem::path>& nodes, JobContext& job)
+{
+    constexpr std::size_t namedNotes = 10;
+    std::size_t dropped = 0;
+    for (const auto& node : nodes) {
+        auto relative = node.lexically_relative(treePath);
+        if (relative.empty() || *relative.begin() == "..")
+            continue; // not in the tree: it goes with the work directory
+        if (*relative.begin() == "dev" && std::distance(relative.begin(), relative.end()) > 1)
+            continue;
+        std::string parentPath = relative.parent_path().string();
+        std::string name = relative.filename().string();
+        UniqueFd parent = openInRoot(treeFd, parentPath.empty() ? "." : parentPath, O_PATH | O_DIRECTORY);
+        struct stat st {};
+        // A later layer may have replaced it, or a whiteout removed it.
+        if (!parent || fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
+            continue;
+        if (unlinkat(parent.get(), name.c_str(), 0) < 0)
+            throw Error(ErrorCode::Failed, fmt::format("cannot remove the device node /{} from the tree: {}",
+                                                       relative.string(), std::strerror(errno)));
+        if (++dropped <= namedNotes)
+            job.log(LOG_NOTICE, fmt::format("Left out the device node /{}: device nodes are kept only under /dev.",
+                                            relative.string()));
+    }
+    if (dropped > namedNotes)
+        job.log(LOG_NOTICE, fmt::format("Left out {} device nodes outside /dev in all.", dropped));
 }
 
 // Containers made from the template should resolve names: systemd-nspawn copies
@@ -215,13 +249,14 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
 // one, never through a symlink that dangles inside the tree.
 void prepareResolvConf(int treeFd, JobContext& job)
 {
+    // etc itself is the archive's: resolved inside the tree like every path.
+    UniqueFd etc = openInRoot(treeFd, "etc", O_PATH | O_DIRECTORY);
     struct stat st {};
-    if (fstatat(treeFd, "etc/resolv.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
+    if (!etc || fstatat(etc.get(), "resolv.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
         return;
-    if (UniqueFd target = openInRoot(treeFd, "etc/resolv.conf", O_PATH))
+    if (openInRoot(treeFd, "etc/resolv.conf", O_PATH))
         return; // resolves inside the tree: the tree's own resolver setup
-    unlinkat(treeFd, "etc/resolv.conf", 0);
-    UniqueFd file(openat(treeFd, "etc/resolv.conf", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644));
+    replaceFileInRoot(treeFd, "etc/resolv.conf", "", FinalSymlink::Replace);
     job.log(LOG_INFO, "Replaced the dangling /etc/resolv.conf symlink with a file, so containers get the host's "
                       "DNS settings at start.");
 }
@@ -267,8 +302,10 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
     std::exception_ptr unpackError;
     std::atomic<bool> sourceFailed{false};
+    std::vector<std::filesystem::path> deviceNodes;
     ExtractOptions extractOptions;
     extractOptions.maxTreeBytes = limits_.maxTreeBytes;
+    extractOptions.deviceNode = [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); };
     extractOptions.canceled = [&] { return job.cancelRequested() || sourceFailed.load(); };
     std::thread unpacker([&] {
         try {
@@ -377,6 +414,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     ExtractOptions layerOptions;
     layerOptions.maxTreeBytes = limits_.maxTreeBytes;
     layerOptions.canceled = [&] { return job.cancelRequested(); };
+    layerOptions.deviceNode = extractOptions.deviceNode;
     std::string treePath;
     try {
         treePath = applyLayout(layout, workFd.get(), store_.directory() / work.name(), unpacked, nativeArchitecture,
@@ -391,6 +429,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     if (!treeFd || !readOsRelease(treeFd.get()))
         throw Error(ErrorCode::BadArchive,
                     "The archive does not hold an OS tree: there is no etc/os-release or usr/lib/os-release.");
+    dropDeviceNodesOutsideDev(treeFd.get(), store_.directory() / work.name() / treePath, deviceNodes, job);
     prepareResolvConf(treeFd.get(), job);
     auto architecture = detectTreeArchitecture(treeFd.get());
     job.log(LOG_INFO, fmt::format("The tree's architecture is {}.", architecture.empty() ? "unknown" : architecture));

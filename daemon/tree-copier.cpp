@@ -354,9 +354,17 @@ private:
         }
         if (S_ISREG(st.st_mode)) {
             // O_NOATIME: cloning leaves the source as it was, access times included.
-            UniqueFd source(openat(sourceDirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NOATIME));
-            if (!source)
+            // O_NONBLOCK and the inode check: a running container may have put
+            // a FIFO or device node in its place since the fstatat.
+            UniqueFd source(openat(sourceDirFd, name.c_str(),
+                                   O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME));
+            struct stat opened {};
+            if (!source || fstat(source.get(), &opened) < 0)
                 fail("cannot open", childPath);
+            if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino)
+                throw Error(ErrorCode::Failed, fmt::format("cannot copy {}: it was replaced while being copied; "
+                                                           "stop the machine and try again.",
+                                                           childPath));
             UniqueFd target(
                 openat(targetDirFd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
             if (!target)

@@ -2,6 +2,7 @@
 
 #include "directory-entries.h"
 #include "errors.h"
+#include "in-root.h"
 #include "unique-fd.h"
 
 #include <cerrno>
@@ -29,7 +30,12 @@ UniqueFd openSubdirectory(int parentFd, const char* name)
 
 void clearImmutableAttributes(int parentFd, const std::string& name)
 {
-    UniqueFd fd(openat(parentFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    // Only directories and regular files are opened: never a tree's device node or FIFO.
+    UniqueFd pathFd(openat(parentFd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
+    struct stat st {};
+    if (!pathFd || fstat(pathFd.get(), &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
+        return;
+    UniqueFd fd = reopenPathFd(pathFd.get(), O_RDONLY | O_NONBLOCK);
     int flags = 0;
     if (fd && ioctl(fd.get(), FS_IOC_GETFLAGS, &flags) == 0 && (flags & (FS_IMMUTABLE_FL | FS_APPEND_FL))) {
         flags &= ~(FS_IMMUTABLE_FL | FS_APPEND_FL);

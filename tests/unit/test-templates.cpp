@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <thread>
 #include <unistd.h>
 
@@ -26,12 +27,14 @@ struct TarEntry {
     std::string content;  // file data
     std::string link;     // symlink target
     std::string hardlink; // hard link target
+    dev_t device = 0;     // a device node's numbers
 };
 
 TarEntry tarFile(std::string path, std::string content) { return {std::move(path), AE_IFREG, std::move(content), {}, {}}; }
 TarEntry tarDirectory(std::string path) { return {std::move(path), AE_IFDIR, {}, {}, {}}; }
 TarEntry tarSymlink(std::string path, std::string target) { return {std::move(path), AE_IFLNK, {}, std::move(target), {}}; }
 TarEntry tarHardlink(std::string path, std::string target) { return {std::move(path), AE_IFREG, {}, {}, std::move(target)}; }
+TarEntry tarCharDevice(std::string path) { return {std::move(path), AE_IFCHR, {}, {}, {}, makedev(1, 3)}; }
 
 // Writes a .tar.gz holding `entries` and returns its path.
 std::filesystem::path makeTarGz(const TempDir& dir, const std::vector<TarEntry>& entries)
@@ -50,6 +53,8 @@ std::filesystem::path makeTarGz(const TempDir& dir, const std::vector<TarEntry>&
             archive_entry_set_symlink(entry, spec.link.c_str());
         if (!spec.hardlink.empty())
             archive_entry_set_hardlink(entry, spec.hardlink.c_str());
+        if (spec.device)
+            archive_entry_set_rdev(entry, spec.device);
         archive_entry_set_size(entry, static_cast<la_int64_t>(spec.content.size()));
         archive_write_header(writer.get(), entry);
         if (!spec.content.empty())
@@ -300,4 +305,35 @@ TEST_CASE("the GPT of a disk image gives its root partition")
     CHECK(partitions[0].size == 4 * 512);
     CHECK(findRootPartition(partitions, "x86-64").number == 1);
     CHECK_THROWS_AS(findRootPartition({}, "x86-64"), Error);
+}
+
+TEST_CASE("whiteouts naming the directory itself or its parent are refused")
+{
+    TempDir dir;
+    auto target = dir.path() / "tree";
+    writeFile(target / "etc/kept", "lower layer");
+    writeFile(dir.path() / "beside", "outside the tree");
+    ExtractOptions layer;
+    layer.applyWhiteouts = true;
+    for (const char* whiteout : {"etc/.wh..", "etc/.wh...", ".wh..", ".wh...", "etc/.wh."})
+        CHECK(extractionError(makeTarGz(dir, {tarFile(whiteout, "")}), target, layer) == ErrorCode::BadArchive);
+    CHECK(std::filesystem::exists(target / "etc/kept"));
+    CHECK(std::filesystem::exists(dir.path() / "beside"));
+}
+
+TEST_CASE("every device node unpacked is reported, hard links to one too", "[root]")
+{
+    // Run by the "(root)" meson test, skipped without root: unpacking device nodes needs root.
+    TempDir dir;
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    auto archivePath = makeTarGz(dir, {tarDirectory("dev"), tarCharDevice("dev/null"), tarDirectory("srv"),
+                                       tarCharDevice("srv/disk"), tarHardlink("srv/alias", "dev/null"),
+                                       tarFile("srv/file", "data")});
+    std::vector<std::filesystem::path> reported;
+    ExtractOptions options;
+    options.deviceNode = [&](const std::filesystem::path& path) { reported.push_back(path); };
+    UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
+    std::thread([&] { extractArchive(fd.get(), target, options); }).join();
+    CHECK(reported == std::vector<std::filesystem::path>{target / "dev/null", target / "srv/disk", target / "srv/alias"});
 }
