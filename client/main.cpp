@@ -394,7 +394,7 @@ public:
         return waitForJobReply(bus_.send(call));
     }
 
-    // run NAME -- CMD...: our own stdin/stdout/stderr go to the command.
+    // run NAME -- CMD...: our own stdin/stdout/stderr go to the command, a terminal through a pty of its own.
     int run(const Arguments& args)
     {
         requireMachineName(args[0]);
@@ -407,7 +407,7 @@ public:
             options["env"] = v.environment;
         if (!v.cwd.empty())
             options["cwd"] = v.cwd;
-        return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+        return runWithOurStdio(args[0], command, options, {});
     }
 
     // shell NAME [USER]: a login shell; on a terminal, through a pty of its own.
@@ -422,12 +422,25 @@ public:
         std::map<std::string, sdbus::Variant> options{{"user", user}};
         if (const char* term = getenv("TERM"))
             options["env"] = std::vector<std::string>{std::string("TERM=") + term};
-        if (!isatty(STDIN_FILENO) || !options_.host.empty())
-            return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+        return runWithOurStdio(args[0], command, options,
+                               "Connected to " + args[0] + " as " + user + "; exit the shell to leave.\n");
+    }
+
+    // Runs the command with our stdin, stdout and stderr. Those on a terminal go
+    // through a pty of our own, relayed: the container never holds our terminal,
+    // so root inside can neither push keys into it (TIOCSTI) nor keep it.
+    // `banner`, when set, is printed once connected to a terminal.
+    int runWithOurStdio(const std::string& machine, const std::vector<std::string>& command,
+                        const std::map<std::string, sdbus::Variant>& options, const std::string& banner)
+    {
+        bool onTerminal = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+        if (!onTerminal || !options_.host.empty())
+            return runCommand(machine, command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
         TerminalRelay relay;
-        int terminal = relay.terminalFd();
-        std::cerr << "Connected to " << args[0] << " as " << user << "; exit the shell to leave.\n";
-        return runCommand(args[0], command, options, terminal, terminal, terminal, &relay);
+        auto relayed = [&relay](int fd) { return isatty(fd) ? relay.terminalFd() : fd; };
+        std::cerr << banner;
+        return runCommand(machine, command, options, relayed(STDIN_FILENO), relayed(STDOUT_FILENO),
+                          relayed(STDERR_FILENO), &relay);
     }
 
     int importTemplate(const Arguments& args)
