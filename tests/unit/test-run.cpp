@@ -87,6 +87,12 @@ TEST_CASE("the enabled unit file runs the same command as the transient unit")
     for (const char* line : {"Type=notify\n", "KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n",
                              "RestartForceExitStatus=133\n", "WantedBy=machines.target\n"})
         CHECK(text.find(line) != std::string::npos);
+    // Confined as systemd-nspawn@.service, less the devices it keeps for --image= only.
+    for (const char* line : {"DevicePolicy=closed\n", "DeviceAllow=/dev/net/tun rwm\n", "DeviceAllow=char-pts rw\n",
+                             "TasksMax=16384\n"})
+        CHECK(text.find(line) != std::string::npos);
+    for (const char* device : {"block-loop", "loop-control", "block-blkext", "device-mapper", "/dev/mapper"})
+        CHECK(text.find(device) == std::string::npos);
     // systemd would expand these in ExecStart= words.
     CHECK(literalExecWord("a$b$$c") == "a$$b$$$$c");
     auto odd = containerUnitFile(containerService("x", "/srv/100% \"$HOME\""), "/srv/100% \"$HOME\"");
