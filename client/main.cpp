@@ -82,8 +82,8 @@ Options:
       --user=U, --env=NAME=VALUE, --cwd=DIR
                             run: the user, environment and directory of the command
       --password-hash=HASH, --groups=G,..., --shell=PATH
-                            add-user: a crypt(3) hash ('openssl passwd -6'),
-                            supplementary groups, login shell
+                            add-user: a crypt(3) hash ('openssl passwd -6';
+                            '-' reads it from stdin), supplementary groups, login shell
       --recipe=ID, --with=PKG,...
                             convert: the recipe, and extra packages to install
       --json                Machine-readable output on listing verbs
@@ -383,8 +383,15 @@ public:
         requireMachineName(args[0]);
         const auto& v = verbOptions_;
         std::map<std::string, sdbus::Variant> options;
-        if (!v.passwordHash.empty())
+        if (v.passwordHash == "-") {
+            // From stdin, so the hash is on no command line, not even ours.
+            std::string hash;
+            if (!std::getline(std::cin, hash) || hash.empty())
+                throw UsageError("--password-hash - reads the hash from standard input, which gave none.");
+            options["password_hash"] = hash;
+        } else if (!v.passwordHash.empty()) {
             options["password_hash"] = v.passwordHash;
+        }
         if (!v.groups.empty())
             options["groups"] = v.groups;
         if (!v.shell.empty())
