@@ -82,8 +82,8 @@ Options:
       --user=U, --env=NAME=VALUE, --cwd=DIR
                             run: the user, environment and directory of the command
       --password-hash=HASH, --groups=G,..., --shell=PATH
-                            add-user: a crypt(3) hash ('openssl passwd -6'),
-                            supplementary groups, login shell
+                            add-user: a crypt(3) hash ('openssl passwd -6';
+                            '-' reads it from stdin), supplementary groups, login shell
       --recipe=ID, --with=PKG,...
                             convert: the recipe, and extra packages to install
       --json                Machine-readable output on listing verbs
@@ -383,8 +383,15 @@ public:
         requireMachineName(args[0]);
         const auto& v = verbOptions_;
         std::map<std::string, sdbus::Variant> options;
-        if (!v.passwordHash.empty())
+        if (v.passwordHash == "-") {
+            // From stdin, so the hash is on no command line, not even ours.
+            std::string hash;
+            if (!std::getline(std::cin, hash) || hash.empty())
+                throw UsageError("--password-hash - reads the hash from standard input, which gave none.");
+            options["password_hash"] = hash;
+        } else if (!v.passwordHash.empty()) {
             options["password_hash"] = v.passwordHash;
+        }
         if (!v.groups.empty())
             options["groups"] = v.groups;
         if (!v.shell.empty())
@@ -394,7 +401,7 @@ public:
         return waitForJobReply(bus_.send(call));
     }
 
-    // run NAME -- CMD...: our own stdin/stdout/stderr go to the command.
+    // run NAME -- CMD...: our own stdin/stdout/stderr go to the command, a terminal through a pty of its own.
     int run(const Arguments& args)
     {
         requireMachineName(args[0]);
@@ -407,7 +414,7 @@ public:
             options["env"] = v.environment;
         if (!v.cwd.empty())
             options["cwd"] = v.cwd;
-        return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+        return runWithOurStdio(args[0], command, options, {});
     }
 
     // shell NAME [USER]: a login shell; on a terminal, through a pty of its own.
@@ -422,12 +429,25 @@ public:
         std::map<std::string, sdbus::Variant> options{{"user", user}};
         if (const char* term = getenv("TERM"))
             options["env"] = std::vector<std::string>{std::string("TERM=") + term};
-        if (!isatty(STDIN_FILENO) || !options_.host.empty())
-            return runCommand(args[0], command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
+        return runWithOurStdio(args[0], command, options,
+                               "Connected to " + args[0] + " as " + user + "; exit the shell to leave.\n");
+    }
+
+    // Runs the command with our stdin, stdout and stderr. Those on a terminal go
+    // through a pty of our own, relayed: the container never holds our terminal,
+    // so root inside can neither push keys into it (TIOCSTI) nor keep it.
+    // `banner`, when set, is printed once connected to a terminal.
+    int runWithOurStdio(const std::string& machine, const std::vector<std::string>& command,
+                        const std::map<std::string, sdbus::Variant>& options, const std::string& banner)
+    {
+        bool onTerminal = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+        if (!onTerminal || !options_.host.empty())
+            return runCommand(machine, command, options, STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO);
         TerminalRelay relay;
-        int terminal = relay.terminalFd();
-        std::cerr << "Connected to " << args[0] << " as " << user << "; exit the shell to leave.\n";
-        return runCommand(args[0], command, options, terminal, terminal, terminal, &relay);
+        auto relayed = [&relay](int fd) { return isatty(fd) ? relay.terminalFd() : fd; };
+        std::cerr << banner;
+        return runCommand(machine, command, options, relayed(STDIN_FILENO), relayed(STDOUT_FILENO),
+                          relayed(STDERR_FILENO), &relay);
     }
 
     int importTemplate(const Arguments& args)

@@ -40,6 +40,15 @@ void copySize(int from, int to)
         ioctl(to, TIOCSWINSZ, &size);
 }
 
+// The user's terminal among our stdin, stdout and stderr, or -1.
+int userTerminal()
+{
+    for (int fd : {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO})
+        if (isatty(fd))
+            return fd;
+    return -1;
+}
+
 } // namespace
 
 TerminalRelay::TerminalRelay()
@@ -53,7 +62,9 @@ TerminalRelay::TerminalRelay()
     terminal_ = UniqueFd(open(name, O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (!terminal_)
         throw std::runtime_error(std::string("cannot open ") + name + ": " + std::strerror(errno));
-    copySize(STDIN_FILENO, master_.get());
+    copySize(userTerminal(), master_.get());
+    // What the pty prints goes to our stdout when that is the terminal, else to stderr when that is.
+    output_ = isatty(STDOUT_FILENO) ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
 }
 
 TerminalRelay::~TerminalRelay()
@@ -65,20 +76,23 @@ TerminalRelay::~TerminalRelay()
 void TerminalRelay::start(EventLoop& loop)
 {
     terminal_.reset();
-    if (tcgetattr(STDIN_FILENO, &savedTerminal_) == 0) {
-        termios raw = savedTerminal_;
-        cfmakeraw(&raw);
-        raw_ = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
-    }
     fcntl(master_.get(), F_SETFL, fcntl(master_.get(), F_GETFL) | O_NONBLOCK);
-    loop.watchFd(STDIN_FILENO, POLLIN, [this, &loop](short events) {
-        char buffer[4096];
-        ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
-        if (n > 0)
-            writeAll(master_.get(), buffer, std::size_t(n));
-        else if (n == 0 || (events & (POLLHUP | POLLERR)))
-            loop.unwatchFd(STDIN_FILENO); // our input ended; the shell sees no more keys
-    });
+    // Keys come from our stdin when it is the terminal; otherwise stdin went to the command as it is.
+    if (isatty(STDIN_FILENO)) {
+        if (tcgetattr(STDIN_FILENO, &savedTerminal_) == 0) {
+            termios raw = savedTerminal_;
+            cfmakeraw(&raw);
+            raw_ = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
+        }
+        loop.watchFd(STDIN_FILENO, POLLIN, [this, &loop](short events) {
+            char buffer[4096];
+            ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
+            if (n > 0)
+                writeAll(master_.get(), buffer, std::size_t(n));
+            else if (n == 0 || (events & (POLLHUP | POLLERR)))
+                loop.unwatchFd(STDIN_FILENO); // our input ended; the shell sees no more keys
+        });
+    }
     loop.watchFd(master_.get(), POLLIN, [this, &loop](short events) {
         copyOutput();
         if (events & (POLLHUP | POLLERR))
@@ -94,7 +108,7 @@ void TerminalRelay::start(EventLoop& loop)
             signalfd_siginfo info{};
             while (read(resizeSignals_.get(), &info, sizeof info) == sizeof info) {
             }
-            copySize(STDIN_FILENO, master_.get());
+            copySize(userTerminal(), master_.get());
         });
 }
 
@@ -103,7 +117,8 @@ void TerminalRelay::copyOutput()
     char buffer[16384];
     ssize_t n;
     while ((n = read(master_.get(), buffer, sizeof buffer)) > 0)
-        writeAll(STDOUT_FILENO, buffer, std::size_t(n));
+        if (output_ >= 0)
+            writeAll(output_, buffer, std::size_t(n));
 }
 
 void TerminalRelay::finish(EventLoop& loop)

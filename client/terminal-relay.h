@@ -1,6 +1,7 @@
-// `bredmachine shell` on a terminal: a pseudo-terminal whose other end goes to
-// the container as the shell's stdin/stdout/stderr, with the user's terminal
-// in raw mode relaying keys in and output out, as `machinectl shell` does.
+// `bredmachine shell` and `run` on a terminal: a pseudo-terminal whose other
+// end goes to the container in place of whichever of our stdin, stdout and
+// stderr is the user's terminal, with that terminal in raw mode relaying keys
+// in and output out, as `machinectl shell` does.
 #pragma once
 
 #include "event-loop.h"
@@ -13,7 +14,7 @@ namespace bred::client {
 
 class TerminalRelay {
 public:
-    // Opens the pty, sized like the user's terminal (stdin). Throws std::runtime_error.
+    // Opens the pty, sized like the user's terminal. Throws std::runtime_error.
     TerminalRelay();
     // Restores the user's terminal.
     ~TerminalRelay();
@@ -34,6 +35,7 @@ private:
     UniqueFd master_, terminal_, resizeSignals_;
     termios savedTerminal_{};
     bool raw_ = false;
+    int output_ = -1; // where the pty's output goes; -1: nowhere (only the echo of keys)
 };
 
 } // namespace bred::client

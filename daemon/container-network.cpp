@@ -2,8 +2,8 @@
 
 #include "errors.h"
 #include "in-root.h"
+#include "names.h"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -13,12 +13,6 @@
 
 namespace bred {
 namespace {
-
-bool isIpAddress(const std::string& text)
-{
-    unsigned char buffer[16];
-    return inet_pton(AF_INET, text.c_str(), buffer) == 1 || inet_pton(AF_INET6, text.c_str(), buffer) == 1;
-}
 
 std::pair<std::string, std::string> splitPath(const std::string& path)
 {
@@ -30,25 +24,20 @@ std::pair<std::string, std::string> splitPath(const std::string& path)
 
 void validateContainerNetwork(const ContainerNetwork& network)
 {
-    if (!network.address.empty()) {
-        auto slash = network.address.find('/');
-        std::string ip = network.address.substr(0, slash);
-        int prefix = -1;
-        if (slash != std::string::npos) {
-            std::string bits = network.address.substr(slash + 1);
-            if (!bits.empty() && bits.size() <= 3 && bits.find_first_not_of("0123456789") == std::string::npos)
-                prefix = std::stoi(bits);
-        }
-        bool v4 = ip.find(':') == std::string::npos;
-        if (!isIpAddress(ip) || prefix < 0 || prefix > (v4 ? 32 : 128))
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("'{}' is not an address in CIDR form, such as 192.168.1.20/24.", network.address));
-    }
+    if (!network.address.empty() && !isAddressWithPrefix(network.address))
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("Setting 'address' ('{}') must be an IP address with its prefix length, such as "
+                                "192.168.1.20/24 or 2001:db8::20/64.",
+                                network.address));
     if (!network.gateway.empty() && !isIpAddress(network.gateway))
-        throw Error(ErrorCode::InvalidArgs, fmt::format("Gateway '{}' is not an IP address.", network.gateway));
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("Setting 'gateway' ('{}') must be an IP address, such as 192.168.1.1.", network.gateway));
     for (const auto& server : network.dns)
         if (!isIpAddress(server))
-            throw Error(ErrorCode::InvalidArgs, fmt::format("DNS server '{}' is not an IP address.", server));
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("Setting 'dns' holds '{}', which is not an IP address; give addresses such as "
+                                    "192.168.1.1.",
+                                    server));
     if (network.dhcp && !network.address.empty())
         throw Error(ErrorCode::InvalidArgs, "Use either 'dhcp' or a static 'address', not both.");
 }

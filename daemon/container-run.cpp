@@ -5,6 +5,7 @@
 #include "job.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "unit-manager.h"
 
 #include <cerrno>
 #include <chrono>
@@ -258,6 +259,18 @@ private:
     std::string pending_;
 };
 
+// A pipe holding `text` (a few bytes, well within a pipe's buffer) and its end.
+UniqueFd inputPipe(const std::string& text)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        check(-errno, "cannot make a pipe");
+    UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
+    if (write(writeEnd.get(), text.data(), text.size()) != ssize_t(text.size()))
+        check(-errno, "cannot fill a pipe");
+    return readEnd;
+}
+
 } // namespace
 
 void validateContainerCommand(const ContainerCommand& command)
@@ -272,13 +285,15 @@ void validateContainerCommand(const ContainerCommand& command)
         throw invalid(fmt::format("'{}' is not a valid user name.", command.user));
     if (!command.workingDirectory.empty() && command.workingDirectory != "~" &&
         !isAbsoluteNormalPath(command.workingDirectory))
-        throw invalid(fmt::format("The working directory '{}' must be an absolute, normalized path (or '~').",
+        throw invalid(fmt::format("Option 'cwd' ('{}') must be an absolute, normalized path without control "
+                                  "characters, or '~'.",
                                   command.workingDirectory));
-    for (const auto& variable : command.environment) {
-        auto equals = variable.find('=');
-        if (equals == std::string::npos || equals == 0 || variable.find('\n') != std::string::npos)
-            throw invalid(fmt::format("'{}' is not an environment assignment of the form NAME=VALUE.", variable));
-    }
+    for (const auto& variable : command.environment)
+        if (!isEnvironmentAssignment(variable))
+            throw invalid(fmt::format("Option 'env' holds '{}', which is not an assignment NAME=VALUE: NAME of "
+                                      "letters, digits and '_', not starting with a digit, VALUE without control "
+                                      "characters.",
+                                      variable));
 }
 
 int runInContainer(RunRequest& request, JobContext& job, const std::function<void(const std::string&)>& outputLine)
@@ -292,7 +307,9 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         outputWrite = UniqueFd(fds[1]);
         fcntl(outputRead.get(), F_SETFL, O_NONBLOCK);
     }
-    const int stdinFd = outputLine ? -1 : request.stdinFd.get();
+    if (!request.input.empty())
+        request.stdinFd = inputPipe(request.input);
+    const int stdinFd = request.stdinFd.get();
     const int stdoutFd = outputLine ? outputWrite.get() : request.stdoutFd.get();
     const int stderrFd = outputLine ? outputWrite.get() : request.stderrFd.get();
     const bool interactive = stdinFd >= 0 && isatty(stdinFd);
@@ -356,30 +373,10 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
             check(sd_bus_message_close_container(call.get()), "cannot build the call");
         }
     } else {
-        // nspawn sets up the container's cgroup inside this unit's, as in a container's own service.
-        check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)", "Delegate", "b", 1, "Slice", "s", "machine.slice",
-                                    "KillMode", "s", "mixed"),
-              "cannot build the call");
+        // Confined as the booted container is: root inside must not reach the host's devices.
+        appendConfinementProperties(call.get(), NspawnConfinement{});
     }
-    {
-        std::vector<std::string> escaped;
-        for (const auto& word : command)
-            escaped.push_back(literalExecWord(word));
-        std::vector<const char*> argv;
-        for (const auto& word : escaped)
-            argv.push_back(word.c_str());
-        argv.push_back(nullptr);
-        check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
-        check(sd_bus_message_append(call.get(), "s", "ExecStart"), "cannot build the call");
-        check(sd_bus_message_open_container(call.get(), 'v', "a(sasb)"), "cannot build the call");
-        check(sd_bus_message_open_container(call.get(), 'a', "(sasb)"), "cannot build the call");
-        check(sd_bus_message_open_container(call.get(), 'r', "sasb"), "cannot build the call");
-        check(sd_bus_message_append(call.get(), "s", command.front().c_str()), "cannot build the call");
-        check(sd_bus_message_append_strv(call.get(), const_cast<char**>(argv.data())), "cannot build the call");
-        check(sd_bus_message_append(call.get(), "b", 0), "cannot build the call");
-        for (int level = 0; level < 4; ++level) // the struct, the array, the variant, the property
-            check(sd_bus_message_close_container(call.get()), "cannot build the call");
-    }
+    appendExecStart(call.get(), command);
     check(sd_bus_message_close_container(call.get()), "cannot build the call");
     check(sd_bus_message_append(call.get(), "a(sa(sv))", 0), "cannot build the call");
 

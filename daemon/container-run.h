@@ -28,6 +28,8 @@ struct RunRequest {
     ContainerCommand command;
     // The caller's descriptors; -1 means /dev/null.
     UniqueFd stdinFd, stdoutFd, stderrFd;
+    // When not empty, the command's standard input instead (a secret stays off its command line).
+    std::string input;
 };
 
 // Checks the command a caller asks for; throws Error(InvalidArgs) with the reason.

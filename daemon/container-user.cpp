@@ -31,9 +31,9 @@ bool isCryptHash(const std::string& hash)
 
 } // namespace
 
-std::vector<std::string> userAddCommand(const std::string& user, const std::optional<std::string>& passwordHash,
-                                        const std::optional<std::vector<std::string>>& groups,
-                                        const std::optional<std::string>& shell)
+UserAddition userAddition(const std::string& user, const std::optional<std::string>& passwordHash,
+                          const std::optional<std::vector<std::string>>& groups,
+                          const std::optional<std::string>& shell)
 {
     if (!isValidUserName(user))
         throw Error(ErrorCode::InvalidName,
@@ -45,7 +45,9 @@ std::vector<std::string> userAddCommand(const std::string& user, const std::opti
         std::string list;
         for (const auto& group : *groups) {
             if (!isValidUserName(group))
-                throw invalid(fmt::format("'{}' is not a valid group name.", group));
+                throw invalid(fmt::format("Option 'groups' holds '{}', which is not a valid group name: start with "
+                                          "a letter or '_', then letters, digits, '_' or '-', at most 31 characters.",
+                                          group));
             list += (list.empty() ? "" : ",") + group;
         }
         command.insert(command.end(), {"--groups", list});
@@ -53,17 +55,22 @@ std::vector<std::string> userAddCommand(const std::string& user, const std::opti
     if (shell) {
         // passwd(5) separates fields with ':'.
         if (!isAbsoluteNormalPath(*shell) || shell->find_first_of(": ") != std::string::npos)
-            throw invalid(fmt::format("The shell '{}' must be an absolute path, such as /bin/bash.", *shell));
+            throw invalid(fmt::format("Option 'shell' ('{}') must be an absolute, normalized path without spaces, "
+                                      "':' or control characters, such as /bin/bash.",
+                                      *shell));
         command.insert(command.end(), {"--shell", *shell});
     }
-    if (passwordHash) {
-        if (!isCryptHash(*passwordHash))
-            throw invalid("The password hash is not in crypt(3) form ('$y$...', '$6$...'; 'openssl passwd -6' or "
-                          "'mkpasswd' make one), nor '!' for a locked password. Never pass the password itself.");
-        command.insert(command.end(), {"--password", *passwordHash});
-    }
     command.insert(command.end(), {"--", user});
-    return command;
+    if (!passwordHash)
+        return {command, {}};
+    // The hash's alphabet has no ':' nor line break, so the line chpasswd reads is this user's only.
+    if (!isCryptHash(*passwordHash))
+        throw invalid("The password hash is not in crypt(3) form ('$y$...', '$6$...'; 'openssl passwd -6' or "
+                      "'mkpasswd' make one), nor '!' for a locked password. Never pass the password itself.");
+    // useradd's own exit status stays the script's when it fails; "$@" is useradd's arguments.
+    std::vector<std::string> script{"/bin/sh", "-c", "useradd \"$@\" && exec chpasswd --encrypted", "sh"};
+    script.insert(script.end(), command.begin() + 1, command.end());
+    return {script, user + ":" + *passwordHash + "\n"};
 }
 
 void checkUserAddStatus(int status, const std::string& user, const std::string& machine,

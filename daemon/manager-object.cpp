@@ -589,11 +589,14 @@ void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done don
 
 namespace {
 
-std::string checkedPath(const std::string& path, const char* what)
+// A path as Bind= in the machine's .nspawn file reads it back; `what` names the argument.
+std::string checkedBindPath(const std::string& path, const char* what)
 {
-    if (!isAbsoluteNormalPath(path))
+    if (!isBindablePath(path))
         throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("The {} '{}' must be an absolute, normalized path, such as /srv/data.", what, path));
+                    fmt::format("The {} '{}' must be an absolute, normalized path, such as /srv/data, without "
+                                "control characters or '\\' and not ending in a space.",
+                                what, path));
     return path;
 }
 
@@ -616,23 +619,31 @@ void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string
     try {
         ensureContainer(existingMachine(name));
         MethodOptions parsed(std::move(options), {"read_only", "mkdir"});
-        bind.source = checkedPath(source, "source");
-        bind.destination = checkedPath(destination.empty() ? source : destination, "destination");
+        bind.source = checkedBindPath(source, "source");
+        bind.destination = checkedBindPath(destination.empty() ? source : destination, "destination");
         bind.readOnly = parsed.boolean("read_only").value_or(false);
         makeSource = parsed.boolean("mkdir").value_or(false);
-        std::error_code error;
-        if (!makeSource && !std::filesystem::exists(bind.source, error))
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("The source {} does not exist on the host; create it, or pass mkdir.", bind.source));
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
+    // The host path is looked at only once the caller may bind it: a stranger learns nothing of it.
     authorizeThen(std::move(result), "bind",
-                  {{"machine", name}, {"verb", "bind"}, {"source", bind.source}, {"destination", bind.destination}},
+                  {{"machine", name},
+                   {"verb", "bind"},
+                   {"source", bind.source},
+                   {"destination", bind.destination},
+                   {"read_only", bind.readOnly ? "true" : "false"},
+                   {"mkdir", makeSource ? "true" : "false"}},
                   [this, name, bind, makeSource](const DoneReply& reply, const Caller&) {
                       ensureContainer(existingMachine(name));
                       ensureNoJob(name);
+                      std::error_code existsError;
+                      if (!makeSource && !std::filesystem::exists(bind.source, existsError))
+                          throw Error(ErrorCode::InvalidArgs,
+                                      fmt::format("The source {} does not exist on the host; create it, or pass "
+                                                  "mkdir.",
+                                                  bind.source));
                       if (makeSource) {
                           std::error_code error;
                           std::filesystem::create_directories(bind.source, error);
@@ -668,7 +679,7 @@ void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::stri
 {
     try {
         existingMachine(name);
-        checkedPath(destination, "destination");
+        checkedBindPath(destination, "destination");
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -699,6 +710,12 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
             throw Error(ErrorCode::InvalidArgs, "Setting 'mode' must be 'host', 'veth' or 'bridge'.");
         if ((hostSide.mode == "bridge") == hostSide.bridge.empty())
             throw Error(ErrorCode::InvalidArgs, "Setting 'bridge' names the host bridge, with mode 'bridge' only.");
+        if (!hostSide.bridge.empty() && !isValidInterfaceName(hostSide.bridge))
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("Setting 'bridge' ('{}') must be an interface name as the kernel takes it: 1 to "
+                                    "15 printable ASCII characters, no '/', ':' or whitespace, not all digits, "
+                                    "not '.' or '..'.",
+                                    hostSide.bridge));
         ContainerNetwork inside{parsed.boolean("dhcp").value_or(false), parsed.string("address").value_or(""),
                                 parsed.string("gateway").value_or(""),
                                 parsed.strings("dns").value_or(std::vector<std::string>{})};
@@ -713,7 +730,18 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "set-network"}},
+    std::string dnsList;
+    for (const auto& server : containerSide ? containerSide->dns : std::vector<std::string>{})
+        dnsList += (dnsList.empty() ? "" : ",") + server;
+    authorizeThen(std::move(result), "configure",
+                  {{"machine", name},
+                   {"verb", "set-network"},
+                   {"mode", hostSide.mode},
+                   {"bridge", hostSide.bridge},
+                   {"address", containerSide ? containerSide->address : ""},
+                   {"gateway", containerSide ? containerSide->gateway : ""},
+                   {"dns", dnsList},
+                   {"dhcp", containerSide && containerSide->dhcp ? "true" : "false"}},
                   [this, name, hostSide, containerSide](const DoneReply& reply, const Caller&) {
                       const MachineView& view = existingMachine(name);
                       ensureContainer(view);
@@ -764,16 +792,24 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                             std::map<std::string, sdbus::Variant> options)
 {
     auto request = std::make_shared<RunRequest>();
+    Details details{{"machine", name}, {"verb", "add-user"}, {"user", user}};
     try {
         MethodOptions parsed(std::move(options), {"password_hash", "groups", "shell"});
         prepareRun(*request, name);
-        request->command.argv = userAddCommand(user, parsed.string("password_hash"), parsed.strings("groups"),
-                                       parsed.string("shell"));
+        auto groups = parsed.strings("groups");
+        auto shell = parsed.string("shell");
+        UserAddition addition = userAddition(user, parsed.string("password_hash"), groups, shell);
+        request->command.argv = std::move(addition.command);
+        request->input = std::move(addition.input);
+        std::string groupList;
+        for (const auto& group : groups.value_or(std::vector<std::string>{}))
+            groupList += (groupList.empty() ? "" : ",") + group;
+        details.insert({{"groups", groupList}, {"shell", shell.value_or("")}});
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "configure", {{"machine", name}, {"verb", "add-user"}, {"user", user}},
+    authorizeThen(std::move(result), "configure", details,
                   [this, request, user](const JobReply& reply, const Caller& caller) {
                       auto job = admitRun("add-user", "configure", caller.uid, *request);
                       auto path = jobRegistry_.start(
@@ -816,7 +852,11 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
         return;
     }
     authorizeThen(std::move(result), "shell",
-                  {{"machine", name}, {"verb", "run"}, {"command", commandLine}, {"user", request->command.user}},
+                  {{"machine", name},
+                   {"verb", "run"},
+                   {"command", commandLine},
+                   {"user", request->command.user.empty() ? std::string("root") : request->command.user},
+                   {"cwd", request->command.workingDirectory}},
                   [this, request](const JobReply& reply, const Caller& caller) {
                       auto job = admitRun("run", "shell", caller.uid, *request);
                       auto path = jobRegistry_.start(

@@ -134,8 +134,9 @@ std::string containerUnitFile(const ContainerService& service, const std::filesy
     std::string execStart;
     for (const auto& word : service.command)
         execStart += (execStart.empty() ? "" : " ") + quoteUnitWord(literalExecWord(word));
+    const NspawnConfinement& confinement = service.confinement;
     std::string devices;
-    for (const auto& [device, access] : service.deviceAllow)
+    for (const auto& [device, access] : confinement.deviceAllow)
         devices += fmt::format("DeviceAllow={} {}\n", device, access);
     return fmt::format(
         "# Written by bred-machined for 'bredmachine enable'; 'bredmachine disable' removes it.\n"
@@ -143,8 +144,8 @@ std::string containerUnitFile(const ContainerService& service, const std::filesy
         "Description={}\n"
         "PartOf=machines.target\n"
         "Before=machines.target\n"
-        "After=network.target systemd-resolved.service modprobe@tun.service modprobe@loop.service\n"
-        "Wants=modprobe@tun.service modprobe@loop.service\n"
+        "After=network.target systemd-resolved.service modprobe@tun.service\n"
+        "Wants=modprobe@tun.service\n"
         "RequiresMountsFor={}\n"
         "\n"
         "[Service]\n"
@@ -165,8 +166,9 @@ std::string containerUnitFile(const ContainerService& service, const std::filesy
         "[Install]\n"
         "WantedBy=machines.target\n",
         service.description, quoteUnitWord(directory.string()), execStart, service.type, service.notifyAccess,
-        service.killMode, service.delegate ? "yes" : "no", service.slice, service.restart, service.rebootExitStatus,
-        service.rebootExitStatus, service.tasksMax, service.limitNofile, service.devicePolicy, devices);
+        confinement.killMode, confinement.delegate ? "yes" : "no", confinement.slice, service.restart,
+        service.rebootExitStatus, service.rebootExitStatus, confinement.tasksMax, confinement.limitNofile,
+        confinement.devicePolicy, devices);
 }
 
 std::string foreignArchitectureProblem(const std::string& treeArchitecture, const std::string& hostArchitecture)

@@ -33,6 +33,22 @@ std::vector<std::string> nspawnRunCommand(const std::string& name, const std::fi
 // The service unit a container runs in, transient or enabled alike.
 std::string containerUnitName(const std::string& name);
 
+// What every unit that runs systemd-nspawn gets, whether it boots the
+// container or runs one command in its stopped tree: root inside is root on
+// the host's devices but for this cgroup device policy, so the command in a
+// stopped tree is confined as the booted container is. The devices are those
+// of systemd-nspawn@.service less the loop, blkext and device-mapper ones it
+// keeps for --image= only: that unit runs with --private-users, so root inside
+// cannot make device nodes, and we run without, so allowing them would hand
+// the host's loop devices (and what they hold) to root inside.
+struct NspawnConfinement {
+    std::string killMode = "mixed", slice = "machine.slice";
+    bool delegate = true;
+    std::uint64_t tasksMax = 16384, limitNofile = 524288;
+    std::string devicePolicy = "closed";
+    std::vector<std::pair<std::string, std::string>> deviceAllow{{"/dev/net/tun", "rwm"}, {"char-pts", "rw"}};
+};
+
 // How the container's service runs, as systemd-nspawn@.service does it: ready
 // when the container says so, the payload killed last, the cgroup delegated.
 // A reboot inside exits 133 (start again), a poweroff exits 0 and stays off,
@@ -40,15 +56,10 @@ std::string containerUnitName(const std::string& name);
 struct ContainerService {
     std::string description;
     std::vector<std::string> command;
-    std::string type = "notify", notifyAccess = "all", killMode = "mixed", slice = "machine.slice";
+    std::string type = "notify", notifyAccess = "all";
     std::string restart = "on-failure";
-    bool delegate = true;
     std::int32_t rebootExitStatus = 133; // RestartForceExitStatus= and SuccessExitStatus=
-    std::uint64_t tasksMax = 16384, limitNofile = 524288;
-    std::string devicePolicy = "closed";
-    std::vector<std::pair<std::string, std::string>> deviceAllow{
-        {"/dev/net/tun", "rwm"},     {"char-pts", "rw"},     {"/dev/loop-control", "rw"},
-        {"block-loop", "rw"},        {"block-blkext", "rw"}, {"/dev/mapper/control", "rw"}};
+    NspawnConfinement confinement;
 };
 
 // `word` as an ExecStart= argument that systemd passes on as it is: systemd

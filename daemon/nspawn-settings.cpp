@@ -1,6 +1,10 @@
 #include "nspawn-settings.h"
 
+#include "errors.h"
+#include "names.h"
+
 #include <algorithm>
+#include <fmt/format.h>
 #include <iterator>
 
 namespace bred {
@@ -145,6 +149,11 @@ void NspawnSettingsEditor::removeKeys(const std::string& section, const std::vec
 
 void NspawnSettingsEditor::append(const std::string& section, const std::string& key, const std::string& value)
 {
+    // The callers validate each value by its type; a line break that got past them
+    // would still end the line and start one of the caller's choosing.
+    if (hasControlCharacter(value))
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("Refusing to write {}= with a control character into the machine's settings.", key));
     // After the section's last non-blank line, or in a new section at the end.
     auto lastContent = lines_.end();
     for (auto it = lines_.begin(); it != lines_.end(); ++it)

@@ -35,7 +35,8 @@ NspawnSettings parseNspawnSettings(std::string_view text);
 namespace bred {
 
 // Edits a .nspawn file as a person would: the lines we manage change, every
-// other line (comments, keys added by hand) stays as it was.
+// other line (comments, keys added by hand) stays as it was. A value with a
+// control character is refused (Error InvalidArgs), never written.
 class NspawnSettingsEditor {
 public:
     explicit NspawnSettingsEditor(std::string_view text);

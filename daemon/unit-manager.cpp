@@ -1,7 +1,9 @@
 #include "unit-manager.h"
 
 #include "journal-tail.h"
+#include "raw-message.h"
 
+#include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <sdbus-c++/sdbus-c++.h>
@@ -13,10 +15,50 @@ namespace {
 constexpr const char* systemdService = "org.freedesktop.systemd1";
 constexpr const char* systemdManager = "org.freedesktop.systemd1.Manager";
 
-using Property = sdbus::Struct<std::string, sdbus::Variant>;
-using ExecCommand = sdbus::Struct<std::string, std::vector<std::string>, bool>;
+void check(int r)
+{
+    if (r < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot build the call to systemd: {}", std::strerror(-r)));
+}
 
 } // namespace
+
+void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& confinement)
+{
+    check(sd_bus_message_append(call, "(sv)(sv)(sv)(sv)(sv)(sv)", "KillMode", "s", confinement.killMode.c_str(),
+                                "Delegate", "b", int(confinement.delegate), "Slice", "s", confinement.slice.c_str(),
+                                "TasksMax", "t", confinement.tasksMax, "LimitNOFILE", "t", confinement.limitNofile,
+                                "DevicePolicy", "s", confinement.devicePolicy.c_str()));
+    check(sd_bus_message_open_container(call, 'r', "sv"));
+    check(sd_bus_message_append(call, "s", "DeviceAllow"));
+    check(sd_bus_message_open_container(call, 'v', "a(ss)"));
+    check(sd_bus_message_open_container(call, 'a', "(ss)"));
+    for (const auto& [device, access] : confinement.deviceAllow)
+        check(sd_bus_message_append(call, "(ss)", device.c_str(), access.c_str()));
+    for (int level = 0; level < 3; ++level) // the array, the variant, the property
+        check(sd_bus_message_close_container(call));
+}
+
+void appendExecStart(sd_bus_message* call, const std::vector<std::string>& command)
+{
+    std::vector<std::string> escaped;
+    for (const auto& word : command)
+        escaped.push_back(literalExecWord(word));
+    std::vector<const char*> argv;
+    for (const auto& word : escaped)
+        argv.push_back(word.c_str());
+    argv.push_back(nullptr);
+    check(sd_bus_message_open_container(call, 'r', "sv"));
+    check(sd_bus_message_append(call, "s", "ExecStart"));
+    check(sd_bus_message_open_container(call, 'v', "a(sasb)"));
+    check(sd_bus_message_open_container(call, 'a', "(sasb)"));
+    check(sd_bus_message_open_container(call, 'r', "sasb"));
+    check(sd_bus_message_append(call, "s", command.front().c_str()));
+    check(sd_bus_message_append_strv(call, const_cast<char**>(argv.data())));
+    check(sd_bus_message_append(call, "b", 0));
+    for (int level = 0; level < 4; ++level) // the struct, the array, the variant, the property
+        check(sd_bus_message_close_container(call));
+}
 
 UnitManager::UnitManager(sdbus::IConnection& bus)
     : manager_(sdbus::createProxy(bus, systemdService, "/org/freedesktop/systemd1"))
@@ -74,45 +116,31 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
-    using ExitStatuses = sdbus::Struct<std::vector<std::int32_t>, std::vector<std::int32_t>>;
-    using DeviceAllow = std::vector<sdbus::Struct<std::string, std::string>>;
-    DeviceAllow devices;
-    for (const auto& [device, access] : service.deviceAllow)
-        devices.emplace_back(device, access);
-    std::vector<std::string> argv;
-    for (const auto& word : service.command)
-        argv.push_back(literalExecWord(word));
-    std::vector<Property> properties{
-        {"Description", sdbus::Variant(service.description)},
-        {"ExecStart", sdbus::Variant(std::vector<ExecCommand>{{service.command.front(), argv, false}})},
-        {"Type", sdbus::Variant(service.type)},
-        {"NotifyAccess", sdbus::Variant(service.notifyAccess)},
-        {"KillMode", sdbus::Variant(service.killMode)},
-        {"Delegate", sdbus::Variant(service.delegate)},
-        {"Slice", sdbus::Variant(service.slice)},
-        {"Restart", sdbus::Variant(service.restart)},
-        {"RestartForceExitStatus", sdbus::Variant(ExitStatuses{{service.rebootExitStatus}, {}})},
-        {"SuccessExitStatus", sdbus::Variant(ExitStatuses{{service.rebootExitStatus}, {}})},
-        {"TasksMax", sdbus::Variant(service.tasksMax)},
-        {"LimitNOFILE", sdbus::Variant(service.limitNofile)},
-        // A failed container's unit goes too, so the next Start can create it again.
-        {"CollectMode", sdbus::Variant(std::string("inactive-or-failed"))},
-        {"DevicePolicy", sdbus::Variant(service.devicePolicy)},
-        {"DeviceAllow", sdbus::Variant(devices)},
-    };
-    std::vector<sdbus::Struct<std::string, std::vector<Property>>> auxiliary;
-    manager_->callMethodAsync("StartTransientUnit")
-        .onInterface(systemdManager)
-        .withArguments(unit, std::string("fail"), properties, auxiliary)
-        .uponReplyInvoke([this, unit, done](const sdbus::Error* error, sdbus::ObjectPath job) {
-            if (error) {
-                done(Error(error->getName() == "org.freedesktop.systemd1.UnitExists" ? ErrorCode::Busy
-                                                                                       : ErrorCode::Failed,
-                           fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
-                return;
-            }
-            expectJob(job, unit, done);
-        });
+    auto call = manager_->createMethodCall(systemdManager, "StartTransientUnit");
+    call << unit << std::string("fail");
+    sd_bus_message* raw = RawMessage::of(call);
+    check(sd_bus_message_open_container(raw, 'a', "(sv)"));
+    check(sd_bus_message_append(raw, "(sv)(sv)(sv)(sv)", "Description", "s", service.description.c_str(), "Type", "s",
+                                service.type.c_str(), "NotifyAccess", "s", service.notifyAccess.c_str(), "Restart",
+                                "s", service.restart.c_str()));
+    for (const char* property : {"RestartForceExitStatus", "SuccessExitStatus"})
+        check(sd_bus_message_append(raw, "(sv)", property, "(aiai)", 1, service.rebootExitStatus, 0));
+    // A failed container's unit goes too, so the next Start can create it again.
+    check(sd_bus_message_append(raw, "(sv)", "CollectMode", "s", "inactive-or-failed"));
+    appendConfinementProperties(raw, service.confinement);
+    appendExecStart(raw, service.command);
+    check(sd_bus_message_close_container(raw));
+    check(sd_bus_message_append(raw, "a(sa(sv))", 0));
+    manager_->callMethod(call, [this, unit, done](sdbus::MethodReply& reply, const sdbus::Error* error) {
+        if (error) {
+            done(Error(error->getName() == "org.freedesktop.systemd1.UnitExists" ? ErrorCode::Busy : ErrorCode::Failed,
+                       fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
+            return;
+        }
+        sdbus::ObjectPath job;
+        reply >> job;
+        expectJob(job, unit, done);
+    });
 }
 
 void UnitManager::startUnit(const std::string& unit, Done done)

@@ -10,6 +10,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <systemd/sd-bus.h>
 #include <vector>
 
 namespace sdbus {
@@ -18,6 +19,14 @@ class IProxy;
 } // namespace sdbus
 
 namespace bred {
+
+// The properties of a StartTransientUnit call that every unit running
+// systemd-nspawn gets (device policy, cgroup, limits), appended to its open
+// a(sv) array. Throws Error.
+void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& confinement);
+// ExecStart= running `command` word for word (systemd's "$" expansion escaped),
+// appended to the open a(sv) array. Throws Error.
+void appendExecStart(sd_bus_message* call, const std::vector<std::string>& command);
 
 class UnitManager {
 public:

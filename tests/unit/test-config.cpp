@@ -1,4 +1,5 @@
 #include "config.h"
+#include "error-code.h"
 #include "errors.h"
 #include "nspawn-settings.h"
 #include "temp-dir.h"
@@ -96,4 +97,20 @@ TEST_CASE("the settings editor changes our keys and keeps a person's")
     host.setNetwork({"host", ""});
     CHECK(parseNspawnSettings(host.text()).network.mode == "host");
     CHECK(bindSpec({"/with:colon", "/d", false}) == "/with\\:colon:/d");
+}
+
+TEST_CASE("the settings editor never writes a value with a line break or other control character")
+{
+    const std::string original = "[Files]\nBind=/srv/a:/a\n";
+    for (const char* injected : {"br0\n[Files]\nBind=/:/host", "br0\r[Files]", "br0\t", "br0\x7f"}) {
+        NspawnSettingsEditor editor(original);
+        CHECK(test::errorCodeOf([&] { editor.setNetwork({"bridge", injected}); }) == ErrorCode::InvalidArgs);
+        CHECK(test::errorCodeOf([&] { editor.setBind({std::string("/srv/") + injected, "/x", false}); }) ==
+              ErrorCode::InvalidArgs);
+        CHECK(editor.text() == original);
+    }
+    // A colon in a path is escaped, and read back as it was.
+    NspawnSettingsEditor editor(original);
+    editor.setBind({"/srv/a:b", "/dst:x", true});
+    CHECK(parseNspawnSettings(editor.text()).binds.back() == BindMount{"/srv/a:b", "/dst:x", true});
 }

@@ -16,19 +16,27 @@ namespace {
 
 TEST_CASE("useradd gets every value checked and nothing a shell could split")
 {
-    auto command = userAddCommand("carol", std::string("$6$salt$hash"), std::vector<std::string>{"users", "audio"},
-                                  std::string("/bin/bash"));
-    CHECK(command == std::vector<std::string>{"useradd", "--create-home", "--groups", "users,audio", "--shell",
-                                              "/bin/bash", "--password", "$6$salt$hash", "--", "carol"});
-    CHECK(userAddCommand("dave", std::nullopt, std::nullopt, std::nullopt) ==
-          std::vector<std::string>{"useradd", "--create-home", "--", "dave"});
-    CHECK(errorCodeOf([] { userAddCommand("0bad", {}, {}, {}); }) == ErrorCode::InvalidName);
-    CHECK(errorCodeOf([] { userAddCommand("-rf", {}, {}, {}); }) == ErrorCode::InvalidName);
-    CHECK(errorCodeOf([] { userAddCommand("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { userAddCommand("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { userAddCommand("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { userAddCommand("ok", {}, {}, std::string("bin/sh")); }) == ErrorCode::InvalidArgs);
-    CHECK_NOTHROW(userAddCommand("ok", std::string("!"), {}, {}));
+    auto addition = userAddition("carol", std::string("$6$salt$hash"), std::vector<std::string>{"users", "audio"},
+                                 std::string("/bin/bash"));
+    // The hash goes to chpasswd on standard input, never on the command line.
+    CHECK(addition.command == std::vector<std::string>{"/bin/sh", "-c", "useradd \"$@\" && exec chpasswd --encrypted",
+                                                       "sh", "--create-home", "--groups", "users,audio", "--shell",
+                                                       "/bin/bash", "--", "carol"});
+    CHECK(addition.input == "carol:$6$salt$hash\n");
+    auto plain = userAddition("dave", std::nullopt, std::nullopt, std::nullopt);
+    CHECK(plain.command == std::vector<std::string>{"useradd", "--create-home", "--", "dave"});
+    CHECK(plain.input.empty());
+    CHECK(errorCodeOf([] { userAddition("ok", std::string("$6$a\nroot:x"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("ok", {}, {}, std::string("/bin/sh\r")); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("ok", {}, std::vector<std::string>{"wheel\n"}, {}); }) ==
+          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("0bad", {}, {}, {}); }) == ErrorCode::InvalidName);
+    CHECK(errorCodeOf([] { userAddition("-rf", {}, {}, {}); }) == ErrorCode::InvalidName);
+    CHECK(errorCodeOf([] { userAddition("ok", std::string("secret"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("ok", std::string("$6$a:b"), {}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("ok", {}, std::vector<std::string>{"a,b"}, {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { userAddition("ok", {}, {}, std::string("bin/sh")); }) == ErrorCode::InvalidArgs);
+    CHECK_NOTHROW(userAddition("ok", std::string("!"), {}, {}));
 }
 
 TEST_CASE("useradd's exit statuses become errors a person can act on")
@@ -79,6 +87,12 @@ TEST_CASE("the enabled unit file runs the same command as the transient unit")
     for (const char* line : {"Type=notify\n", "KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n",
                              "RestartForceExitStatus=133\n", "WantedBy=machines.target\n"})
         CHECK(text.find(line) != std::string::npos);
+    // Confined as systemd-nspawn@.service, less the devices it keeps for --image= only.
+    for (const char* line : {"DevicePolicy=closed\n", "DeviceAllow=/dev/net/tun rwm\n", "DeviceAllow=char-pts rw\n",
+                             "TasksMax=16384\n"})
+        CHECK(text.find(line) != std::string::npos);
+    for (const char* device : {"block-loop", "loop-control", "block-blkext", "device-mapper", "/dev/mapper"})
+        CHECK(text.find(device) == std::string::npos);
     // systemd would expand these in ExecStart= words.
     CHECK(literalExecWord("a$b$$c") == "a$$b$$$$c");
     auto odd = containerUnitFile(containerService("x", "/srv/100% \"$HOME\""), "/srv/100% \"$HOME\"");
