@@ -18,7 +18,8 @@ import socket
 import struct
 import sys
 
-BUS = "/run/dbus/system_bus_socket"
+# The system bus, or another given as DBUS_SYSTEM_BUS_ADDRESS=unix:path=...
+BUS = os.environ.get("DBUS_SYSTEM_BUS_ADDRESS", "unix:path=/run/dbus/system_bus_socket").split("path=", 1)[1]
 
 
 class Writer:
