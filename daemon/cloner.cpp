@@ -15,6 +15,7 @@
 #include <linux/btrfs.h>
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
+#include <optional>
 #include <random>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -105,6 +106,9 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         replaceFileInRoot(treeFd.get(), "etc/hostname", request.name + "\n");
     }
     job.enterPointOfNoReturn();
+    std::optional<PendingTemplate> pending;
+    if (request.asTemplate)
+        pending.emplace(store_, request.name, treeFd.get());
     if (renameat2(machinesFd, workName.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST)
             throw Error(ErrorCode::AlreadyExists,

@@ -110,6 +110,10 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
     if (maxJobs < 1 || maxJobs > 1024)
         throw Error(ErrorCode::InvalidArgs, fmt::format("{}: 'max_jobs' must be 1 to 1024", sourceName));
     config.maxJobs = static_cast<unsigned>(maxJobs);
+    auto maxJobsPerCaller = nonNegativeInteger(*daemon, "max_jobs_per_caller", config.maxJobsPerCaller, sourceName);
+    if (maxJobsPerCaller < 1 || maxJobsPerCaller > 1024)
+        throw Error(ErrorCode::InvalidArgs, fmt::format("{}: 'max_jobs_per_caller' must be 1 to 1024", sourceName));
+    config.maxJobsPerCaller = static_cast<unsigned>(maxJobsPerCaller);
     return config;
 }
 

@@ -19,6 +19,8 @@ struct Config {
     // Where `machinectl enable` puts its wants symlinks.
     std::filesystem::path unitDirectory = "/etc/systemd/system";
     unsigned maxJobs = 16;
+    // Jobs one caller (uid) may have at once; root is not limited.
+    unsigned maxJobsPerCaller = 4;
     // The distribution catalog and the directory of local additions and overrides.
     std::filesystem::path catalogFile;
     std::filesystem::path catalogDirectory = "/etc/bred-machined/distributions.d";

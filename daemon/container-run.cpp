@@ -3,6 +3,7 @@
 #include "atomic-file.h"
 #include "errors.h"
 #include "job.h"
+#include "line-splitter.h"
 #include "names.h"
 #include "nspawn-command.h"
 #include "unit-manager.h"
@@ -113,8 +114,10 @@ public:
         startResult_ = jobs_.results[job];
     }
 
-    // Waits for the command to end and returns its exit status.
-    int wait(const std::function<void()>& whileWaiting)
+    // Waits for the command to end and returns its exit status; `whileWaiting`
+    // runs at least every 250 ms, and at once when `outputFd` (if not -1) is
+    // readable; `whileWaiting` sets it to -1 when the output ends.
+    int wait(const int& outputFd, const std::function<void()>& whileWaiting)
     {
         for (;;) {
             std::string state = property("org.freedesktop.systemd1.Unit", "ActiveState");
@@ -123,7 +126,7 @@ public:
             stopIfCanceled();
             if (stopDeadline_ && std::chrono::steady_clock::now() > *stopDeadline_)
                 break;
-            waitForBus(std::chrono::milliseconds(250));
+            waitForBus(std::chrono::milliseconds(250), outputFd);
             if (whileWaiting)
                 whileWaiting();
         }
@@ -171,12 +174,17 @@ private:
                                     std::strerror(-r)));
     }
 
-    void waitForBus(std::chrono::milliseconds timeout)
+    // Waits for a message from systemd, or for `otherFd` to be readable, at most `timeout`.
+    void waitForBus(std::chrono::milliseconds timeout, int otherFd = -1)
     {
         processBus();
-        int r = sd_bus_wait(bus_.get(), std::uint64_t(timeout.count()) * 1000);
-        if (r < 0 && r != -EINTR)
-            check(r, "cannot wait for systemd");
+        int events = sd_bus_get_events(bus_.get());
+        if (events < 0)
+            check(events, "cannot wait for systemd");
+        pollfd fds[2] = {{sd_bus_get_fd(bus_.get()), short(events), 0}, {otherFd, POLLIN, 0}};
+        int r = poll(fds, otherFd >= 0 ? 2 : 1, int(timeout.count()));
+        if (r < 0 && errno != EINTR)
+            check(-errno, "cannot wait for systemd");
         processBus();
     }
 
@@ -224,15 +232,16 @@ void appendStdio(sd_bus_message* call, const char* fdProperty, const char* modeP
         check(sd_bus_message_append(call, "(sv)", modeProperty, "s", "null"), "cannot build the call");
 }
 
-// Splits what the command prints into lines for the job's log.
+// Reads what the command prints into lines for the job's log.
 class LineReader {
 public:
-    explicit LineReader(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
-    // Reads what is there without blocking; false at end of file.
+    explicit LineReader(std::function<void(const std::string&)> sink) : lines_(std::move(sink)) {}
+    // Reads what is there without blocking, at most a few MiB so that a command
+    // printing without pause still lets the caller look at cancels; false at end of file.
     bool drain(int fd)
     {
         char buffer[4096];
-        for (;;) {
+        for (int reads = 0; reads < 1024; ++reads) {
             ssize_t n = read(fd, buffer, sizeof buffer);
             if (n == 0) {
                 flush();
@@ -240,23 +249,14 @@ public:
             }
             if (n < 0)
                 return errno == EAGAIN || errno == EINTR;
-            pending_.append(buffer, std::size_t(n));
-            for (std::size_t end; (end = pending_.find('\n')) != std::string::npos;) {
-                sink_(pending_.substr(0, end));
-                pending_.erase(0, end + 1);
-            }
+            lines_.feed(std::string_view(buffer, std::size_t(n)));
         }
+        return true;
     }
-    void flush()
-    {
-        if (!pending_.empty())
-            sink_(pending_);
-        pending_.clear();
-    }
+    void flush() { lines_.flush(); }
 
 private:
-    std::function<void(const std::string&)> sink_;
-    std::string pending_;
+    LineSplitter lines_;
 };
 
 // A pipe holding `text` (a few bytes, well within a pipe's buffer) and its end.
@@ -392,9 +392,10 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
     std::optional<LineReader> reader;
     if (outputLine)
         reader.emplace(outputLine);
-    int status = run.wait([&] {
-        if (reader)
-            reader->drain(outputRead.get());
+    int watchedFd = reader ? outputRead.get() : -1;
+    int status = run.wait(watchedFd, [&] {
+        if (watchedFd >= 0 && !reader->drain(watchedFd))
+            watchedFd = -1;
     });
     if (reader) {
         // What the command printed last may still be in the pipe.

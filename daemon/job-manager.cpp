@@ -1,12 +1,13 @@
 #include "job-manager.h"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <utility>
 
 namespace bred {
 
-std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,
-                                       const std::string& polkitAction, uid_t ownerUid,
-                                       const std::vector<std::string>& readMachines, const std::string& label)
+void JobManager::checkFree(const std::vector<std::string>& machines,
+                           const std::vector<std::string>& readMachines) const
 {
     auto busy = [](const std::string& machine) {
         return Error(ErrorCode::Busy,
@@ -23,11 +24,28 @@ std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vecto
     for (const auto& machine : machines)
         if (heldMachines_.count(machine))
             throw busy(machine);
+}
+
+std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,
+                                       const std::string& polkitAction, uid_t ownerUid,
+                                       const std::vector<std::string>& readMachines, const std::string& label)
+{
+    checkFree(machines, readMachines);
     if (jobs_.size() >= maxJobs_)
         throw Error(ErrorCode::TooManyJobs,
-                    fmt::format("{} jobs are already running, the configured limit; try again when "
-                                "one has finished.",
+                    fmt::format("{} jobs are already running, the limit for all callers together (max_jobs); "
+                                "try again when one has finished.",
                                 jobs_.size()));
+    if (ownerUid != 0) {
+        auto own = std::count_if(jobs_.begin(), jobs_.end(),
+                                 [ownerUid](const auto& entry) { return entry.second->ownerUid() == ownerUid; });
+        if (std::size_t(own) >= maxJobsPerCaller_)
+            throw Error(ErrorCode::TooManyJobs,
+                        fmt::format("You (uid {}) already have {} jobs running, the limit per caller "
+                                    "(max_jobs_per_caller); wait for one to finish or cancel one "
+                                    "('bredmachine jobs').",
+                                    ownerUid, own));
+    }
     std::uint32_t id = nextId_++;
     std::string machine = !label.empty() ? label : !machines.empty() ? machines.front() : std::string();
     auto job = std::make_shared<Job>(id, type, machine, polkitAction, ownerUid);
@@ -48,6 +66,21 @@ void JobManager::release(std::uint32_t id)
     jobMachines_.erase(id);
     jobReadMachines_.erase(id);
     jobs_.erase(id);
+}
+
+std::shared_ptr<MachineHold> JobManager::hold(const std::vector<std::string>& machines)
+{
+    checkFree(machines, {});
+    heldMachines_.insert(machines.begin(), machines.end());
+    return std::make_shared<MachineHold>(*this, machines);
+}
+
+void MachineHold::release()
+{
+    if (std::exchange(released_, true))
+        return;
+    for (const auto& machine : machines_)
+        jobs_.heldMachines_.erase(machine);
 }
 
 std::shared_ptr<Job> JobManager::find(std::uint32_t id) const

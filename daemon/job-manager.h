@@ -1,4 +1,5 @@
-// Admission of jobs: the concurrent-job limit, one job per machine, ids.
+// Admission of jobs: the concurrent-job limits (for all, and per caller),
+// one job per machine, ids.
 #pragma once
 
 #include "job.h"
@@ -11,13 +12,32 @@
 
 namespace bred {
 
+class JobManager;
+
+// Machines held by a short operation that is not a job (a Rename waiting for
+// systemd): until it is released, jobs on them and other holds get Busy.
+class MachineHold {
+public:
+    MachineHold(JobManager& jobs, std::vector<std::string> machines) : jobs_(jobs), machines_(std::move(machines)) {}
+    ~MachineHold() { release(); }
+    MachineHold(const MachineHold&) = delete;
+    MachineHold& operator=(const MachineHold&) = delete;
+    void release();
+
+private:
+    JobManager& jobs_;
+    std::vector<std::string> machines_;
+    bool released_ = false;
+};
+
 class JobManager {
 public:
-    explicit JobManager(unsigned maxJobs) : maxJobs_(maxJobs) {}
+    // At most `maxJobs` jobs at once, and `maxJobsPerCaller` of one uid (root is exempt).
+    JobManager(unsigned maxJobs, unsigned maxJobsPerCaller) : maxJobs_(maxJobs), maxJobsPerCaller_(maxJobsPerCaller) {}
 
     // Admits a new job holding `machines` (its machine, plus e.g. a new name it
     // creates) for itself, and `readMachines` (a clone's source) shared with
-    // other readers. Throws TooManyJobs at the limit and Busy when another job
+    // other readers. Throws TooManyJobs at either limit and Busy when another job
     // holds one of them in a conflicting way. The job's Machine is `label`, or
     // else the first of `machines`.
     std::shared_ptr<Job> admit(const std::string& type, const std::vector<std::string>& machines,
@@ -25,6 +45,8 @@ public:
                                const std::vector<std::string>& readMachines = {}, const std::string& label = {});
     // Forgets a finished job and releases its machines.
     void release(std::uint32_t id);
+    // Holds `machines` without a job; throws Busy when a job or another hold has one.
+    std::shared_ptr<MachineHold> hold(const std::vector<std::string>& machines);
 
     std::shared_ptr<Job> find(std::uint32_t id) const;
     std::vector<std::shared_ptr<Job>> jobs() const;
@@ -35,7 +57,12 @@ public:
     bool empty() const { return jobs_.empty(); }
 
 private:
+    friend class MachineHold;
+    // Throws Busy when `machines` (held alone) or `readMachines` (shared) conflict with a holder.
+    void checkFree(const std::vector<std::string>& machines, const std::vector<std::string>& readMachines) const;
+
     unsigned maxJobs_;
+    unsigned maxJobsPerCaller_;
     std::uint32_t nextId_ = 1;
     std::map<std::uint32_t, std::shared_ptr<Job>> jobs_;
     std::map<std::uint32_t, std::vector<std::string>> jobMachines_, jobReadMachines_;

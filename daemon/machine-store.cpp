@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 #include <fmt/format.h>
+#include <algorithm>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -193,19 +194,96 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     job.log(LOG_INFO, fmt::format("Removed machine '{}' ({} entries).", name, removed + 1));
 }
 
-std::vector<std::string> MachineStore::removeLeftovers() const
+namespace {
+
+constexpr std::string_view pendingTemplatePrefix = ".#bred-template-";
+constexpr std::string_view removalPrefix = ".#bred-remove-";
+
+// The identity of a tree that survives a rename: inode and birth time.
+std::string treeIdentity(int treeFd)
 {
-    std::vector<std::string> leftovers;
-    for (const auto& entry : listDirectory(directoryFd_.get())) {
+    struct stat st {};
+    if (fstat(treeFd, &st) < 0)
+        return {};
+    return fmt::format("{} {}", st.st_ino, treeCreationTimestamp(treeFd));
+}
+
+} // namespace
+
+PendingTemplate::PendingTemplate(const MachineStore& store, const std::string& name, int treeFd)
+    : directoryFd_(store.directoryFd()),
+      marker_(fmt::format("{}{}", pendingTemplatePrefix, randomSuffix()))
+{
+    std::string record = name + "\n" + treeIdentity(treeFd) + "\n";
+    UniqueFd file(openat(directoryFd_, marker_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (!file || write(file.get(), record.data(), record.size()) != ssize_t(record.size()) || fsync(file.get()) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot record the template being installed in {}: {}", marker_,
+                                                   std::strerror(errno)));
+}
+
+PendingTemplate::~PendingTemplate() { unlinkat(directoryFd_, marker_.c_str(), 0); }
+
+std::vector<std::string> MachineStore::recoverInterruptedJobs() const
+{
+    std::vector<std::string> done;
+    auto entries = listDirectory(directoryFd_.get());
+    // First what the leftovers tell, while they are still there.
+    for (const auto& entry : entries) {
+        if (entry.name.starts_with(pendingTemplatePrefix) && !entry.isDirectory) {
+            UniqueFd file(openat(directoryFd_.get(), entry.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+            char buffer[512];
+            ssize_t n = file ? read(file.get(), buffer, sizeof buffer - 1) : -1;
+            std::istringstream record(std::string(buffer, std::size_t(std::max<ssize_t>(n, 0))));
+            std::string name, identity;
+            std::getline(record, name);
+            std::getline(record, identity);
+            if (!isValidMachineName(name))
+                continue;
+            UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+            if (treeFd && treeIdentity(treeFd.get()) == identity && !isTreeReadOnly(treeFd.get())) {
+                try {
+                    setTreeReadOnly(treeFd.get(), true);
+                    done.push_back(fmt::format("finished installing template '{}': marked it read-only", name));
+                } catch (const Error& error) {
+                    done.push_back(fmt::format("could not mark template '{}' read-only: {}", name, error.what()));
+                }
+            }
+        } else if (entry.name.starts_with(removalPrefix) && entry.isDirectory) {
+            // .#bred-remove-NAME-SUFFIX: the tree was moved aside, its settings may not be gone yet.
+            std::string name = entry.name.substr(removalPrefix.size());
+            name = name.substr(0, name.rfind('-'));
+            struct stat st {};
+            if (isValidMachineName(name) && fstatat(directoryFd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 &&
+                ::unlink(settingsFile(name).c_str()) == 0)
+                done.push_back(fmt::format("removed {}, the settings of removed machine '{}'", settingsFile(name).string(),
+                                           name));
+        }
+    }
+    for (const auto& entry : entries) {
         if (!entry.name.starts_with(temporaryPrefix))
             continue;
-        if (entry.isDirectory)
-            removeTree(directoryFd_.get(), entry.name, [] {});
-        else
-            unlinkat(directoryFd_.get(), entry.name.c_str(), 0);
-        leftovers.push_back(entry.name);
+        try {
+            if (entry.isDirectory)
+                removeTree(directoryFd_.get(), entry.name, [] {});
+            else if (unlinkat(directoryFd_.get(), entry.name.c_str(), 0) < 0)
+                throw Error(ErrorCode::Failed, std::strerror(errno));
+            done.push_back(fmt::format("removed {}", (config_.machinesDirectory / entry.name).string()));
+        } catch (const Error& error) {
+            done.push_back(fmt::format("could not remove {}: {}", (config_.machinesDirectory / entry.name).string(),
+                                       error.what()));
+        }
     }
-    return leftovers;
+    // Files replaced whole are written beside their target under a hidden temporary name first.
+    for (const auto& directory : {config_.settingsDirectory, config_.unitDirectory}) {
+        UniqueFd dirFd(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+        if (!dirFd)
+            continue;
+        for (const auto& entry : listDirectory(dirFd.get()))
+            if (!entry.isDirectory && entry.name.find(temporaryPrefix) != std::string::npos &&
+                unlinkat(dirFd.get(), entry.name.c_str(), 0) == 0)
+                done.push_back(fmt::format("removed {}", (directory / entry.name).string()));
+    }
+    return done;
 }
 
 } // namespace bred

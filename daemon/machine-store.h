@@ -62,12 +62,32 @@ public:
     // Removes the tree and its settings file as a job: first the tree is moved
     // to a hidden name (after that the removal cannot be canceled), then deleted.
     void remove(const std::string& name, JobContext& job) const;
-    // Deletes temporary trees a crash left behind; returns their names.
-    std::vector<std::string> removeLeftovers() const;
+    // Puts right what a daemon killed mid-job left behind, before anything else
+    // looks at the machines: finishes templates installed but not yet marked
+    // read-only, drops the settings of machines whose removal had begun, and
+    // deletes hidden temporary trees and files. Returns what it did, one line each.
+    std::vector<std::string> recoverInterruptedJobs() const;
 
 private:
+    friend class PendingTemplate;
     Config config_;
     UniqueFd directoryFd_;
+};
+
+// Lives while a tree that is to be a template is renamed into place and marked
+// read-only: a marker beside the machines records which tree (by name, inode
+// and birth time), so that recoverInterruptedJobs() marks it read-only if the
+// daemon is killed in between.
+class PendingTemplate {
+public:
+    PendingTemplate(const MachineStore& store, const std::string& name, int treeFd);
+    ~PendingTemplate();
+    PendingTemplate(const PendingTemplate&) = delete;
+    PendingTemplate& operator=(const PendingTemplate&) = delete;
+
+private:
+    int directoryFd_;
+    std::string marker_;
 };
 
 } // namespace bred

@@ -5,6 +5,7 @@
 #include "dbus-error.h"
 #include "event-loop.h"
 #include "job-registry.h"
+#include "leftover-units.h"
 #include "logging.h"
 #include "machine-registry.h"
 #include "manager-object.h"
@@ -103,11 +104,14 @@ int main(int argc, char** argv)
             }
         });
 
+        // A daemon killed mid-job left work half done: finish or undo it before anyone can call.
         bred::MachineStore store(config);
-        for (const auto& leftover : store.removeLeftovers())
-            spdlog::info("Removed {} left behind by an interrupted job", leftover);
+        for (const auto& action : store.recoverInterruptedJobs())
+            spdlog::info("Recovering from an interrupted job: {}", action);
+        for (const auto& action : bred::stopLeftoverRunUnits())
+            spdlog::info("Recovering from an interrupted job: {}", action);
         bred::PolkitAuthority polkit(*bus);
-        bred::JobManager jobs(config.maxJobs);
+        bred::JobManager jobs(config.maxJobs, config.maxJobsPerCaller);
         bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
         bred::MachineRegistry machines(*bus, loop, store, config);
         bred::UnitManager units(*bus);

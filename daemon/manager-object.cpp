@@ -12,6 +12,7 @@
 #include "nspawn-command.h"
 
 #include <algorithm>
+#include <cstring>
 #include <fcntl.h>
 #include <filesystem>
 #include <future>
@@ -19,6 +20,7 @@
 #include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
+#include <unistd.h>
 
 namespace bred {
 namespace {
@@ -30,6 +32,28 @@ void validateMachineName(const std::string& name)
                     fmt::format("'{}' is not a valid machine name: use 1 to 64 letters, digits, '-' and '.', "
                                 "in dot-separated parts that neither start nor end with '-'.",
                                 name));
+}
+
+// The contract takes an archive from a regular file or a pipe: a socket could
+// be held open by a peer without end, and devices, terminals and directories are
+// no archives.
+void checkArchiveDescriptor(int fd)
+{
+    struct stat st {};
+    if (fstat(fd, &st) < 0)
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
+    if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
+        return;
+    const char* what = S_ISSOCK(st.st_mode)  ? "a socket"
+                       : S_ISDIR(st.st_mode) ? "a directory"
+                       : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
+                       : S_ISBLK(st.st_mode) ? "a block device"
+                                             : "not a file";
+    throw Error(ErrorCode::InvalidArgs,
+                fmt::format("The archive descriptor is {}; pass a regular file or a pipe (for example "
+                            "'bredmachine import NAME FILE', or '-' with the archive piped in).",
+                            what));
 }
 
 template <typename... Results>
@@ -286,9 +310,7 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
         if (request->verify == VerifyMode::Signature)
             throw Error(ErrorCode::NotSupported,
                         "An imported archive has no published signature to check; use verify=checksum with sha256.");
-        struct stat st {};
-        if (fstat(archive.get(), &st) < 0 || !(S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
-            throw Error(ErrorCode::InvalidArgs, "The archive descriptor must be a regular file or a pipe.");
+        checkArchiveDescriptor(archive.get());
         request->archiveFd = UniqueFd(archive.release());
     } catch (const Error& error) {
         replyError(result, error);
@@ -818,6 +840,9 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                               std::vector<std::string> output;
                               int status = runInContainer(*request, context, [&](const std::string& line) {
                                   context.log(LOG_INFO, line);
+                                  // The last lines explain a failure; a flood must not fill memory.
+                                  if (output.size() == 15)
+                                      output.erase(output.begin());
                                   output.push_back(line);
                               });
                               checkUserAddStatus(status, user, request->machine, output);
@@ -913,7 +938,11 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
                         bool enabled = existingMachine(name).info.enabled;
                         ensureIdle(name, "rename");
                         ensureIdle(newName, "rename");
-                        auto finish = [this, name, newName, reply](std::optional<Error> error) {
+                        // Held from this check to the reply: no Start or job can slip in while systemd
+                        // moves the boot unit.
+                        auto hold = jobs_.hold({name, newName});
+                        auto finish = [this, name, newName, reply, hold](std::optional<Error> error) {
+                            hold->release();
                             machines_.refresh(name);
                             machines_.refresh(newName);
                             if (error)

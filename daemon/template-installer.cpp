@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <memory>
+#include <poll.h>
 #include <random>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -28,6 +29,40 @@ namespace {
 
 constexpr std::size_t maxChecksumFileSize = 4 << 20;
 constexpr std::size_t maxSignatureSize = 1 << 20;
+
+// How often a read from the caller's descriptor looks at a cancel.
+constexpr int cancelCheckMilliseconds = 200;
+
+// A reader of the caller's descriptor that never blocks: a pipe is reopened as a
+// descriptor of our own with O_NONBLOCK (the caller's open file keeps its flags),
+// so waiting for data is a poll that a cancel ends. A regular file is read as is.
+UniqueFd nonBlockingReader(int callerFd)
+{
+    struct stat st {};
+    if (fstat(callerFd, &st) == 0 && S_ISREG(st.st_mode))
+        return UniqueFd(fcntl(callerFd, F_DUPFD_CLOEXEC, 3));
+    std::string path = fmt::format("/proc/self/fd/{}", callerFd);
+    UniqueFd fd(open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY));
+    if (!fd)
+        throw Error(ErrorCode::Failed, fmt::format("cannot read the archive's pipe: {}", std::strerror(errno)));
+    return fd;
+}
+
+// Reads what the caller's descriptor has, waiting at most until a cancel; 0 at the end.
+std::size_t readArchive(int fd, char* buffer, std::size_t size, const std::function<bool()>& canceled)
+{
+    for (;;) {
+        if (canceled())
+            throw DownloadStopped{};
+        ssize_t n = read(fd, buffer, size);
+        if (n >= 0)
+            return std::size_t(n);
+        if (errno != EAGAIN && errno != EINTR)
+            throw Error(ErrorCode::Failed, fmt::format("cannot read the archive: {}", std::strerror(errno)));
+        pollfd entry{fd, POLLIN, 0};
+        poll(&entry, 1, cancelCheckMilliseconds);
+    }
+}
 
 // The hidden working directory of one install; removed with everything in it.
 class WorkDirectory {
@@ -344,21 +379,14 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         if (request.archiveFd) {
             struct stat st {};
             std::uint64_t total = fstat(request.archiveFd.get(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
+            UniqueFd reader = nonBlockingReader(request.archiveFd.get());
+            request.archiveFd.reset();
             std::uint64_t done = 0;
             std::vector<char> buffer(1 << 20);
-            for (;;) {
-                if (canceled())
+            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), canceled)) {
+                if (!sink(buffer.data(), n))
                     throw DownloadStopped{};
-                ssize_t n = read(request.archiveFd.get(), buffer.data(), buffer.size());
-                if (n < 0 && errno == EINTR)
-                    continue;
-                if (n < 0)
-                    throw Error(ErrorCode::Failed, fmt::format("cannot read the archive: {}", std::strerror(errno)));
-                if (n == 0)
-                    break;
-                if (!sink(buffer.data(), std::size_t(n)))
-                    throw DownloadStopped{};
-                done += std::size_t(n);
+                done += n;
                 progress(done, total);
             }
         } else {
@@ -439,6 +467,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
                                 request.architecture));
     job.enterPointOfNoReturn();
 
+    PendingTemplate pending(store_, request.name, treeFd.get());
     std::string source = work.name() + "/" + treePath;
     if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
         if (errno != EEXIST)

@@ -278,7 +278,7 @@ test_leftovers_removed_at_start() {
     # Any call activates it again.
     bus_call ListMachines > /dev/null
     wait_for 10 bash -c "[[ ! -e '$BRED_MACHINES_DIR/.#bred-remove-crashed-0000' ]]"
-    journalctl -u bred-machined.service --no-pager | grep -q "left behind by an interrupted job"
+    journalctl -u bred-machined.service --no-pager | grep -q "Recovering from an interrupted job: removed .*\.#bred-remove-crashed-0000"
 }
 
 run_test "machines are discovered with their properties" test_discovery_and_properties

@@ -14,6 +14,7 @@ TEST_CASE("built-in defaults apply without a configuration file")
     CHECK(config.machinesDirectory == "/var/lib/machines");
     CHECK(config.settingsDirectory == "/etc/systemd/nspawn");
     CHECK(config.maxJobs == 16);
+    CHECK(config.maxJobsPerCaller == 4);
 }
 
 TEST_CASE("the configuration file overrides the defaults")
@@ -21,11 +22,13 @@ TEST_CASE("the configuration file overrides the defaults")
     auto config = parseConfig("[daemon]\n"
                               "machines_directory = \"/srv/machines/\"\n"
                               "settings_directory = \"/srv/nspawn\"\n"
-                              "max_jobs = 3\n",
+                              "max_jobs = 3\n"
+                              "max_jobs_per_caller = 2\n",
                               "test.toml");
     CHECK(config.machinesDirectory == "/srv/machines/");
     CHECK(config.settingsDirectory == "/srv/nspawn");
     CHECK(config.maxJobs == 3);
+    CHECK(config.maxJobsPerCaller == 2);
 }
 
 TEST_CASE("configuration errors name the file and the key")
@@ -42,6 +45,7 @@ TEST_CASE("configuration errors name the file and the key")
     CHECK_THAT(errorOf("[daemon]\nmachines_directory = \"relative\"\n"), Catch::Contains("machines_directory"));
     CHECK_THAT(errorOf("[daemon]\nmax_jobs = 0\n"), Catch::Contains("max_jobs"));
     CHECK_THAT(errorOf("[daemon]\nmax_jobs = \"many\"\n"), Catch::Contains("max_jobs"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs_per_caller = 0\n"), Catch::Contains("max_jobs_per_caller"));
     CHECK_THAT(errorOf("[daemon\n"), Catch::Contains("bad.toml:1"));
 }
 

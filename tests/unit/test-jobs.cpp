@@ -3,13 +3,14 @@
 
 #include <catch2/catch.hpp>
 #include <chrono>
+#include <functional>
 #include <thread>
 
 using namespace bred;
 
 TEST_CASE("the job limit and one job per machine are enforced")
 {
-    JobManager jobs(2);
+    JobManager jobs(2, 2);
     auto first = jobs.admit("remove", {"a"}, "remove", 1000);
     CHECK(jobs.isMachineHeld("a"));
     try {
@@ -31,6 +32,67 @@ TEST_CASE("the job limit and one job per machine are enforced")
     CHECK(jobs.find(second->id()) == nullptr);
     auto third = jobs.admit("remove", {"c"}, "remove", 1000);
     CHECK(third->id() > second->id());
+}
+
+TEST_CASE("one caller holds at most its own share of the jobs; root is not limited")
+{
+    JobManager jobs(6, 2);
+    auto tooMany = [&](uid_t uid, const std::string& machine) -> std::string {
+        try {
+            jobs.admit("import", {machine}, "create-template", uid);
+        } catch (const Error& error) {
+            CHECK(error.code() == ErrorCode::TooManyJobs);
+            return error.what();
+        }
+        return {};
+    };
+    auto a1 = jobs.admit("import", {"a1"}, "create-template", 1000);
+    auto a2 = jobs.admit("import", {"a2"}, "create-template", 1000);
+    auto refusal = tooMany(1000, "a3");
+    CHECK_THAT(refusal, Catch::Contains("per caller"));
+    CHECK_THAT(refusal, Catch::Contains("uid 1000"));
+    // Others, and root, still get theirs.
+    auto b1 = jobs.admit("import", {"b1"}, "create-template", 1001);
+    auto r1 = jobs.admit("import", {"r1"}, "create-template", 0);
+    auto r2 = jobs.admit("import", {"r2"}, "create-template", 0);
+    auto r3 = jobs.admit("import", {"r3"}, "create-template", 0);
+    // Now the global limit is reached, for root too, and the message says which.
+    CHECK_THAT(tooMany(0, "r4"), Catch::Contains("all callers together"));
+    CHECK_THAT(tooMany(1001, "b2"), Catch::Contains("all callers together"));
+    // A finished job gives its caller a slot back.
+    jobs.release(r3->id());
+    jobs.release(a1->id());
+    CHECK(jobs.admit("import", {"a3"}, "create-template", 1000));
+    CHECK_THAT(tooMany(1000, "a4"), Catch::Contains("per caller"));
+}
+
+TEST_CASE("a hold keeps jobs off its machines until released")
+{
+    JobManager jobs(4, 4);
+    auto busy = [&](const std::function<void()>& attempt) {
+        try {
+            attempt();
+        } catch (const Error& error) {
+            return error.code() == ErrorCode::Busy;
+        }
+        return false;
+    };
+    auto hold = jobs.hold({"old", "new"});
+    CHECK(jobs.isMachineHeld("old"));
+    CHECK(busy([&] { jobs.admit("start", {"old"}, "manage", 1000); }));
+    CHECK(busy([&] { jobs.admit("clone", {"copy"}, "clone", 1000, {"new"}); }));
+    CHECK(busy([&] { jobs.hold({"new"}); }));
+    hold->release();
+    hold->release();
+    CHECK_FALSE(jobs.isMachineHeld("old"));
+    auto start = jobs.admit("start", {"old"}, "manage", 1000);
+    CHECK(busy([&] { jobs.hold({"old", "other"}); }));
+    // A refused hold holds nothing.
+    CHECK_FALSE(jobs.isMachineHeld("other"));
+    {
+        auto scoped = jobs.hold({"other"});
+    }
+    CHECK_FALSE(jobs.isMachineHeld("other"));
 }
 
 TEST_CASE("a job reports progress, logs and its result")

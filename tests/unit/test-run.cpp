@@ -2,6 +2,7 @@
 #include "container-user.h"
 #include "error-code.h"
 #include "errors.h"
+#include "line-splitter.h"
 #include "nspawn-command.h"
 
 #include <catch2/catch.hpp>
@@ -97,4 +98,64 @@ TEST_CASE("the enabled unit file runs the same command as the transient unit")
     CHECK(literalExecWord("a$b$$c") == "a$$b$$$$c");
     auto odd = containerUnitFile(containerService("x", "/srv/100% \"$HOME\""), "/srv/100% \"$HOME\"");
     CHECK(odd.find("\"--directory=/srv/100%% \\\"$$HOME\\\"\"") != std::string::npos);
+}
+
+TEST_CASE("output lines are split at newlines and capped in length")
+{
+    std::vector<std::string> lines;
+    LineSplitter splitter([&](const std::string& line) { lines.push_back(line); });
+    constexpr std::size_t cap = LineSplitter::maxLineBytes;
+
+    SECTION("many short lines, split across reads")
+    {
+        std::string text;
+        for (int i = 0; i < 10000; ++i)
+            text += "line " + std::to_string(i) + "\n";
+        for (std::size_t at = 0; at < text.size(); at += 7)
+            splitter.feed(std::string_view(text).substr(at, 7));
+        splitter.flush();
+        REQUIRE(lines.size() == 10000);
+        CHECK(lines.front() == "line 0");
+        CHECK(lines.back() == "line 9999");
+    }
+    SECTION("no newline ever: pieces of the cap, the rest at the end")
+    {
+        std::string chunk(1000, 'x');
+        for (int i = 0; i < 100; ++i)
+            splitter.feed(chunk);
+        CHECK(lines.size() == 100000 / cap);
+        splitter.flush();
+        REQUIRE(lines.size() == 100000 / cap + 1);
+        for (std::size_t i = 0; i + 1 < lines.size(); ++i)
+            CHECK(lines[i].size() == cap);
+        CHECK(lines.back().size() == 100000 % cap);
+    }
+    SECTION("a huge single line in one read")
+    {
+        splitter.feed(std::string(10 * cap + 5, 'y') + "\nafter\n");
+        splitter.flush();
+        REQUIRE(lines.size() == 12);
+        CHECK(lines[9].size() == cap);
+        CHECK(lines[10] == "yyyyy");
+        CHECK(lines[11] == "after");
+    }
+    SECTION("a line of exactly the cap is one line, also when its newline comes later")
+    {
+        splitter.feed(std::string(cap, 'a') + "\n");
+        splitter.feed(std::string(cap, 'b'));
+        splitter.feed("\nc\n\n");
+        splitter.flush();
+        CHECK(lines == std::vector<std::string>{std::string(cap, 'a'), std::string(cap, 'b'), "c", ""});
+    }
+    SECTION("a multi-byte character cut at the cap stays bytes, passed on whole")
+    {
+        std::string text(cap - 1, 'z');
+        text += "\xc3\xa9 end\n";
+        splitter.feed(text);
+        splitter.flush();
+        REQUIRE(lines.size() == 2);
+        CHECK(lines[0].size() == cap);
+        CHECK(lines[0].back() == '\xc3');
+        CHECK(lines[1] == "\xa9 end");
+    }
 }

@@ -1,6 +1,7 @@
 #include "errors.h"
 #include "job.h"
 #include "machine-store.h"
+#include "os-tree.h"
 #include "temp-dir.h"
 #include "tree-removal.h"
 
@@ -165,13 +166,73 @@ TEST_CASE("leftovers of interrupted jobs are removed, other hidden entries are n
     TempDir dir;
     auto config = testConfig(dir);
     MachineStore store(config);
-    makeOsTree(config.machinesDirectory / ".#bred-remove-x-1234");
+    makeOsTree(config.machinesDirectory / ".#bred-clone-x-1234");
     writeFile(config.machinesDirectory / ".#bred-partial", "x");
     makeOsTree(config.machinesDirectory / ".#importd-transfer");
-    auto removed = store.removeLeftovers();
-    CHECK(removed.size() == 2);
-    CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-remove-x-1234"));
+    writeFile(config.settingsDirectory / "web.nspawn.#bred-0badf00d", "[Files]\n");
+    writeFile(config.settingsDirectory / "web.nspawn", "[Files]\n");
+    auto done = store.recoverInterruptedJobs();
+    CHECK(done.size() == 3);
+    CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-clone-x-1234"));
+    CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-partial"));
     CHECK(std::filesystem::exists(config.machinesDirectory / ".#importd-transfer"));
+    CHECK_FALSE(std::filesystem::exists(config.settingsDirectory / "web.nspawn.#bred-0badf00d"));
+    CHECK(std::filesystem::exists(config.settingsDirectory / "web.nspawn"));
+    CHECK(store.recoverInterruptedJobs().empty());
+}
+
+TEST_CASE("a removal the daemon began is finished at the next start, settings too")
+{
+    TempDir dir;
+    auto config = testConfig(dir);
+    MachineStore store(config);
+    // Killed after moving the tree aside: the settings go too.
+    makeOsTree(config.machinesDirectory / ".#bred-remove-gone.example-0badf00d");
+    writeFile(config.settingsDirectory / "gone.example.nspawn", "[Files]\n");
+    // A machine of that name made since keeps its settings.
+    makeOsTree(config.machinesDirectory / ".#bred-remove-back-0badf00d");
+    makeOsTree(config.machinesDirectory / "back");
+    writeFile(config.settingsDirectory / "back.nspawn", "[Files]\n");
+    auto done = store.recoverInterruptedJobs();
+    CHECK(done.size() == 3);
+    CHECK_FALSE(std::filesystem::exists(config.settingsDirectory / "gone.example.nspawn"));
+    CHECK(std::filesystem::exists(config.settingsDirectory / "back.nspawn"));
+    CHECK(store.inspect("back"));
+    CHECK(store.candidateNames() == std::vector<std::string>{"back"});
+}
+
+TEST_CASE("a template installed but not yet marked read-only is marked at the next start", "[root]")
+{
+    if (geteuid() != 0)
+        return; // the immutable attribute needs CAP_LINUX_IMMUTABLE
+    TempDir dir;
+    auto config = testConfig(dir);
+    MachineStore store(config);
+    auto tree = config.machinesDirectory / "tmpl";
+    makeOsTree(tree);
+    makeOsTree(config.machinesDirectory / "other");
+    UniqueFd fd(open(tree.c_str(), O_RDONLY | O_DIRECTORY));
+    UniqueFd otherFd(open((config.machinesDirectory / "other").c_str(), O_RDONLY | O_DIRECTORY));
+    try {
+        setTreeReadOnly(fd.get(), true);
+        setTreeReadOnly(fd.get(), false);
+    } catch (const Error&) {
+        return; // the filesystem of the temporary directory has no attributes
+    }
+    {
+        PendingTemplate pending(store, "tmpl", fd.get());
+        CHECK(store.recoverInterruptedJobs().size() == 2); // marked, and the marker removed
+        CHECK(store.inspect("tmpl")->machineClass == MachineClass::Template);
+    }
+    setTreeReadOnly(fd.get(), false);
+    {
+        // A marker for a name that now holds another tree changes nothing there.
+        PendingTemplate pending(store, "tmpl", otherFd.get());
+        CHECK(store.recoverInterruptedJobs().size() == 1);
+        CHECK(store.inspect("tmpl")->machineClass == MachineClass::Container);
+    }
+    // Once the install is through, its marker is gone.
+    CHECK(store.recoverInterruptedJobs().empty());
 }
 
 TEST_CASE("templates are read-only trees, and stay so across a rename", "[root]")
