@@ -130,6 +130,8 @@ void ManagerObject::ensureIdle(const std::string& name, const char* what) const
     ensureNoJob(name);
 }
 
+// Every bus method is a function-try-block: whatever escapes its body reaches the caller as a D-Bus error
+// instead of unwinding through sd-bus (see current-error.h).
 std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListMachines()
 try {
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> list;
