@@ -48,6 +48,8 @@ check_daemon_answers() {
 
 test_invalid_utf8_in_os_release_is_escaped() {
     remove_machine_dirs utf1 utf2
+    # The test runs in a subshell of its own: this cleans up however it ends.
+    trap 'remove_machine_dirs utf1 utf2' EXIT
     local pid
     make_fake_os_tree utf1 > /dev/null
     wait_listed utf1
@@ -69,7 +71,6 @@ test_invalid_utf8_in_os_release_is_escaped() {
     assert_contains "$status" "$R"
     assert_contains "$(bredmachine --json list)" utf1
     assert_eq "$(daemon_pid)" "$pid" "the daemon's PID"
-    remove_machine_dirs utf1 utf2
 }
 
 # A block device standing in for a host disk: a loop device on a file of random bytes.
@@ -116,7 +117,6 @@ garbage_trees=(junk-utf8 junk-binary junk-huge junk-fifo junk-device "junk"$'\xf
 test_daemon_restarts_with_garbage_trees() {
     remove_machine_dirs "${garbage_trees[@]}" good1
     make_sentinel_device
-    # The test runs in a subshell of its own: this cleans up however it ends.
     trap 'remove_machine_dirs "${garbage_trees[@]}" good1; drop_sentinel_device' EXIT
     make_fake_os_tree good1 > /dev/null
     make_garbage_trees
@@ -168,6 +168,7 @@ EOF
 
 test_command_output_with_invalid_utf8() {
     remove_machine_dirs utfrun
+    trap 'remove_machine_dirs utfrun' EXIT
     make_bootable_tree utfrun > /dev/null
     wait_listed utfrun
     local pid out err
@@ -188,11 +189,11 @@ test_command_output_with_invalid_utf8() {
     assert_contains "$(journalctl -u bred-machined.service --no-pager -o cat --since '-2min')" "out $R$R line"
     check_daemon_answers
     assert_eq "$(daemon_pid)" "$pid" "the daemon's PID"
-    remove_machine_dirs utfrun
 }
 
 test_client_exits_when_the_daemon_dies() {
     remove_machine_dirs bigsrc bigdst
+    trap 'remove_machine_dirs bigsrc bigdst' EXIT
     make_fake_os_tree bigsrc > /dev/null
     # Real data, so the clone takes a while.
     dd if=/dev/zero of="$BRED_MACHINES_DIR/bigsrc/blob" bs=1M count=1500 status=none
@@ -213,7 +214,6 @@ test_client_exits_when_the_daemon_dies() {
     # The next start (by bus activation) clears what the dead daemon left.
     wait_for 30 bus_call ListMachines
     no_leftovers
-    remove_machine_dirs bigsrc bigdst
 }
 
 run_test "invalid UTF-8 in os-release is returned escaped and the daemon keeps answering" \
