@@ -134,6 +134,37 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
             printLogLine(line);
     };
 
+    // Timers that see this function's locals; they must not outlive it.
+    std::vector<EventLoop::TimerId> timers;
+    // A daemon that dies (or is restarted) mid-job never sends JobRemoved: its bus name changing owner ends the wait.
+    const std::string daemonGone = fmt::format("bred-machined exited while job {} was running; the job's work may be "
+                                               "unfinished. See 'journalctl -u bred-machined' for why.",
+                                               id);
+    auto ownerWatch = connection_->addMatch(
+        fmt::format("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                    "member='NameOwnerChanged',arg0='{}'",
+                    bus::serviceName),
+        [&](sdbus::Message& message) {
+            std::string name, oldOwner, newOwner;
+            message >> name >> oldOwner >> newOwner;
+            if (!oldOwner.empty() && !outcome)
+                outcome = Outcome{"failed", "", daemonGone};
+        });
+    // It may have died before the watch was in place; a JobRemoved it sent before is still queued for us.
+    try {
+        std::string owner;
+        sdbus::createProxy(*connection_, "org.freedesktop.DBus", "/org/freedesktop/DBus")
+            ->callMethod("GetNameOwner")
+            .onInterface("org.freedesktop.DBus")
+            .withArguments(std::string(bus::serviceName))
+            .storeResultsTo(owner);
+    } catch (const sdbus::Error&) {
+        timers.push_back(loop_.addTimer(std::chrono::seconds(1), [&] {
+            if (!outcome)
+                outcome = Outcome{"failed", "", daemonGone};
+        }));
+    }
+
     // The job may have ended already; its JobRemoved is then queued for us, as
     // the manager's signals were subscribed to before the call.
     bool jobGone = false;
@@ -143,10 +174,10 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
         jobGone = true;
     }
     if (jobGone)
-        loop_.addTimer(std::chrono::seconds(10), [&] {
+        timers.push_back(loop_.addTimer(std::chrono::seconds(10), [&] {
             if (!outcome)
                 outcome = Outcome{"failed", "", "The job ended, but its result was not received."};
-        });
+        }));
 
     // Ctrl-C cancels the job; we keep waiting for it to end.
     sigset_t signals;
@@ -167,6 +198,8 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
         });
     });
     loop_.runUntil([&] { return outcome.has_value(); });
+    for (auto timer : timers)
+        loop_.cancelTimer(timer);
     loop_.unwatchFd(signalFd.get());
     onJobLogLine_ = nullptr;
     clearBar();

@@ -89,7 +89,7 @@ bool EventLoop::runPostedTasks()
         tasks.swap(posted_);
     }
     for (auto& task : tasks)
-        task();
+        dispatch(task);
     return !tasks.empty();
 }
 
@@ -99,7 +99,18 @@ void EventLoop::runDueTimers()
     while (!timers_.empty() && timers_.begin()->first <= now) {
         Task task = std::move(timers_.begin()->second.task);
         timers_.erase(timers_.begin());
-        task();
+        dispatch(task);
+    }
+}
+
+void EventLoop::dispatch(const std::function<void()>& handler)
+{
+    try {
+        handler();
+    } catch (...) {
+        if (!failureHandler_)
+            throw;
+        failureHandler_();
     }
 }
 
@@ -158,7 +169,7 @@ void EventLoop::iterate(const std::function<bool()>& done)
         auto it = fds_.find(pollFds[i].fd);
         if (it != fds_.end()) {
             FdHandler handler = it->second.second;
-            handler(pollFds[i].revents);
+            dispatch([&] { handler(pollFds[i].revents); });
         }
     }
 }

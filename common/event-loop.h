@@ -33,6 +33,10 @@ public:
     TimerId addTimer(std::chrono::milliseconds delay, Task task);
     void cancelTimer(TimerId id);
 
+    // Called inside `catch (...)` when a task, timer or fd handler throws, after which the loop goes on
+    // (a daemon must outlive a failed handler). Without one, the exception leaves run() and runUntil().
+    void setFailureHandler(std::function<void()> handler) { failureHandler_ = std::move(handler); }
+
     // Thread-safe: queue a task for the loop thread and wake it.
     void post(Task task);
 
@@ -47,6 +51,7 @@ private:
     void iterate(const std::function<bool()>& done);
     bool runPostedTasks();
     void runDueTimers();
+    void dispatch(const std::function<void()>& handler);
 
     sdbus::IConnection* bus_ = nullptr;
     int wakeFd_ = -1;
@@ -59,6 +64,7 @@ private:
     };
     std::multimap<std::chrono::steady_clock::time_point, Timer> timers_;
     TimerId nextTimerId_ = 1;
+    std::function<void()> failureHandler_;
     bool quit_ = false;
     int exitCode_ = 0;
 };

@@ -1,5 +1,7 @@
 #include "journal-tail.h"
 
+#include "utf8.h"
+
 #include <algorithm>
 #include <memory>
 #include <systemd/sd-journal.h>
@@ -36,8 +38,9 @@ std::vector<JournalLine> unitJournalTail(const std::string& unit, unsigned lines
     while (collected.size() < lines && sd_journal_previous(journal) > 0) {
         JournalLine line;
         sd_journal_get_realtime_usec(journal, &line.realtimeUsec);
-        line.identifier = field(journal, "SYSLOG_IDENTIFIER");
-        line.message = field(journal, "MESSAGE");
+        // Containers log any bytes; what is shown, or put in an error, must be valid UTF-8.
+        line.identifier = escapeInvalidUtf8(field(journal, "SYSLOG_IDENTIFIER"));
+        line.message = escapeInvalidUtf8(field(journal, "MESSAGE"));
         collected.push_back(std::move(line));
     }
     std::reverse(collected.begin(), collected.end());

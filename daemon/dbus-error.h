@@ -7,9 +7,7 @@
 
 namespace bred {
 
-inline sdbus::Error toDbusError(const Error& error)
-{
-    return sdbus::Error(std::string(dbusErrorName(error.code())), error.what());
-}
+// The error as a caller gets it; its message may quote what trees and archives hold, so it is made valid UTF-8.
+sdbus::Error toDbusError(const Error& error);
 
 } // namespace bred

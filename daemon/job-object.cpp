@@ -1,6 +1,11 @@
 #include "job-object.h"
 
 #include "bus-names.h"
+#include "current-error.h"
+#include "dbus-error.h"
+#include "utf8.h"
+
+#include <fmt/format.h>
 
 namespace bred {
 
@@ -9,28 +14,49 @@ JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHa
       published_(job_->progress())
 {
     registerAdaptor();
-    emitInterfacesAddedSignal({bus::jobInterface});
+    try {
+        emitInterfacesAddedSignal({bus::jobInterface});
+    } catch (...) {
+        // The object is there for whoever asks; only this announcement is lost.
+        logCurrentError(fmt::format("Announcing job {}", job_->id()));
+    }
 }
 
 JobObject::~JobObject()
 {
     try {
         emitInterfacesRemovedSignal({bus::jobInterface});
-    } catch (const sdbus::Error&) {
+    } catch (...) {
         // At shutdown the object manager may be gone already; nobody is left to tell.
     }
     unregisterAdaptor();
 }
 
 void JobObject::Cancel(sdbus::Result<>&& result)
-{
+try {
     cancel_(std::move(result), *getObject().getCurrentlyProcessedMessage());
+} catch (...) {
+    throw toDbusError(currentError(fmt::format("Cancel of job {}", job_->id())));
 }
+
+std::string JobObject::Type() { return escapeInvalidUtf8(job_->type()); }
+
+std::string JobObject::Machine() { return escapeInvalidUtf8(job_->machine()); }
+
+std::string JobObject::Stage() { return escapeInvalidUtf8(published_.stage); }
 
 void JobObject::publish()
 {
+    // A signal that cannot go out is logged and skipped: the job and the other signals go on.
+    auto emitting = [this](const char* what, const auto& emit) {
+        try {
+            emit();
+        } catch (...) {
+            logCurrentError(fmt::format("Signalling {} of job {}", what, job_->id()));
+        }
+    };
     for (const auto& line : job_->takeLogLines())
-        emitLogMessage(line.priority, line.line);
+        emitting("a log line", [&] { emitLogMessage(line.priority, escapeInvalidUtf8(line.line)); });
     JobProgress now = job_->progress();
     std::vector<std::string> changed;
     if (now.state != published_.state)
@@ -47,7 +73,7 @@ void JobObject::publish()
         changed.push_back("ExitStatus");
     published_ = now;
     if (!changed.empty())
-        emitPropertiesChangedSignal(bus::jobInterface, changed);
+        emitting("the changed properties", [&] { emitPropertiesChangedSignal(bus::jobInterface, changed); });
 }
 
 } // namespace bred

@@ -25,11 +25,12 @@ public:
 private:
     void Cancel(sdbus::Result<>&& result) override;
     uint32_t Id() override { return job_->id(); }
-    std::string Type() override { return job_->type(); }
-    std::string Machine() override { return job_->machine(); }
+    // Text that leaves here passes escapeInvalidUtf8(): stages and log lines quote commands, archives and trees.
+    std::string Type() override;
+    std::string Machine() override;
     std::string State() override { return std::string(jobStateName(published_.state)); }
     double Progress() override { return published_.progress; }
-    std::string Stage() override { return published_.stage; }
+    std::string Stage() override;
     uint64_t BytesDone() override { return published_.bytesDone; }
     uint64_t BytesTotal() override { return published_.bytesTotal; }
     int32_t ExitStatus() override { return published_.exitStatus; }

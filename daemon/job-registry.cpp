@@ -1,7 +1,9 @@
 #include "job-registry.h"
 
 #include "bus-names.h"
+#include "current-error.h"
 #include "dbus-error.h"
+#include "utf8.h"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -31,26 +33,37 @@ void JobRegistry::setAnnouncers(JobNewAnnouncer onNew, JobRemovedAnnouncer onRem
 std::string JobRegistry::start(const std::shared_ptr<Job>& job, Job::Work work, std::function<void()> onFinished)
 {
     std::uint32_t id = job->id();
-    Entry& entry = entries_[id];
-    entry.object = std::make_unique<JobObject>(
-        bus_, job, [this, job](sdbus::Result<>&& result, const sdbus::Message& message) {
-            cancel(job, std::move(result), message);
-        });
-    entry.onFinished = std::move(onFinished);
-    // Coalesce the worker's notifications: one posted task until the loop has run it.
-    auto pendingFlag = std::make_shared<std::atomic<bool>>(false);
-    job->setChangeNotifier([this, id, pendingFlag] {
-        if (!pendingFlag->exchange(true))
-            loop_.post([this, id, pendingFlag] {
-                pendingFlag->store(false);
-                changed(id);
-            });
-    });
     auto path = bus::jobPath(id);
-    if (onNew_)
-        onNew_(id, path);
-    spdlog::info("Job {} ({} {}) started", id, job->type(), job->machine());
-    job->start(std::move(work));
+    try {
+        Entry& entry = entries_[id];
+        entry.object = std::make_unique<JobObject>(
+            bus_, job, [this, job](sdbus::Result<>&& result, const sdbus::Message& message) {
+                cancel(job, std::move(result), message);
+            });
+        entry.onFinished = std::move(onFinished);
+        // Coalesce the worker's notifications: one posted task until the loop has run it.
+        auto pendingFlag = std::make_shared<std::atomic<bool>>(false);
+        job->setChangeNotifier([this, id, pendingFlag] {
+            if (!pendingFlag->exchange(true))
+                loop_.post([this, id, pendingFlag] {
+                    pendingFlag->store(false);
+                    changed(id);
+                });
+        });
+        try {
+            if (onNew_)
+                onNew_(id, path);
+        } catch (...) {
+            logCurrentError(fmt::format("Announcing job {}", id));
+        }
+        spdlog::info("Job {} ({} {}) started", id, job->type(), job->machine());
+        job->start(std::move(work));
+    } catch (...) {
+        // A job that could not start must not hold its machines.
+        entries_.erase(id);
+        jobs_.release(id);
+        throw;
+    }
     return path;
 }
 
@@ -92,14 +105,20 @@ void JobRegistry::finish(std::uint32_t id)
     job->join();
     // The final values go out before JobRemoved, as the contract promises.
     entry.object->publish();
-    if (entry.onFinished)
-        entry.onFinished();
+    // Whatever fails in the aftermath, the job still ends and JobRemoved goes out.
+    if (entry.onFinished) {
+        try {
+            entry.onFinished();
+        } catch (...) {
+            logCurrentError(fmt::format("Finishing job {}", id));
+        }
+    }
 
     auto progress = job->progress();
     auto failure = job->failure();
     std::string result(jobStateName(progress.state));
     std::string errorName = failure ? std::string(dbusErrorName(failure->code())) : std::string();
-    std::string errorMessage = failure ? failure->what() : std::string();
+    std::string errorMessage = failure ? escapeInvalidUtf8(failure->what()) : std::string();
     if (failure)
         spdlog::warn("Job {} ({} {}) failed: {}", id, job->type(), job->machine(), errorMessage);
     else
@@ -107,8 +126,12 @@ void JobRegistry::finish(std::uint32_t id)
     auto path = bus::jobPath(id);
     entry.object.reset();
     jobs_.release(id);
-    if (onRemoved_)
-        onRemoved_(id, path, result, errorName, errorMessage);
+    try {
+        if (onRemoved_)
+            onRemoved_(id, path, result, errorName, errorMessage);
+    } catch (...) {
+        logCurrentError(fmt::format("Signalling the end of job {}", id));
+    }
 }
 
 void JobRegistry::cancel(const std::shared_ptr<Job>& job, sdbus::Result<>&& result, const sdbus::Message& message)

@@ -1,7 +1,10 @@
 #include "job.h"
 
+#include "current-error.h"
+
 #include <algorithm>
 #include <exception>
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
 #include <utility>
@@ -78,10 +81,8 @@ void Job::start(Work work)
             finish(JobState::Done, std::nullopt);
         } catch (const JobCanceled&) {
             finish(JobState::Canceled, std::nullopt);
-        } catch (const Error& error) {
-            finish(JobState::Failed, error);
-        } catch (const std::exception& error) {
-            finish(JobState::Failed, Error(ErrorCode::Failed, error.what()));
+        } catch (...) {
+            finish(JobState::Failed, currentError(fmt::format("Job {} ({} {})", id_, type_, machine_)));
         }
     });
 }

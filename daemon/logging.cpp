@@ -1,5 +1,7 @@
 #include "logging.h"
 
+#include "utf8.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -35,7 +37,8 @@ protected:
     void sink_it_(const spdlog::details::log_msg& message) override
     {
         std::vector<std::string> fields{
-            "MESSAGE=" + std::string(message.payload.data(), message.payload.size()),
+            // Lines quote what trees, archives and commands hold; journalctl shows invalid UTF-8 as a blob.
+            "MESSAGE=" + escapeInvalidUtf8(std::string_view(message.payload.data(), message.payload.size())),
             "PRIORITY=" + std::to_string(syslogPriority(message.level)),
             "SYSLOG_IDENTIFIER=bred-machined",
         };

@@ -1,6 +1,8 @@
 #include "machine-object.h"
 
 #include "bus-names.h"
+#include "current-error.h"
+#include "utf8.h"
 
 namespace bred {
 
@@ -8,14 +10,19 @@ MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
     : AdaptorInterfaces(bus, bus::machinePath(view.info.name)), view_(std::move(view))
 {
     registerAdaptor();
-    emitInterfacesAddedSignal({bus::machineInterface});
+    try {
+        emitInterfacesAddedSignal({bus::machineInterface});
+    } catch (...) {
+        // The object is there for whoever asks; only this announcement is lost.
+        logCurrentError("Announcing machine " + view_.info.name);
+    }
 }
 
 MachineObject::~MachineObject()
 {
     try {
         emitInterfacesRemovedSignal({bus::machineInterface});
-    } catch (const sdbus::Error&) {
+    } catch (...) {
         // At shutdown the object manager may be gone already; nobody is left to tell.
     }
     unregisterAdaptor();
@@ -45,31 +52,56 @@ void MachineObject::update(MachineView view)
     if (before.architecture != after.architecture)
         changed.push_back("Architecture");
     view_ = std::move(view);
-    if (!changed.empty())
+    if (changed.empty())
+        return;
+    try {
         emitPropertiesChangedSignal(bus::machineInterface, changed);
+    } catch (...) {
+        logCurrentError("Signalling the changes of machine " + view_.info.name);
+    }
+}
+
+std::string MachineObject::Name() { return escapeInvalidUtf8(view_.info.name); }
+
+std::string MachineObject::Directory() { return escapeInvalidUtf8(view_.info.directory.string()); }
+
+std::string MachineObject::Unit() { return escapeInvalidUtf8(view_.unit); }
+
+std::string MachineObject::Architecture() { return escapeInvalidUtf8(view_.info.architecture); }
+
+std::map<std::string, std::string> MachineObject::OSRelease()
+{
+    std::map<std::string, std::string> osRelease;
+    for (const auto& [key, value] : view_.info.osRelease)
+        osRelease[escapeInvalidUtf8(key)] = escapeInvalidUtf8(value);
+    return osRelease;
 }
 
 std::vector<sdbus::Struct<std::string, std::string, bool>> MachineObject::Binds()
 {
     std::vector<sdbus::Struct<std::string, std::string, bool>> binds;
     for (const auto& bind : view_.info.binds)
-        binds.emplace_back(bind.source, bind.destination, bind.readOnly);
+        binds.emplace_back(escapeInvalidUtf8(bind.source), escapeInvalidUtf8(bind.destination), bind.readOnly);
     return binds;
 }
 
 std::map<std::string, sdbus::Variant> MachineObject::Network()
 {
-    std::map<std::string, sdbus::Variant> network{{"mode", view_.info.network.mode}};
+    std::map<std::string, sdbus::Variant> network{{"mode", escapeInvalidUtf8(view_.info.network.mode)}};
     if (!view_.info.network.bridge.empty())
-        network["bridge"] = view_.info.network.bridge;
+        network["bridge"] = escapeInvalidUtf8(view_.info.network.bridge);
     if (const auto& inside = view_.info.containerNetwork) {
         network["dhcp"] = inside->dhcp;
         if (!inside->address.empty())
-            network["address"] = inside->address;
+            network["address"] = escapeInvalidUtf8(inside->address);
         if (!inside->gateway.empty())
-            network["gateway"] = inside->gateway;
-        if (!inside->dns.empty())
-            network["dns"] = inside->dns;
+            network["gateway"] = escapeInvalidUtf8(inside->gateway);
+        if (!inside->dns.empty()) {
+            std::vector<std::string> dns;
+            for (const auto& server : inside->dns)
+                dns.push_back(escapeInvalidUtf8(server));
+            network["dns"] = dns;
+        }
     }
     return network;
 }

@@ -27,17 +27,19 @@ public:
     void update(MachineView view);
 
 private:
-    std::string Name() override { return view_.info.name; }
+    // Every string property passes escapeInvalidUtf8(): os-release, the host0 file and settings come from
+    // files that container root or an administrator may fill with any bytes.
+    std::string Name() override;
     std::string Class() override { return std::string(machineClassName(view_.info.machineClass)); }
     std::string State() override { return view_.state; }
-    std::string Directory() override { return view_.info.directory; }
+    std::string Directory() override;
     bool ReadOnly() override { return view_.info.readOnly; }
     bool Enabled() override { return view_.info.enabled; }
-    std::string Unit() override { return view_.unit; }
+    std::string Unit() override;
     std::vector<sdbus::Struct<std::string, std::string, bool>> Binds() override;
     std::map<std::string, sdbus::Variant> Network() override;
-    std::map<std::string, std::string> OSRelease() override { return view_.info.osRelease; }
-    std::string Architecture() override { return view_.info.architecture; }
+    std::map<std::string, std::string> OSRelease() override;
+    std::string Architecture() override;
     uint64_t CreationTimestamp() override { return view_.info.creationTimestamp; }
 
     MachineView view_;

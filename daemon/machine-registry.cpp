@@ -1,6 +1,7 @@
 #include "machine-registry.h"
 
 #include "bus-names.h"
+#include "current-error.h"
 #include "event-loop.h"
 #include "names.h"
 
@@ -39,7 +40,7 @@ void MachineRegistry::refreshAll()
 }
 
 void MachineRegistry::refresh(const std::string& name)
-{
+try {
     if (!isValidMachineName(name))
         return;
     auto info = store_.inspect(name);
@@ -76,6 +77,9 @@ void MachineRegistry::refresh(const std::string& name)
     objects_[name] = std::make_unique<MachineObject>(bus_, std::move(view));
     if (onNew_)
         onNew_(name, bus::machinePath(name));
+} catch (...) {
+    // Whatever a tree holds, the other machines, and the caller, go on.
+    logCurrentError("Looking at machine " + name);
 }
 
 const MachineView* MachineRegistry::find(const std::string& name) const

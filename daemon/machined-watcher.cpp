@@ -1,5 +1,7 @@
 #include "machined-watcher.h"
 
+#include "current-error.h"
+
 #include <sdbus-c++/sdbus-c++.h>
 #include <spdlog/spdlog.h>
 
@@ -51,6 +53,7 @@ void MachinedWatcher::bindMount(const std::string& name, const std::string& sour
                                 bool readOnly, bool makeDestination,
                                 std::function<void(std::optional<std::string>)> done)
 {
+    done = loggingFailures("After a machined call", std::move(done));
     manager_->callMethodAsync("BindMountMachine")
         .onInterface(machinedManagerInterface)
         .withArguments(name, source, destination, readOnly, makeDestination)

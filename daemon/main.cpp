@@ -2,6 +2,7 @@
 #include "build-config.h"
 #include "bus-names.h"
 #include "config.h"
+#include "current-error.h"
 #include "dbus-error.h"
 #include "event-loop.h"
 #include "job-registry.h"
@@ -96,6 +97,7 @@ int main(int argc, char** argv)
         auto bus = connectBus(busName);
         bred::EventLoop loop;
         loop.attachBus(*bus);
+        loop.setFailureHandler([] { bred::logCurrentError("A handler on the event loop"); });
         loop.watchFd(signalFd.get(), POLLIN, [&](short) {
             signalfd_siginfo info{};
             if (read(signalFd.get(), &info, sizeof info) == sizeof info) {

@@ -1,6 +1,7 @@
 #include "manager-object.h"
 
 #include "bus-names.h"
+#include "current-error.h"
 #include "dbus-error.h"
 #include "atomic-file.h"
 #include "checksum.h"
@@ -10,6 +11,7 @@
 #include "method-options.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "utf8.h"
 
 #include <algorithm>
 #include <cstring>
@@ -110,10 +112,8 @@ void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std:
         }
         try {
             work(sharedResult, caller);
-        } catch (const Error& error) {
-            replyError(*sharedResult, error);
-        } catch (const std::exception& error) {
-            replyError(*sharedResult, Error(ErrorCode::Failed, error.what()));
+        } catch (...) {
+            replyError(*sharedResult, currentError("An authorized call"));
         }
     });
 }
@@ -154,59 +154,63 @@ void ManagerObject::ensureIdle(const std::string& name, const char* what) const
     ensureNoJob(name);
 }
 
+// Every bus method is a function-try-block: whatever escapes its body reaches the caller as a D-Bus error
+// instead of unwinding through sd-bus (see current-error.h).
 std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListMachines()
-{
+try {
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> list;
     for (const MachineView* machine : machines_.list())
         list.emplace_back(machine->info.name, std::string(machineClassName(machine->info.machineClass)),
                           machine->state, sdbus::ObjectPath(bus::machinePath(machine->info.name)));
     return list;
+} catch (...) {
+    throw toDbusError(currentError("ListMachines"));
 }
 
 sdbus::ObjectPath ManagerObject::GetMachine(const std::string& name)
-{
-    try {
-        return sdbus::ObjectPath(bus::machinePath(existingMachine(name).info.name));
-    } catch (const Error& error) {
-        throw toDbusError(error);
-    }
+try {
+    return sdbus::ObjectPath(bus::machinePath(existingMachine(name).info.name));
+} catch (...) {
+    throw toDbusError(currentError("GetMachine"));
 }
 
 std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ManagerObject::ListJobs()
-{
+try {
     std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> list;
     for (const auto& job : jobs_.jobs())
         list.emplace_back(job->id(), job->type(), job->machine(), std::string(jobStateName(job->progress().state)),
                           sdbus::ObjectPath(bus::jobPath(job->id())));
     return list;
+} catch (...) {
+    throw toDbusError(currentError("ListJobs"));
 }
 
 Catalog ManagerObject::loadCatalog() const { return Catalog::load(config_.catalogFile, config_.catalogDirectory); }
 
 std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ManagerObject::ListDistributions()
-{
-    try {
-        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> list;
-        const Catalog catalog = loadCatalog();
-        for (const auto& distribution : catalog.distributions()) {
-            std::string architectures;
-            for (const auto& [arch, native] : distribution.architectures)
-                architectures += (architectures.empty() ? "" : ",") + arch;
-            std::string url;
-            try {
-                auto preferred = distribution.architectures.count(hostArchitecture())
-                                     ? hostArchitecture()
-                                     : distribution.architectures.begin()->first;
-                url = Catalog::resolve(distribution, preferred).archiveUrl;
-            } catch (const Error&) {
-                url = distribution.archiveUrl;
-            }
-            list.emplace_back(distribution.id, distribution.name, architectures, url);
+try {
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> list;
+    const Catalog catalog = loadCatalog();
+    for (const auto& distribution : catalog.distributions()) {
+        std::string architectures;
+        for (const auto& [arch, native] : distribution.architectures)
+            architectures += (architectures.empty() ? "" : ",") + arch;
+        std::string url;
+        try {
+            auto preferred = distribution.architectures.count(hostArchitecture())
+                                 ? hostArchitecture()
+                                 : distribution.architectures.begin()->first;
+            url = Catalog::resolve(distribution, preferred).archiveUrl;
+        } catch (const Error&) {
+            url = distribution.archiveUrl;
         }
-        return list;
-    } catch (const Error& error) {
-        throw toDbusError(error);
+        // Catalog files are the administrator's, but a bad byte in one must not fail the listing.
+        list.emplace_back(escapeInvalidUtf8(distribution.id), escapeInvalidUtf8(distribution.name),
+                          escapeInvalidUtf8(architectures), escapeInvalidUtf8(url));
     }
+    return list;
+} catch (...) {
+    throw toDbusError(currentError("ListDistributions"));
 }
 
 std::vector<Recipe> ManagerObject::loadRecipes() const
@@ -219,11 +223,13 @@ std::vector<Recipe> ManagerObject::loadRecipes() const
 }
 
 std::vector<sdbus::Struct<std::string, std::string>> ManagerObject::ListRecipes()
-{
+try {
     std::vector<sdbus::Struct<std::string, std::string>> list;
     for (const auto& recipe : loadRecipes())
-        list.emplace_back(recipe.id, recipe.description);
+        list.emplace_back(escapeInvalidUtf8(recipe.id), escapeInvalidUtf8(recipe.description));
     return list;
+} catch (...) {
+    throw toDbusError(currentError("ListRecipes"));
 }
 
 namespace {
@@ -276,7 +282,7 @@ void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller
 
 void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    std::string source, std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto request = std::make_shared<TemplateRequest>();
     try {
         auto parsed = applyTemplateOptions(*request, name, std::move(options));
@@ -299,11 +305,13 @@ void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
                   [this, request](const JobReply& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
+} catch (...) {
+    throw toDbusError(currentError("CreateTemplate"));
 }
 
 void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto request = std::make_shared<TemplateRequest>();
     try {
         applyTemplateOptions(*request, name, std::move(options));
@@ -320,11 +328,13 @@ void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& 
                   [this, request](const JobReply& reply, const Caller& caller) {
                       startTemplateJob(reply, caller, request);
                   });
+} catch (...) {
+    throw toDbusError(currentError("ImportTemplate"));
 }
 
 void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
                           std::map<std::string, sdbus::Variant> options)
-{
+try {
     CloneRequest request;
     try {
         existingMachine(source);
@@ -358,11 +368,13 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                           [this, request] { machines_.refresh(request.name); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("Clone"));
 }
 
 void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipeId,
                             std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto request = std::make_shared<RunRequest>();
     auto recipe = std::make_shared<Recipe>();
     auto steps = std::make_shared<std::vector<RecipeStep>>();
@@ -412,6 +424,8 @@ void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                           [this, name = request->machine] { machines_.refresh(name); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("Convert"));
 }
 
 namespace {
@@ -440,7 +454,7 @@ Job::Work awaitOutcome(std::shared_future<std::optional<Error>> outcome, std::fu
 
 void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                           std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto checks = [this](const std::string& machine) {
         refreshReadOnlyFlag(machine);
         const MachineView& view = existingMachine(machine);
@@ -486,11 +500,13 @@ void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
                           });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("Start"));
 }
 
 void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                          std::map<std::string, sdbus::Variant> options)
-{
+try {
     bool force = false;
     try {
         MethodOptions parsed(std::move(options), {"force"});
@@ -518,10 +534,12 @@ void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, st
                                                      [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("Stop"));
 }
 
 void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
-{
+try {
     auto checks = [this](const std::string& machine) {
         refreshReadOnlyFlag(machine);
         const MachineView& view = existingMachine(machine);
@@ -549,10 +567,12 @@ void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
                           reply->returnResults();
                       });
                   });
+} catch (...) {
+    throw toDbusError(currentError("Enable"));
 }
 
 void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
-{
+try {
     try {
         existingMachine(name);
     } catch (const Error& error) {
@@ -570,6 +590,8 @@ void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
                           reply->returnResults();
                       });
                   });
+} catch (...) {
+    throw toDbusError(currentError("Disable"));
 }
 
 void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
@@ -635,7 +657,7 @@ void ensureContainer(const MachineView& view)
 
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
                          std::map<std::string, sdbus::Variant> options)
-{
+try {
     BindMount bind;
     bool makeSource = false;
     try {
@@ -695,10 +717,12 @@ void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string
                                   reply->returnResults();
                           });
                   });
+} catch (...) {
+    throw toDbusError(currentError("Bind"));
 }
 
 void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::string destination)
-{
+try {
     try {
         existingMachine(name);
         checkedBindPath(destination, "destination");
@@ -717,10 +741,12 @@ void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::stri
                       machines_.refresh(name);
                       reply->returnResults();
                   });
+} catch (...) {
+    throw toDbusError(currentError("Unbind"));
 }
 
 void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings)
-{
+try {
     NetworkSettings hostSide;
     std::optional<ContainerNetwork> containerSide;
     try {
@@ -779,6 +805,8 @@ void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::
                       machines_.refresh(name);
                       reply->returnResults();
                   });
+} catch (...) {
+    throw toDbusError(currentError("SetNetwork"));
 }
 
 RunRequest& ManagerObject::prepareRun(RunRequest& request, const std::string& name) const
@@ -812,7 +840,7 @@ std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std:
 
 void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
                             std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto request = std::make_shared<RunRequest>();
     Details details{{"machine", name}, {"verb", "add-user"}, {"user", user}};
     try {
@@ -851,12 +879,14 @@ void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result,
                           [] {});
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("AddUser"));
 }
 
 void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                         std::vector<std::string> argv, sdbus::UnixFd stdinFd, sdbus::UnixFd stdoutFd,
                         sdbus::UnixFd stderrFd, std::map<std::string, sdbus::Variant> options)
-{
+try {
     auto request = std::make_shared<RunRequest>();
     std::string commandLine;
     try {
@@ -890,10 +920,12 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
                           [] {});
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
+} catch (...) {
+    throw toDbusError(currentError("Run"));
 }
 
 void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name)
-{
+try {
     try {
         existingMachine(name);
     } catch (const Error& error) {
@@ -913,16 +945,22 @@ void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, 
                     jobs_.release(job->id());
                     return replyError(*reply, *error);
                 }
-                auto path = jobRegistry_.start(
-                    job, [this, name](JobContext& context) { store_.remove(name, context); },
-                    [this, name] { machines_.refresh(name); });
-                reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                try {
+                    auto path = jobRegistry_.start(
+                        job, [this, name](JobContext& context) { store_.remove(name, context); },
+                        [this, name] { machines_.refresh(name); });
+                    reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                } catch (...) {
+                    replyError(*reply, currentError("Remove"));
+                }
             });
         });
+} catch (...) {
+    throw toDbusError(currentError("Remove"));
 }
 
 void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::string newName)
-{
+try {
     try {
         existingMachine(name);
         validateMachineName(newName);
@@ -971,6 +1009,8 @@ void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::stri
                             }
                         });
                     });
+} catch (...) {
+    throw toDbusError(currentError("Rename"));
 }
 
 } // namespace bred

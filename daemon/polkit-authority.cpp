@@ -1,5 +1,6 @@
 #include "polkit-authority.h"
 
+#include "current-error.h"
 #include "raw-message.h"
 
 #include <fmt/format.h>
@@ -41,6 +42,7 @@ void PolkitAuthority::check(const Caller& caller, const std::string& action,
                             const std::map<std::string, std::string>& details,
                             std::function<void(std::optional<Error>)> done)
 {
+    done = loggingFailures("After a polkit check", std::move(done));
     if (caller.uid == 0) {
         done(std::nullopt);
         return;

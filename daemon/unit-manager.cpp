@@ -1,5 +1,6 @@
 #include "unit-manager.h"
 
+#include "current-error.h"
 #include "journal-tail.h"
 #include "raw-message.h"
 
@@ -116,6 +117,7 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
+    done = loggingFailures("After a systemd call", std::move(done));
     auto call = manager_->createMethodCall(systemdManager, "StartTransientUnit");
     call << unit << std::string("fail");
     sd_bus_message* raw = RawMessage::of(call);
@@ -145,6 +147,7 @@ void UnitManager::startContainer(const std::string& unit, const ContainerService
 
 void UnitManager::startUnit(const std::string& unit, Done done)
 {
+    done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("StartUnit")
         .onInterface(systemdManager)
         .withArguments(unit, std::string("fail"))
@@ -169,6 +172,7 @@ void UnitManager::reload(Done done)
 
 void UnitManager::enableUnitFile(const std::string& unit, Done done)
 {
+    done = loggingFailures("After a systemd call", std::move(done));
     // runtime=false: for every boot; force=true: replace a stale link of ours.
     manager_->callMethodAsync("EnableUnitFiles")
         .onInterface(systemdManager)
@@ -186,6 +190,7 @@ void UnitManager::enableUnitFile(const std::string& unit, Done done)
 
 void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done done)
 {
+    done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("DisableUnitFiles")
         .onInterface(systemdManager)
         .withArguments(units, false)
@@ -203,6 +208,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
 
 void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
 {
+    done = loggingFailures("After a systemd call", std::move(done));
     auto replied = [this, unit, done](const sdbus::Error* error, std::optional<sdbus::ObjectPath> job) {
         if (error) {
             // A unit that is gone already is stopped (machined does the same).
