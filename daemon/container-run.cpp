@@ -6,6 +6,7 @@
 #include "line-splitter.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "sd-bus-handles.h"
 #include "unit-manager.h"
 
 #include <cerrno>
@@ -32,22 +33,6 @@ constexpr int systemdExitChdir = 200;
 constexpr int systemdExitExec = 203;
 constexpr int systemdExitLast = 243;
 constexpr auto stopGrace = std::chrono::seconds(15);
-
-struct BusUnref {
-    void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
-};
-using Bus = std::unique_ptr<sd_bus, BusUnref>;
-struct MessageUnref {
-    void operator()(sd_bus_message* message) const { sd_bus_message_unref(message); }
-};
-using Message = std::unique_ptr<sd_bus_message, MessageUnref>;
-
-// An sd_bus_error freed on every path.
-struct BusError {
-    sd_bus_error error = SD_BUS_ERROR_NULL;
-    ~BusError() { sd_bus_error_free(&error); }
-    std::string text(int r) const { return error.message ? error.message : std::strerror(-r); }
-};
 
 void check(int r, const char* what)
 {

@@ -1,5 +1,7 @@
 #include "leftover-units.h"
 
+#include "sd-bus-handles.h"
+
 #include <chrono>
 #include <cstring>
 #include <fmt/format.h>
@@ -19,19 +21,6 @@ constexpr const char* runUnitPattern = "bred-run-*.service";
 // nspawn gets its payload to end cleanly first; KillMode=mixed ends the rest.
 constexpr auto stopDeadline = std::chrono::seconds(30);
 
-struct BusUnref {
-    void operator()(sd_bus* bus) const { sd_bus_flush_close_unref(bus); }
-};
-struct MessageUnref {
-    void operator()(sd_bus_message* message) const { sd_bus_message_unref(message); }
-};
-using Message = std::unique_ptr<sd_bus_message, MessageUnref>;
-
-struct BusError {
-    sd_bus_error error = SD_BUS_ERROR_NULL;
-    ~BusError() { sd_bus_error_free(&error); }
-    std::string text(int r) const { return error.message ? error.message : std::strerror(-r); }
-};
 
 // The run units that are not inactive; throws std::runtime_error when systemd cannot say.
 std::vector<std::string> activeRunUnits(sd_bus* bus)
@@ -63,7 +52,7 @@ std::vector<std::string> stopLeftoverRunUnits()
     std::vector<std::string> done;
     sd_bus* rawBus = nullptr;
     int r = sd_bus_open_system(&rawBus);
-    std::unique_ptr<sd_bus, BusUnref> bus(rawBus);
+    Bus bus(rawBus);
     if (r < 0)
         return {fmt::format("could not reach systemd to stop units of interrupted jobs: {}", std::strerror(-r))};
     try {
