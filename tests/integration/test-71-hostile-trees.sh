@@ -293,7 +293,7 @@ test_oci_whiteouts_of_dot_and_dotdot() {
     done
 }
 
-setup
+run_setup setup teardown
 run_test "clone: etc/hostname a block device of the host is refused, never written" test_clone_hostname_block_device
 run_test "clone: etc/machine-id a block device of the host is refused" test_clone_machine_id_block_device
 run_test "clone: etc/hostname a FIFO is refused at once" test_clone_hostname_fifo
@@ -305,4 +305,4 @@ run_test "import: an archive's etc symlink to another machine changes nothing th
     test_archive_etc_symlink_to_another_machine
 run_test "import: device nodes outside /dev are left out" test_archive_device_nodes_outside_dev
 run_test "OCI whiteouts naming . or .. are BadArchive" test_oci_whiteouts_of_dot_and_dotdot
-teardown
+run_teardown teardown

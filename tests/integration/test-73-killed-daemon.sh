@@ -182,11 +182,11 @@ test_killed_while_removing() {
     assert_not_contains "$(bredmachine list)" k73big
 }
 
-setup
+run_setup setup teardown
 run_test "killed while creating a template: no half-made template, no leftovers" test_killed_while_creating_a_template
 run_test "killed while importing a template from a pipe: nothing left" test_killed_while_importing_a_template
 run_test "killed while cloning: no half-made clone, the source intact" test_killed_while_cloning
 run_test "killed while converting a stopped container: its unit is stopped" test_killed_while_converting
 run_test "killed while running a command in a stopped container: its unit is stopped" test_killed_while_running_a_command
 run_test "killed while removing: the removal is finished, settings too" test_killed_while_removing
-teardown
+run_teardown teardown

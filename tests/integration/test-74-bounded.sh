@@ -160,6 +160,8 @@ test_rename_and_start_never_both_go_ahead() {
     else
         grep -q 'Error.Busy' "$WORK/rename.out"
     fi
+    # A Stop while the Start job still runs is refused as Busy: let it finish.
+    wait_for 60 no_jobs
     bredmachine stop k74ren --force > /dev/null 2>&1 || true
     bredmachine stop k74ren2 --force > /dev/null 2>&1 || true
     wait_for 30 bash -c "! machinectl list --no-legend | grep -q k74ren"
@@ -170,10 +172,10 @@ test_rename_and_start_never_both_go_ahead() {
     assert_ok bus_call ListMachines
 }
 
-setup
+run_setup setup teardown
 run_test "a command printing 100 MB without a newline: memory stays bounded" test_output_without_newline_stays_bounded
 run_test "ImportTemplate from a silent pipe is canceled within a second" test_silent_pipe_is_canceled_within_a_second
 run_test "sockets, terminals, directories and devices are refused as archives" test_descriptor_types_are_checked
 run_test "one caller holds at most max_jobs_per_caller jobs; root still gets one" test_one_caller_cannot_take_every_slot
 run_test "a Rename and a Start of the same machine never both go ahead" test_rename_and_start_never_both_go_ahead
-teardown
+run_teardown teardown
