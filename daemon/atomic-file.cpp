@@ -37,34 +37,69 @@ bool writeAll(int fd, const std::string& text)
     return true;
 }
 
+// A new file in `dirFd` for replaceFileAt to fill. Unnamed (O_TMPFILE) where
+// the filesystem allows it, so a daemon killed while writing leaves nothing;
+// else with a random hidden name and O_EXCL. Either way a new inode: whatever
+// the tree's owner put in the directory is never opened. (O_TMPFILE without
+// O_EXCL, which would forbid linking it in.)
+struct NewFile {
+    UniqueFd fd;
+    std::string name; // empty while unnamed
+};
+
+NewFile createNewFile(int dirFd)
+{
+    NewFile file{UniqueFd(openat(dirFd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600)), {}};
+    if (file.fd || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
+        return file;
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        file.name = ".#bred-" + randomSuffix();
+        file.fd = UniqueFd(openat(dirFd, file.name.c_str(),
+                                  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600));
+        if (file.fd || errno != EEXIST)
+            break;
+    }
+    return file;
+}
+
+// Gives an unnamed file a random hidden name in `dirFd`, so it can be renamed
+// over the target: linkat() never replaces a name. Returns false with errno set.
+bool nameNewFile(int dirFd, NewFile& file)
+{
+    const std::string procPath = "/proc/self/fd/" + std::to_string(file.fd.get());
+    for (int attempt = 0; attempt < 16; ++attempt) {
+        std::string name = ".#bred-" + randomSuffix();
+        if (linkat(AT_FDCWD, procPath.c_str(), dirFd, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
+            file.name = std::move(name);
+            return true;
+        }
+        if (errno != EEXIST)
+            return false;
+    }
+    return false;
+}
+
 } // namespace
 
 void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
                    std::optional<FileOwner> owner, const std::string& displayPath)
 {
-    std::string temporary;
-    UniqueFd file;
-    // O_EXCL: a new file, whatever the tree's owner put in the directory.
-    for (int attempt = 0; attempt < 16 && !file; ++attempt) {
-        temporary = ".#bred-" + randomSuffix();
-        file = UniqueFd(openat(dirFd, temporary.c_str(),
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600));
-        if (!file && errno != EEXIST)
-            break;
-    }
-    if (!file)
+    NewFile file = createNewFile(dirFd);
+    if (!file.fd)
         throw Error(ErrorCode::Failed, fmt::format("cannot write {}: {}", displayPath, std::strerror(errno)));
-    if (!writeAll(file.get(), text) || (owner && fchown(file.get(), owner->uid, owner->gid) < 0) ||
-        fchmod(file.get(), mode) < 0 || fsync(file.get()) < 0) {
-        int writeErrno = errno;
-        unlinkat(dirFd, temporary.c_str(), 0);
-        throw Error(ErrorCode::Failed, fmt::format("cannot write {}: {}", displayPath, std::strerror(writeErrno)));
-    }
-    if (renameat(dirFd, temporary.c_str(), dirFd, name.c_str()) < 0) {
-        int renameErrno = errno;
-        unlinkat(dirFd, temporary.c_str(), 0);
-        throw Error(ErrorCode::Failed, fmt::format("cannot replace {}: {}", displayPath, std::strerror(renameErrno)));
-    }
+    auto fail = [&](const char* what) {
+        int failure = errno;
+        if (!file.name.empty())
+            unlinkat(dirFd, file.name.c_str(), 0);
+        throw Error(ErrorCode::Failed, fmt::format("{} {}: {}", what, displayPath, std::strerror(failure)));
+    };
+    if (!writeAll(file.fd.get(), text) || (owner && fchown(file.fd.get(), owner->uid, owner->gid) < 0) ||
+        fchmod(file.fd.get(), mode) < 0 || fsync(file.fd.get()) < 0)
+        fail("cannot write");
+    if (file.name.empty() && !nameNewFile(dirFd, file))
+        fail("cannot write");
+    if (renameat(dirFd, file.name.c_str(), dirFd, name.c_str()) < 0)
+        fail("cannot replace");
 }
 
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text, mode_t mode)

@@ -16,11 +16,13 @@ struct FileOwner {
     gid_t gid;
 };
 
-// Writes `text` to a new file with a random hidden name in directory `dirFd`
-// (O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK, so nothing that exists is opened),
-// with `mode` and, if given, `owner`; syncs it and renames it over `name`.
-// `displayPath` names the file in errors. Throws Error; the temporary file
-// never stays behind.
+// Writes `text` to a new file in directory `dirFd` (unnamed with O_TMPFILE, or
+// with a random hidden name and O_EXCL where the filesystem has no O_TMPFILE;
+// nothing that exists is opened), with `mode` and, if given, `owner`; syncs
+// it, names it and renames it over `name`. `displayPath` names the file in
+// errors. Throws Error; the temporary file never stays behind, not even when
+// the daemon is killed while writing (but for the two calls between naming
+// and renaming, or the whole write where O_TMPFILE is missing).
 void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
                    std::optional<FileOwner> owner, const std::string& displayPath);
 

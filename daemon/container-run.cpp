@@ -3,6 +3,7 @@
 #include "atomic-file.h"
 #include "errors.h"
 #include "job.h"
+#include "leftover-units.h"
 #include "line-splitter.h"
 #include "names.h"
 #include "nspawn-command.h"
@@ -315,6 +316,9 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         unit = fmt::format("bred-run-{}-{}.service", request.machine, randomSuffix());
     }
     UnitRun run(Bus(rawBus), unit, job);
+    std::optional<RunningCommandNote> note;
+    if (request.running)
+        note.emplace(request.machine, unit);
 
     std::vector<std::string> command = request.command.argv;
     if (!request.running)

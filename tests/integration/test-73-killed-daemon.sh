@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A daemon killed mid-job loses nothing: for each kind of job (create and
-# import a template, clone, convert, remove, run in a stopped container) the
-# daemon gets SIGKILL while the job runs, is started again, and must leave no
-# half-made machine under any name, no hidden leftovers, no unit of the dead
+# import a template, clone, convert, remove, run in a stopped or a running
+# container) the daemon gets SIGKILL while the job runs, is started again,
+# and must leave no half-made machine under any name, no hidden leftovers, no unit of the dead
 # daemon running, and the machines it worked on intact.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -168,6 +168,31 @@ test_killed_while_running_a_command() {
     assert_eq "$(machine_prop k73conv State)" 's "stopped"'
 }
 
+# sleep_in_container NAME, no_sleep_in_container NAME: whether the test's
+# sleep runs inside container NAME; each needs the container to answer.
+# (Probes for wait_for: they return, never exit as assertions do.)
+sleeps_in_container() { systemd-run -M "$1" --wait --pipe -q pgrep -c -f '^sleep 6075$' || true; }
+sleep_in_container() { [[ $(sleeps_in_container "$1") == 1 ]]; }
+no_sleep_in_container() { [[ $(sleeps_in_container "$1") == 0 ]]; }
+machine_stopped() { [[ $(machine_prop "$1" State) == 's "stopped"' ]]; }
+
+test_killed_while_running_a_command_in_a_running_container() {
+    assert_ok bredmachine start k73conv
+    wait_for 90 container_running k73conv
+    bredmachine run k73conv -- sleep 6075 > /dev/null 2>&1 &
+    local client=$!
+    wait_for 30 sleep_in_container k73conv
+    kill_daemon
+    start_daemon
+    kill "$client" 2> /dev/null || true
+    recovered "in k73conv"
+    wait_for 10 no_sleep_in_container k73conv
+    assert_eq "$(ls -A /run/bred-machined/commands-in-containers)" ""
+    check_nothing_left
+    assert_ok bredmachine stop k73conv
+    wait_for 30 machine_stopped k73conv
+}
+
 test_killed_while_removing() {
     printf '[Files]\nBind=/srv\n' > /etc/systemd/nspawn/k73big.nspawn
     gcall Remove k73big
@@ -188,5 +213,7 @@ run_test "killed while importing a template from a pipe: nothing left" test_kill
 run_test "killed while cloning: no half-made clone, the source intact" test_killed_while_cloning
 run_test "killed while converting a stopped container: its unit is stopped" test_killed_while_converting
 run_test "killed while running a command in a stopped container: its unit is stopped" test_killed_while_running_a_command
+run_test "killed while running a command in a running container: its unit there is stopped" \
+    test_killed_while_running_a_command_in_a_running_container
 run_test "killed while removing: the removal is finished, settings too" test_killed_while_removing
 run_teardown teardown

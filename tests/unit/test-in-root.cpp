@@ -7,10 +7,14 @@
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
+#include <csignal>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 using namespace bred;
@@ -237,4 +241,79 @@ TEST_CASE("directories and symlinks are made inside the tree")
     makeSymlinkInRoot(fd.get(), "etc/network/deeper/link", "/other");
     CHECK(std::filesystem::read_symlink(tree.path() / outside.path().relative_path() / "network/deeper/link") ==
           "/target");
+}
+
+namespace {
+
+// A tmpfs of `size` mounted over a fresh directory for the life of the test.
+class SmallFilesystem {
+public:
+    explicit SmallFilesystem(const std::string& size)
+    {
+        std::string options = "size=" + size + ",mode=0755";
+        REQUIRE(mount("bred-test", dir_.path().c_str(), "tmpfs", 0, options.c_str()) == 0);
+    }
+    ~SmallFilesystem() { umount2(dir_.path().c_str(), MNT_DETACH); }
+    const std::filesystem::path& path() const { return dir_.path(); }
+
+private:
+    TempDir dir_;
+};
+
+std::vector<std::string> entriesOf(const std::filesystem::path& directory)
+{
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(directory))
+        names.push_back(entry.path().filename().string());
+    return names;
+}
+
+} // namespace
+
+TEST_CASE("a write that runs out of space keeps the old file and leaves nothing", "[root]")
+{
+    // Run by the "(root)" meson test: mounting a small filesystem needs root.
+    SmallFilesystem tree("256k");
+    writeFile(tree.path() / "etc/hostname", "old\n");
+    auto fd = openDir(tree.path());
+    try {
+        replaceFileInRoot(fd.get(), "etc/hostname", std::string(1 << 20, 'x'));
+        FAIL("a 1 MiB write to a 256 KiB filesystem succeeded");
+    } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::Failed);
+        CHECK_THAT(error.what(), Catch::Contains("cannot write /etc/hostname") &&
+                                     Catch::Contains(std::strerror(ENOSPC)));
+    }
+    CHECK(contentOf(tree.path() / "etc/hostname") == "old\n");
+    CHECK(entriesOf(tree.path() / "etc") == std::vector<std::string>{"hostname"});
+}
+
+TEST_CASE("a writer killed in the middle of a write leaves nothing behind", "[root]")
+{
+    // Fault injection: a child process writes a large file and is killed with
+    // SIGKILL as soon as the filesystem fills up, i.e. in the middle of it.
+    SmallFilesystem tree("1g");
+    writeFile(tree.path() / "etc/hostname", "old\n");
+    struct statvfs before {};
+    REQUIRE(statvfs(tree.path().c_str(), &before) == 0);
+    pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+        auto fd = openDir(tree.path());
+        replaceFileInRoot(fd.get(), "etc/hostname", std::string(std::size_t(512) << 20, 'x'));
+        _exit(0);
+    }
+    for (;;) {
+        struct statvfs now {};
+        REQUIRE(statvfs(tree.path().c_str(), &now) == 0);
+        if (now.f_bfree + 1024 < before.f_bfree)
+            break;
+        usleep(1000);
+    }
+    kill(child, SIGKILL);
+    int status = 0;
+    REQUIRE(waitpid(child, &status, 0) == child);
+    REQUIRE(WIFSIGNALED(status));
+    CHECK(contentOf(tree.path() / "etc/hostname") == "old\n");
+    CHECK(entriesOf(tree.path() / "etc") == std::vector<std::string>{"hostname"});
 }
