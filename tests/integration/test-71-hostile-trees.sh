@@ -11,6 +11,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Not under /tmp: the daemon has a private one.
 WORK=/srv/bred-hostile-trees
 HOST_SENTINEL=/etc/bred-host-sentinel
+SERVER_PID=
+SENTINEL_DEV=
 
 setup() {
     local here
@@ -18,7 +20,8 @@ setup() {
     rm -rf "$WORK"
     mkdir -p "$WORK/served"
     # The sentinel: 4 MiB of known bytes behind a loop device, and a copy to compare with.
-    head -c 4194304 < <(yes 'bred sentinel block device' 2> /dev/null) > "$WORK/sentinel.img"
+    python3 -c 'import sys; sys.stdout.write(("bred sentinel block device\n" * 200000)[:4194304])' \
+        > "$WORK/sentinel.img"
     cp "$WORK/sentinel.img" "$WORK/sentinel.expected"
     SENTINEL_DEV=$(losetup -f --show "$WORK/sentinel.img")
     SENTINEL_MAJOR=$((16#$(stat -c %t "$SENTINEL_DEV")))
@@ -31,8 +34,8 @@ setup() {
     BASE=http://127.0.0.1:$(sed -n 's/^PORT=//p' "$WORK/serve.out")
 }
 teardown() {
-    kill "$SERVER_PID" 2> /dev/null || true
-    losetup -d "$SENTINEL_DEV" || true
+    [[ -z $SERVER_PID ]] || kill "$SERVER_PID" 2> /dev/null || true
+    [[ -z $SENTINEL_DEV ]] || losetup -d "$SENTINEL_DEV" || true
     rm -rf "$WORK" "$HOST_SENTINEL"
 }
 
