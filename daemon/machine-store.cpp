@@ -333,7 +333,12 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
         }
     }
     // Files replaced whole are written beside their target under a hidden temporary name first.
-    for (const auto& directory : {config_.settingsDirectory, config_.unitDirectory}) {
+    std::vector<std::filesystem::path> fileDirectories{config_.settingsDirectory, config_.unitDirectory};
+    if (UniqueFd unitsFd{open(config_.unitDirectory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)})
+        for (const auto& entry : listDirectory(unitsFd.get()))
+            if (entry.isDirectory && entry.name.starts_with("systemd-nspawn@") && entry.name.ends_with(".service.d"))
+                fileDirectories.push_back(config_.unitDirectory / entry.name);
+    for (const auto& directory : fileDirectories) {
         UniqueFd dirFd(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dirFd)
             continue;

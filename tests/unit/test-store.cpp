@@ -170,13 +170,15 @@ TEST_CASE("leftovers of interrupted jobs are removed, other hidden entries are n
     writeFile(config.machinesDirectory / ".#bred-partial", "x");
     makeOsTree(config.machinesDirectory / ".#importd-transfer");
     writeFile(config.settingsDirectory / "web.nspawn.#bred-0badf00d", "[Files]\n");
+    writeFile(config.unitDirectory / "systemd-nspawn@web.service.d" / ".#bred-0badf00d", "[Service]\n");
     writeFile(config.settingsDirectory / "web.nspawn", "[Files]\n");
     auto done = store.recoverInterruptedJobs();
-    CHECK(done.size() == 3);
+    CHECK(done.size() == 4);
     CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-clone-x-1234"));
     CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-partial"));
     CHECK(std::filesystem::exists(config.machinesDirectory / ".#importd-transfer"));
     CHECK_FALSE(std::filesystem::exists(config.settingsDirectory / "web.nspawn.#bred-0badf00d"));
+    CHECK_FALSE(std::filesystem::exists(config.unitDirectory / "systemd-nspawn@web.service.d" / ".#bred-0badf00d"));
     CHECK(std::filesystem::exists(config.settingsDirectory / "web.nspawn"));
     CHECK(store.recoverInterruptedJobs().empty());
 }
