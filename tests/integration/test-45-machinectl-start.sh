@@ -58,11 +58,19 @@ stop_with() {
     wait_for 60 stopped "$2"
 }
 
+# inside NAME CMD...: CMD run by the container's own systemd, with its
+# credentials and namespaces, whoever started it.
+inside() {
+    local name=$1
+    shift
+    systemd-run -M "$name" --wait --pipe -q -- "$@"
+}
+
 # describe_running HOW NAME: what the container got, as text to compare: its
 # user namespace, its network links, its binds as mounted inside, who owns a
 # file it writes through a bind, and the devices its unit allows.
 describe_running() {
-    local how=$1 name=$2 leader unit
+    local how=$1 name=$2 leader unit uid_map links binds hello owner devices policy
     leader=$(machinectl show -p Leader --value "$name")
     [[ -n $leader ]]
     unit=$(machinectl show -p Unit --value "$name")
@@ -70,14 +78,16 @@ describe_running() {
         machinectl) assert_eq "$unit" "systemd-nspawn@$name.service" ;;
         bredmachine) assert_eq "$unit" "bred-machine-$name.service" ;;
     esac
-    echo "uid_map: $(awk '{print $1, $2, $3}' "/proc/$leader/uid_map")"
-    echo "links: $(nsenter -t "$leader" -n ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')"
-    echo "binds: $(nsenter -t "$leader" -m findmnt -n -o TARGET,VFS-OPTIONS /mnt/share)"
-    echo "hello: $(nsenter -t "$leader" -m cat /mnt/share/hello)"
-    nsenter -t "$leader" -m -p -- sh -c "echo x > /mnt/share/written-by-$how"
-    echo "owner on the host: $(stat -c %u:%g "$share/written-by-$how")"
-    echo "devices: $(systemctl show -P DeviceAllow "$unit")"
-    echo "device policy: $(systemctl show -P DevicePolicy "$unit")"
+    uid_map=$(awk '{print $1, $2, $3}' "/proc/$leader/uid_map")
+    links=$(inside "$name" ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort | tr '\n' ' ')
+    binds=$(inside "$name" findmnt -n -r -o TARGET,VFS-OPTIONS /mnt/share)
+    hello=$(inside "$name" cat /mnt/share/hello)
+    inside "$name" sh -c "echo x > /mnt/share/written-by-$how"
+    owner=$(stat -c %u:%g "$share/written-by-$how")
+    devices=$(systemctl show -P DeviceAllow "$unit" | tr '\n' ' ')
+    policy=$(systemctl show -P DevicePolicy "$unit")
+    printf '%s\n' "uid_map: $uid_map" "links: $links" "binds: $binds" "hello: $hello" \
+        "owner on the host: $owner" "devices: $devices" "device policy: $policy"
 }
 
 # same_under_both NAME: start NAME both ways; both give the same container,
@@ -95,6 +105,7 @@ same_under_both() {
     assert_eq "$by_machinectl" "$by_bredmachine" "machinectl start and bredmachine start differ"
     assert_contains "$by_bredmachine" "uid_map: 0 0 4294967295"
     assert_not_contains "$by_bredmachine" "host0"
+    assert_contains "$by_bredmachine" "binds: /mnt/share rw"
     assert_contains "$by_bredmachine" "hello: from-host"
     assert_contains "$by_bredmachine" "owner on the host: 0:0"
     assert_not_contains "$by_bredmachine" "block-loop"
@@ -120,13 +131,12 @@ test_a_veth_container_gets_host0_both_ways() {
     local leader links_machinectl links_bredmachine
     start_with machinectl mc1
     leader=$(machinectl show -p Leader --value mc1)
-    links_machinectl=$(nsenter -t "$leader" -n ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort)
+    links_machinectl=$(inside mc1 ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort)
     assert_eq "$(awk '{print $1, $2, $3}' "/proc/$leader/uid_map")" "0 0 4294967295"
     stop_with machinectl mc1
     wait_for 30 unit_gone systemd-nspawn@mc1.service
     start_with bredmachine mc1
-    leader=$(machinectl show -p Leader --value mc1)
-    links_bredmachine=$(nsenter -t "$leader" -n ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort)
+    links_bredmachine=$(inside mc1 ip -o link | awk -F': ' '{print $2}' | cut -d@ -f1 | sort)
     stop_with bredmachine mc1
     assert_eq "$links_machinectl" "$links_bredmachine"
     assert_eq "$links_bredmachine" "$(printf 'host0\nlo')"

@@ -245,13 +245,13 @@ test_a_container_started_by_machinectl_reaches_no_host_device() {
     machinectl start "$machine"
     assert_eq "$(machinectl show -p Unit --value "$machine")" "systemd-nspawn@$machine.service"
     wait_for 60 systemd-run -M "$machine" --wait --pipe -q true
-    check_confined "systemd-nspawn@$machine.service"
     local device out
     device=$(make_sentinel)
     out=$(attack_device "$device")
     echo "$out"
     check_device_untouched "$device" "$out"
     drop_sentinel "$device"
+    check_confined "systemd-nspawn@$machine.service"
     machinectl stop "$machine"
     wait_for 60 bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$machine") org.bredos.machine1.Machine State) == 's \"stopped\"' ]]"
     daemon_answers
