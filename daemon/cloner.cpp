@@ -124,6 +124,8 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     }
     if (request.asTemplate)
         setTreeReadOnly(treeFd.get(), true);
+    else // A new name: systemd reads the drop-in when machinectl first asks for its unit, no reload needed.
+        store_.editSettings(request.name, [](NspawnSettingsEditor&) {});
     job.setProgress(1.0);
     job.log(LOG_INFO, fmt::format("'{}' is ready, cloned from '{}'.", request.name, request.source));
 }

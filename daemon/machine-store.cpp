@@ -96,7 +96,7 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
     std::error_code error;
     auto wants = config_.unitDirectory / "machines.target.wants";
     info.enabled = std::filesystem::is_symlink(wants / containerUnitName(name), error) ||
-                   std::filesystem::is_symlink(wants / fmt::format("systemd-nspawn@{}.service", name), error);
+                   std::filesystem::is_symlink(wants / machinectlUnitName(name), error);
     return info;
 }
 
@@ -110,9 +110,64 @@ std::string MachineStore::readSettings(const std::string& name) const
     return readSmallFile(settingsFile(name)).value_or("");
 }
 
-void MachineStore::writeSettings(const std::string& name, const std::string& text) const
+std::filesystem::path MachineStore::machinectlDropIn(const std::string& name) const
 {
-    writeFileAtomically(settingsFile(name), text);
+    return config_.unitDirectory / (machinectlUnitName(name) + ".d") / "50-bred-machined.conf";
+}
+
+void MachineStore::removeMachinectlDropIn(const std::string& name) const
+{
+    auto dropIn = machinectlDropIn(name);
+    ::unlink(dropIn.c_str());
+    ::rmdir(dropIn.parent_path().c_str()); // only when nothing else is in it
+}
+
+bool MachineStore::editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit) const
+{
+    std::string before = readSettings(name);
+    NspawnSettingsEditor settings(before);
+    edit(settings);
+    settings.addStartSettings();
+    if (settings.text() != before)
+        writeFileAtomically(settingsFile(name), settings.text());
+    std::string dropIn = machinectlUnitDropIn(NspawnConfinement{});
+    if (readSmallFile(machinectlDropIn(name)) == dropIn)
+        return false;
+    writeFileAtomically(machinectlDropIn(name), dropIn);
+    return true;
+}
+
+std::vector<std::string> MachineStore::addMissingStartSettings(bool& reloadNeeded) const
+{
+    std::vector<std::string> done;
+    reloadNeeded = false;
+    for (const auto& name : candidateNames()) {
+        auto info = inspect(name);
+        if (!info || info->machineClass != MachineClass::Container)
+            continue;
+        bool foreign = false;
+        for (const auto& path : {settingsFile(name), machinectlDropIn(name)}) {
+            struct stat st {};
+            if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+                done.push_back(fmt::format("left '{}' as it is: {} is not a regular file", name, path.string()));
+                foreign = true;
+            }
+        }
+        if (foreign)
+            continue;
+        std::string before = readSettings(name);
+        try {
+            if (editSettings(name, [](NspawnSettingsEditor&) {}))
+                reloadNeeded = true;
+            else if (readSettings(name) == before)
+                continue;
+            done.push_back(fmt::format("stated the start settings of '{}' in {} and {}", name,
+                                       settingsFile(name).string(), machinectlDropIn(name).string()));
+        } catch (const Error& error) {
+            done.push_back(fmt::format("could not state the start settings of '{}': {}", name, error.what()));
+        }
+    }
+    return done;
 }
 
 void MachineStore::rename(const std::string& name, const std::string& newName) const
@@ -157,6 +212,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
         throw Error(ErrorCode::Failed, fmt::format("cannot rename the settings file {}: {}",
                                                    oldSettings.string(), std::strerror(settingsErrno)));
     }
+    removeMachinectlDropIn(name);
 }
 
 void MachineStore::remove(const std::string& name, JobContext& job) const
@@ -185,6 +241,7 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     else if (errno != ENOENT)
         job.log(LOG_WARNING, fmt::format("Could not remove settings file {}: {}", settings.string(),
                                          std::strerror(errno)));
+    removeMachinectlDropIn(name);
 
     std::uint64_t removed = 0;
     removeTree(directoryFd_.get(), hiddenName, [&] {
@@ -254,9 +311,11 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
             name = name.substr(0, name.rfind('-'));
             struct stat st {};
             if (isValidMachineName(name) && fstatat(directoryFd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 &&
-                ::unlink(settingsFile(name).c_str()) == 0)
+                ::unlink(settingsFile(name).c_str()) == 0) {
+                removeMachinectlDropIn(name);
                 done.push_back(fmt::format("removed {}, the settings of removed machine '{}'", settingsFile(name).string(),
                                            name));
+            }
         }
     }
     for (const auto& entry : entries) {
@@ -274,7 +333,12 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
         }
     }
     // Files replaced whole are written beside their target under a hidden temporary name first.
-    for (const auto& directory : {config_.settingsDirectory, config_.unitDirectory}) {
+    std::vector<std::filesystem::path> fileDirectories{config_.settingsDirectory, config_.unitDirectory};
+    if (UniqueFd unitsFd{open(config_.unitDirectory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)})
+        for (const auto& entry : listDirectory(unitsFd.get()))
+            if (entry.isDirectory && entry.name.starts_with("systemd-nspawn@") && entry.name.ends_with(".service.d"))
+                fileDirectories.push_back(config_.unitDirectory / entry.name);
+    for (const auto& directory : fileDirectories) {
         UniqueFd dirFd(open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
         if (!dirFd)
             continue;

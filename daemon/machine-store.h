@@ -55,7 +55,18 @@ public:
     std::filesystem::path settingsFile(const std::string& name) const;
     // The settings file's text ("" when there is none), and its atomic replacement.
     std::string readSettings(const std::string& name) const;
-    void writeSettings(const std::string& name, const std::string& text) const;
+    // Changes the settings file with `edit`, then states in it the settings that
+    // make `machinectl start` give the container that `bredmachine start` gives
+    // (NspawnSettingsEditor::addStartSettings), and writes the drop-in that
+    // confines machinectl's unit as ours (machinectlUnitDropIn). Writes only the
+    // files whose text changes. True when the drop-in changed: systemd must
+    // reload to see it.
+    bool editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit) const;
+    // Gives every container made before the daemon stated its start settings
+    // those settings (editSettings with no edit). Skips a settings file or drop-in
+    // that is not a regular file: a person put it there. Returns what it did, one
+    // line each, and whether systemd must reload.
+    std::vector<std::string> addMissingStartSettings(bool& reloadNeeded) const;
 
     // Renames the tree and its settings file. Throws NoSuchMachine / AlreadyExists.
     void rename(const std::string& name, const std::string& newName) const;
@@ -69,6 +80,9 @@ public:
     std::vector<std::string> recoverInterruptedJobs() const;
 
 private:
+    std::filesystem::path machinectlDropIn(const std::string& name) const;
+    void removeMachinectlDropIn(const std::string& name) const;
+
     friend class PendingTemplate;
     Config config_;
     UniqueFd directoryFd_;

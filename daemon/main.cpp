@@ -117,6 +117,16 @@ int main(int argc, char** argv)
         bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
         bred::MachineRegistry machines(*bus, loop, store, config);
         bred::UnitManager units(*bus);
+        // Containers made before the daemon stated how they start: `machinectl start` gave them a user
+        // namespace and a veth link that `bredmachine start` does not.
+        bool reloadNeeded = false;
+        for (const auto& action : store.addMissingStartSettings(reloadNeeded))
+            spdlog::info("Settings for machinectl: {}", action);
+        if (reloadNeeded)
+            units.reload([](std::optional<bred::Error> error) {
+                if (error)
+                    spdlog::warn("machinectl's units keep their old settings until systemd reloads: {}", error->what());
+            });
         bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
         machines.refreshAll();
 

@@ -600,7 +600,7 @@ void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem:
     std::string unit = containerUnitName(name);
     writeFileAtomically(config_.unitDirectory / unit, containerUnitFile(containerService(name, directory), directory));
     units_.enableUnitFile(unit, [this, name, done](std::optional<Error> error) {
-        std::string machinectls = fmt::format("systemd-nspawn@{}.service", name);
+        std::string machinectls = machinectlUnitName(name);
         std::error_code linkError;
         if (error || !std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls,
                                                   linkError))
@@ -610,12 +610,22 @@ void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem:
     });
 }
 
+void ManagerObject::editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit)
+{
+    if (store_.editSettings(name, edit))
+        units_.reload([name](std::optional<Error> error) {
+            if (error)
+                spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
+                                error->what());
+        });
+}
+
 void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
 {
     // Ours, and `machinectl enable`'s, which Enabled reports too.
     std::vector<std::string> enabledUnits;
     std::error_code error;
-    std::string ours = containerUnitName(name), machinectls = fmt::format("systemd-nspawn@{}.service", name);
+    std::string ours = containerUnitName(name), machinectls = machinectlUnitName(name);
     if (std::filesystem::exists(config_.unitDirectory / ours, error))
         enabledUnits.push_back(ours);
     if (std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls, error))
@@ -695,9 +705,7 @@ try {
                               throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", bind.source,
                                                                          error.message()));
                       }
-                      NspawnSettingsEditor settings(store_.readSettings(name));
-                      settings.setBind(bind);
-                      store_.writeSettings(name, settings.text());
+                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setBind(bind); });
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
                           reply->returnResults();
@@ -732,12 +740,12 @@ try {
     }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
                   [this, name, destination](const DoneReply& reply, const Caller&) {
-                      NspawnSettingsEditor settings(store_.readSettings(name));
-                      if (!settings.removeBind(destination))
-                          throw Error(ErrorCode::InvalidArgs,
-                                      fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.", name,
-                                                  destination, name));
-                      store_.writeSettings(name, settings.text());
+                      editSettings(name, [&](NspawnSettingsEditor& settings) {
+                          if (!settings.removeBind(destination))
+                              throw Error(ErrorCode::InvalidArgs,
+                                          fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.",
+                                                      name, destination, name));
+                      });
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -799,9 +807,7 @@ try {
                       if (!treeFd)
                           throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
                       writeContainerNetwork(treeFd.get(), containerSide);
-                      NspawnSettingsEditor settings(store_.readSettings(name));
-                      settings.setNetwork(hostSide);
-                      store_.writeSettings(name, settings.text());
+                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setNetwork(hostSide); });
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -974,6 +980,7 @@ try {
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
                     [this, name, newName](const DoneReply& reply, const Caller&) {
                         bool enabled = existingMachine(name).info.enabled;
+                        bool container = existingMachine(name).info.machineClass == MachineClass::Container;
                         ensureIdle(name, "rename");
                         ensureIdle(newName, "rename");
                         // Held from this check to the reply: no Start or job can slip in while systemd
@@ -990,6 +997,8 @@ try {
                         if (!enabled) {
                             try {
                                 store_.rename(name, newName);
+                                if (container)
+                                    editSettings(newName, [](NspawnSettingsEditor&) {});
                             } catch (const Error& failure) {
                                 return finish(failure);
                             }
@@ -997,11 +1006,13 @@ try {
                             return finish(std::nullopt);
                         }
                         // The boot-time unit names the machine: move it to the new name.
-                        disableAtBoot(name, [this, name, newName, finish](std::optional<Error> error) {
+                        disableAtBoot(name, [this, name, newName, container, finish](std::optional<Error> error) {
                             if (error)
                                 return finish(error);
                             try {
                                 store_.rename(name, newName);
+                                if (container)
+                                    editSettings(newName, [](NspawnSettingsEditor&) {});
                                 spdlog::info("Renamed machine {} to {}", name, newName);
                                 enableAtBoot(newName, store_.directory() / newName, finish);
                             } catch (const Error& failure) {

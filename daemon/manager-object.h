@@ -89,6 +89,8 @@ private:
     // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
     void enableAtBoot(const std::string& name, const std::filesystem::path& directory, UnitManager::Done done);
     // Disables the container at boot, whichever unit enabled it.
+    // MachineStore::editSettings, and a reload of systemd when machinectl's unit changed.
+    void editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit);
     void disableAtBoot(const std::string& name, UnitManager::Done done);
 
     const Config& config_;

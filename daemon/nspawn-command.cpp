@@ -129,15 +129,32 @@ std::string quoteUnitWord(const std::string& word)
 
 } // namespace
 
+namespace {
+
+// The [Service] lines of NspawnConfinement, for unit files and drop-ins alike.
+std::string confinementLines(const NspawnConfinement& confinement)
+{
+    std::string lines = fmt::format("KillMode={}\n"
+                                    "Delegate={}\n"
+                                    "Slice={}\n"
+                                    "TasksMax={}\n"
+                                    "LimitNOFILE={}\n"
+                                    "DevicePolicy={}\n"
+                                    "DeviceAllow=\n", // an empty assignment drops the devices a unit allowed before
+                                    confinement.killMode, confinement.delegate ? "yes" : "no", confinement.slice,
+                                    confinement.tasksMax, confinement.limitNofile, confinement.devicePolicy);
+    for (const auto& [device, access] : confinement.deviceAllow)
+        lines += fmt::format("DeviceAllow={} {}\n", device, access);
+    return lines;
+}
+
+} // namespace
+
 std::string containerUnitFile(const ContainerService& service, const std::filesystem::path& directory)
 {
     std::string execStart;
     for (const auto& word : service.command)
         execStart += (execStart.empty() ? "" : " ") + quoteUnitWord(literalExecWord(word));
-    const NspawnConfinement& confinement = service.confinement;
-    std::string devices;
-    for (const auto& [device, access] : confinement.deviceAllow)
-        devices += fmt::format("DeviceAllow={} {}\n", device, access);
     return fmt::format(
         "# Written by bred-machined for 'bredmachine enable'; 'bredmachine disable' removes it.\n"
         "[Unit]\n"
@@ -152,23 +169,25 @@ std::string containerUnitFile(const ContainerService& service, const std::filesy
         "ExecStart={}\n"
         "Type={}\n"
         "NotifyAccess={}\n"
-        "KillMode={}\n"
-        "Delegate={}\n"
-        "Slice={}\n"
         "Restart={}\n"
         "RestartForceExitStatus={}\n"
         "SuccessExitStatus={}\n"
-        "TasksMax={}\n"
-        "LimitNOFILE={}\n"
-        "DevicePolicy={}\n"
         "{}"
         "\n"
         "[Install]\n"
         "WantedBy=machines.target\n",
         service.description, quoteUnitWord(directory.string()), execStart, service.type, service.notifyAccess,
-        confinement.killMode, confinement.delegate ? "yes" : "no", confinement.slice, service.restart,
-        service.rebootExitStatus, service.rebootExitStatus, confinement.tasksMax, confinement.limitNofile,
-        confinement.devicePolicy, devices);
+        service.restart, service.rebootExitStatus, service.rebootExitStatus, confinementLines(service.confinement));
+}
+
+std::string machinectlUnitName(const std::string& name) { return fmt::format("systemd-nspawn@{}.service", name); }
+
+std::string machinectlUnitDropIn(const NspawnConfinement& confinement)
+{
+    return "# Written by bred-machined: its .nspawn file starts this container without a user namespace,\n"
+           "# so 'machinectl start' confines it as 'bredmachine start' does (no loop or device-mapper devices).\n"
+           "[Service]\n" +
+           confinementLines(confinement);
 }
 
 std::string foreignArchitectureProblem(const std::string& treeArchitecture, const std::string& hostArchitecture)

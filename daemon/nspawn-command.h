@@ -71,6 +71,15 @@ ContainerService containerService(const std::string& name, const std::filesystem
 // The same service as a unit file, installed into machines.target for Enable.
 std::string containerUnitFile(const ContainerService& service, const std::filesystem::path& directory);
 
+// The unit `machinectl start` and `machinectl enable` use: systemd-nspawn@NAME.service.
+std::string machinectlUnitName(const std::string& name);
+
+// A drop-in for machinectlUnitName(): the confinement of our own units in place
+// of systemd-nspawn@.service's, which allows loop and device-mapper devices
+// because it runs containers in a user namespace. Ours do not (the .nspawn file
+// says PrivateUsers=no), so root inside could otherwise reach the host's disks.
+std::string machinectlUnitDropIn(const NspawnConfinement& confinement);
+
 // Why a tree of this architecture cannot run here, or empty when it can. A
 // foreign architecture needs a registered binfmt_misc handler.
 std::string foreignArchitectureProblem(const std::string& treeArchitecture, const std::string& hostArchitecture);

@@ -191,11 +191,32 @@ bool NspawnSettingsEditor::removeBind(const std::string& destination)
 void NspawnSettingsEditor::setNetwork(const NetworkSettings& network)
 {
     removeKeys("Network", {"VirtualEthernet", "Bridge", "Private"});
-    if (network.mode == "veth") {
-        append("Network", "VirtualEthernet", "yes");
-    } else if (network.mode == "bridge") {
+    if (network.mode == "bridge")
         append("Network", "Bridge", network.bridge);
-    }
+    else // host says so too, or machinectl's --network-veth would give the container a veth
+        append("Network", "VirtualEthernet", network.mode == "veth" ? "yes" : "no");
+}
+
+bool NspawnSettingsEditor::states(const std::string& section, const std::vector<std::string>& keys) const
+{
+    return std::any_of(lines_.begin(), lines_.end(), [&](const Line& line) {
+        return line.section == section && std::find(keys.begin(), keys.end(), line.key) != keys.end() &&
+               !trim(std::string_view(line.raw).substr(line.raw.find('=') + 1)).empty();
+    });
+}
+
+void NspawnSettingsEditor::addStartSettings()
+{
+    if (!states("Exec", {"PrivateUsers"}))
+        append("Exec", "PrivateUsers", "no");
+    if (!states("Exec", {"NotifyReady"}))
+        append("Exec", "NotifyReady", "yes");
+    if (!states("Exec", {"LinkJournal"}))
+        append("Exec", "LinkJournal", "auto");
+    // Any of these makes nspawn take the whole network from the file, in place of --network-veth.
+    if (!states("Network", {"Private", "VirtualEthernet", "VirtualEthernetExtra", "Interface", "MACVLAN", "IPVLAN",
+                            "Bridge", "Zone"}))
+        append("Network", "VirtualEthernet", "no");
 }
 
 std::string NspawnSettingsEditor::text() const

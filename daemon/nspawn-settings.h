@@ -47,6 +47,15 @@ public:
     bool removeBind(const std::string& destination);
     // mode host, veth or bridge (with bridge name).
     void setNetwork(const NetworkSettings& network);
+    // Adds, where the file does not state them already, the settings that make
+    // `machinectl start` (systemd-nspawn@.service: -U --network-veth
+    // --link-journal=try-guest --settings=override) start the container as
+    // bred-machined's own unit does: no user namespace, the network as our
+    // command line leaves it, the journal linked as nspawn's default does, and
+    // ready when the container's init says so. With --settings=override these
+    // win over that unit's switches; our own command line has none of them.
+    // A value a person wrote stays: both starts read it alike.
+    void addStartSettings();
 
     std::string text() const;
 
@@ -56,6 +65,7 @@ private:
     };
     void removeKeys(const std::string& section, const std::vector<std::string>& keys);
     void append(const std::string& section, const std::string& key, const std::string& value);
+    bool states(const std::string& section, const std::vector<std::string>& keys) const;
 
     std::vector<Line> lines_;
 };

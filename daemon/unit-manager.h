@@ -47,11 +47,12 @@ public:
     void disableUnitFiles(const std::vector<std::string>& units, Done done);
     // StopUnit, or with `force` KillUnit with SIGKILL; ends when the unit is gone.
     void stopUnit(const std::string& unit, bool force, Done done);
+    // Reload: systemd reads unit files and drop-ins again.
+    void reload(Done done);
 
 private:
     void jobRemoved(const std::string& jobPath, const std::string& unit, const std::string& result);
     void expectJob(const std::string& jobPath, const std::string& unit, Done done);
-    void reload(Done done);
 
     std::unique_ptr<sdbus::IProxy> manager_;
     std::map<std::string, std::pair<std::string, Done>> pending_;   // job path → unit, done

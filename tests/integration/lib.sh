@@ -397,8 +397,8 @@ make_bootable_tree() {
     echo "$dir"
 }
 
-# remove_machine_dirs NAME...: remove machine directories and their .nspawn
-# settings, whatever state a test left them in.
+# remove_machine_dirs NAME...: remove machine directories, their .nspawn
+# settings and the daemon's drop-in for machinectl's unit, whatever state a test left them in.
 remove_machine_dirs() {
     local name
     for name in "$@"; do
@@ -408,6 +408,7 @@ remove_machine_dirs() {
         fi
         rm -rf --one-file-system "${BRED_MACHINES_DIR:?}/$name"
         rm -f "/etc/systemd/nspawn/$name.nspawn"
+        rm -rf "/etc/systemd/system/systemd-nspawn@$name.service.d"
     done
 }
 

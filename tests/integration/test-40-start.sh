@@ -177,7 +177,9 @@ test_veth_network() {
     assert_contains "$(bredmachine status boot1)" "10.231.0.2"
     bredmachine stop boot1 > /dev/null 2>&1
     bredmachine network boot1 --host
-    assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet"
+    # Said, not left out: machinectl's unit would otherwise add --network-veth.
+    assert_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet=no"
+    assert_not_contains "$(cat /etc/systemd/nspawn/boot1.nspawn)" "VirtualEthernet=yes"
 }
 
 run_setup setup teardown

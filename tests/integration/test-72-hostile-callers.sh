@@ -235,6 +235,28 @@ test_a_started_container_reaches_no_host_device() {
     daemon_answers
 }
 
+# machinectl's unit allows loop and device-mapper devices, and the container's
+# .nspawn file turns its user namespace off: the daemon's drop-in must take
+# those devices away again.
+test_a_container_started_by_machinectl_reaches_no_host_device() {
+    device_attack_possible
+    bredmachine stop "$machine" > /dev/null 2>&1 || true
+    wait_for 30 bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$machine") org.bredos.machine1.Machine State) == 's \"stopped\"' ]]"
+    machinectl start "$machine"
+    assert_eq "$(machinectl show -p Unit --value "$machine")" "systemd-nspawn@$machine.service"
+    wait_for 60 systemd-run -M "$machine" --wait --pipe -q true
+    local device out
+    device=$(make_sentinel)
+    out=$(attack_device "$device")
+    echo "$out"
+    check_device_untouched "$device" "$out"
+    drop_sentinel "$device"
+    check_confined "systemd-nspawn@$machine.service"
+    machinectl stop "$machine"
+    wait_for 60 bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$machine") org.bredos.machine1.Machine State) == 's \"stopped\"' ]]"
+    daemon_answers
+}
+
 # check_confined UNIT: UNIT has the device policy and settings of a container's unit.
 check_confined() {
     assert_eq "$(systemctl show -P DevicePolicy "$1")" closed
@@ -369,6 +391,8 @@ run_test "the unit of a command in a stopped tree is confined as a booted contai
 run_test "a command in a stopped tree cannot reach a host block device" \
     test_a_command_in_a_stopped_tree_reaches_no_host_device
 run_test "a started container cannot reach a host block device" test_a_started_container_reaches_no_host_device
+run_test "a container started by machinectl cannot reach a host block device" \
+    test_a_container_started_by_machinectl_reaches_no_host_device
 run_test "run on a terminal relays a pty; the caller's terminal stays its own" test_run_on_a_terminal_keeps_the_callers_terminal
 run_test "AddUser's password hash is on no command line and in no journal" test_password_hash_on_no_command_line
 run_teardown teardown

@@ -118,3 +118,40 @@ TEST_CASE("the settings editor never writes a value with a line break or other c
     editor.setBind({"/srv/a:b", "/dst:x", true});
     CHECK(parseNspawnSettings(editor.text()).binds.back() == BindMount{"/srv/a:b", "/dst:x", true});
 }
+
+TEST_CASE("the settings editor states how machinectl is to start the container, once")
+{
+    // A file the old daemon wrote for a bind: machinectl's -U and --network-veth would win.
+    const std::string old = "[Files]\nBind=/srv/a:/a\n";
+    NspawnSettingsEditor editor(old);
+    editor.addStartSettings();
+    auto text = editor.text();
+    CHECK(text == "[Files]\nBind=/srv/a:/a\n\n"
+                  "[Exec]\nPrivateUsers=no\nNotifyReady=yes\nLinkJournal=auto\n\n"
+                  "[Network]\nVirtualEthernet=no\n");
+    CHECK(parseNspawnSettings(text).network.mode == "host");
+    CHECK(parseNspawnSettings(text).binds == std::vector<BindMount>{{"/srv/a", "/a", false}});
+    NspawnSettingsEditor again(text);
+    again.addStartSettings();
+    CHECK(again.text() == text);
+
+    // What a person wrote stays, and a network key of any kind counts as stating the network.
+    const std::string own = "[Exec]\nPrivateUsers=pick\n[Network]\nZone=web\n";
+    NspawnSettingsEditor person(own);
+    person.addStartSettings();
+    CHECK_THAT(person.text(), Catch::Contains("PrivateUsers=pick\n"));
+    CHECK_THAT(person.text(), !Catch::Contains("PrivateUsers=no"));
+    CHECK_THAT(person.text(), !Catch::Contains("VirtualEthernet"));
+    // An empty assignment states nothing.
+    NspawnSettingsEditor empty("[Exec]\nPrivateUsers=\n");
+    empty.addStartSettings();
+    CHECK_THAT(empty.text(), Catch::Contains("PrivateUsers=\nPrivateUsers=no\n"));
+}
+
+TEST_CASE("host networking is written down, since machinectl would otherwise add a veth")
+{
+    NspawnSettingsEditor editor("[Network]\nBridge=br0\n");
+    editor.setNetwork({"host", ""});
+    CHECK(editor.text() == "[Network]\nVirtualEthernet=no\n");
+    CHECK(parseNspawnSettings(editor.text()).network.mode == "host");
+}

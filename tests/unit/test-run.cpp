@@ -100,6 +100,24 @@ TEST_CASE("the enabled unit file runs the same command as the transient unit")
     CHECK(odd.find("\"--directory=/srv/100%% \\\"$$HOME\\\"\"") != std::string::npos);
 }
 
+TEST_CASE("machinectl's unit is confined as ours: its loop and device-mapper devices are dropped")
+{
+    CHECK(machinectlUnitName("web") == "systemd-nspawn@web.service");
+    auto dropIn = machinectlUnitDropIn(NspawnConfinement{});
+    auto unitFile = containerUnitFile(containerService("web", "/var/lib/machines/web"), "/var/lib/machines/web");
+    // The empty DeviceAllow= comes first and resets the template's list.
+    std::string devices = "DevicePolicy=closed\nDeviceAllow=\nDeviceAllow=/dev/net/tun rwm\nDeviceAllow=char-pts rw\n";
+    CHECK(dropIn.find("[Service]\n") != std::string::npos);
+    CHECK(dropIn.find(devices) != std::string::npos);
+    CHECK(unitFile.find(devices) != std::string::npos);
+    for (const char* line : {"KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n", "TasksMax=16384\n",
+                             "LimitNOFILE=524288\n"}) {
+        CHECK(dropIn.find(line) != std::string::npos);
+        CHECK(unitFile.find(line) != std::string::npos);
+    }
+    CHECK(dropIn.find("ExecStart") == std::string::npos);
+}
+
 TEST_CASE("output lines are split at newlines and capped in length")
 {
     std::vector<std::string> lines;

@@ -170,13 +170,15 @@ TEST_CASE("leftovers of interrupted jobs are removed, other hidden entries are n
     writeFile(config.machinesDirectory / ".#bred-partial", "x");
     makeOsTree(config.machinesDirectory / ".#importd-transfer");
     writeFile(config.settingsDirectory / "web.nspawn.#bred-0badf00d", "[Files]\n");
+    writeFile(config.unitDirectory / "systemd-nspawn@web.service.d" / ".#bred-0badf00d", "[Service]\n");
     writeFile(config.settingsDirectory / "web.nspawn", "[Files]\n");
     auto done = store.recoverInterruptedJobs();
-    CHECK(done.size() == 3);
+    CHECK(done.size() == 4);
     CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-clone-x-1234"));
     CHECK_FALSE(std::filesystem::exists(config.machinesDirectory / ".#bred-partial"));
     CHECK(std::filesystem::exists(config.machinesDirectory / ".#importd-transfer"));
     CHECK_FALSE(std::filesystem::exists(config.settingsDirectory / "web.nspawn.#bred-0badf00d"));
+    CHECK_FALSE(std::filesystem::exists(config.unitDirectory / "systemd-nspawn@web.service.d" / ".#bred-0badf00d"));
     CHECK(std::filesystem::exists(config.settingsDirectory / "web.nspawn"));
     CHECK(store.recoverInterruptedJobs().empty());
 }
@@ -264,4 +266,42 @@ TEST_CASE("tree entries are counted without following symlinks")
     std::filesystem::create_symlink("/", dir.path() / "t/root-link");
     UniqueFd fd(open((dir.path() / "t").c_str(), O_RDONLY | O_DIRECTORY));
     CHECK(countTreeEntries(fd.get()) == 4);
+}
+
+TEST_CASE("containers made before get their start settings once; templates and other files are left alone")
+{
+    TempDir dir;
+    auto config = testConfig(dir);
+    MachineStore store(config);
+    makeOsTree(config.machinesDirectory / "old");
+    makeOsTree(config.machinesDirectory / "bare");
+    makeOsTree(config.machinesDirectory / "linked");
+    writeFile(config.settingsDirectory / "old.nspawn", "# mine\n[Files]\nBind=/srv:/srv\n");
+    writeFile(dir.path() / "elsewhere.nspawn", "[Files]\n");
+    std::filesystem::create_symlink(dir.path() / "elsewhere.nspawn", config.settingsDirectory / "linked.nspawn");
+    writeFile(config.settingsDirectory / "not-a-machine.nspawn", "[Files]\n");
+
+    bool reloadNeeded = false;
+    auto done = store.addMissingStartSettings(reloadNeeded);
+    CHECK(reloadNeeded);
+    CHECK(done.size() == 3); // old, bare, and linked left as it is
+    auto old = store.readSettings("old");
+    CHECK(old.starts_with("# mine\n[Files]\nBind=/srv:/srv\n"));
+    CHECK_THAT(old, Catch::Contains("PrivateUsers=no\n"));
+    CHECK_THAT(store.readSettings("bare"), Catch::Contains("VirtualEthernet=no\n"));
+    auto dropIn = config.unitDirectory / "systemd-nspawn@bare.service.d" / "50-bred-machined.conf";
+    CHECK(std::filesystem::is_regular_file(dropIn));
+    CHECK(store.readSettings("linked") == "[Files]\n");
+    CHECK_FALSE(std::filesystem::exists(config.unitDirectory / "systemd-nspawn@linked.service.d"));
+    CHECK(store.readSettings("not-a-machine") == "[Files]\n");
+
+    // Idempotent: nothing to do the second time.
+    std::filesystem::remove(config.settingsDirectory / "linked.nspawn");
+    std::filesystem::remove_all(config.machinesDirectory / "linked");
+    CHECK(store.addMissingStartSettings(reloadNeeded).empty());
+    CHECK_FALSE(reloadNeeded);
+
+    // The drop-in goes with the machine.
+    auto job = runJob([&](JobContext& context) { store.remove("bare", context); });
+    CHECK_FALSE(std::filesystem::exists(dropIn.parent_path()));
 }
