@@ -1,3 +1,4 @@
+#include "build-config.h"
 #include "config.h"
 #include "error-code.h"
 #include "errors.h"
@@ -5,6 +6,9 @@
 #include "temp-dir.h"
 
 #include <catch2/catch.hpp>
+
+#include <fstream>
+#include <sstream>
 
 using namespace bred;
 
@@ -29,6 +33,36 @@ TEST_CASE("the configuration file overrides the defaults")
     CHECK(config.settingsDirectory == "/srv/nspawn");
     CHECK(config.maxJobs == 3);
     CHECK(config.maxJobsPerCaller == 2);
+}
+
+TEST_CASE("the example configuration installed as documentation holds the built-in defaults")
+{
+    std::ifstream file(std::string(BRED_SOURCE_DIR) + "/daemon/data/bred-machined.example.toml");
+    REQUIRE(file);
+    std::ostringstream text;
+    text << file.rdbuf();
+    // meson fills in @datadir@ on installation, as it does for the daemon's BRED_DATADIR.
+    std::string example = text.str();
+    for (auto at = example.find("@datadir@"); at != std::string::npos; at = example.find("@datadir@"))
+        example.replace(at, 9, BRED_DATADIR);
+
+    auto config = parseConfig(example, "bred-machined.example.toml");
+    auto defaults = loadConfig("/nonexistent/bred-machined.toml");
+    CHECK(config.machinesDirectory == defaults.machinesDirectory);
+    CHECK(config.settingsDirectory == defaults.settingsDirectory);
+    CHECK(config.unitDirectory == defaults.unitDirectory);
+    CHECK(config.maxJobs == defaults.maxJobs);
+    CHECK(config.maxJobsPerCaller == defaults.maxJobsPerCaller);
+    CHECK(config.catalogFile == defaults.catalogFile);
+    CHECK(config.catalogDirectory == defaults.catalogDirectory);
+    CHECK(config.maxDownloadBytes == defaults.maxDownloadBytes);
+    CHECK(config.maxTreeBytes == defaults.maxTreeBytes);
+    CHECK(config.connectTimeout == defaults.connectTimeout);
+    CHECK(config.lowSpeedTimeout == defaults.lowSpeedTimeout);
+    CHECK(config.downloadRetries == defaults.downloadRetries);
+    CHECK(config.recipeDirectory == defaults.recipeDirectory);
+    CHECK(config.localRecipeDirectory == defaults.localRecipeDirectory);
+    CHECK(config.recipeVariables.empty());
 }
 
 TEST_CASE("configuration errors name the file and the key")
