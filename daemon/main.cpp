@@ -18,7 +18,7 @@
 #include <getopt.h>
 #include <iostream>
 #include <poll.h>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>

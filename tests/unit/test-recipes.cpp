@@ -6,7 +6,7 @@
 #include "recipe.h"
 #include "temp-dir.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <fstream>
 #include <sstream>
 

@@ -5,7 +5,7 @@
 #include "temp-dir.h"
 #include "tree-removal.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 
