@@ -27,8 +27,9 @@ using PropertyName = sdbus::PropertyName;
 using ErrorName = sdbus::Error::Name;
 // What an asynchronous reply handler is given: set when the call failed.
 using CallError = std::optional<sdbus::Error>;
-// How a match rule's handler takes the message (owned in 2.x; 1.x's cannot be copied).
+// How match and reply handlers take the message (owned in 2.x; 1.x's cannot be copied).
 using ReceivedMessage = sdbus::Message;
+using ReceivedReply = sdbus::MethodReply;
 #else
 using ServiceName = std::string;
 using InterfaceName = std::string;
@@ -37,6 +38,7 @@ using PropertyName = std::string;
 using ErrorName = std::string;
 using CallError = const sdbus::Error*;
 using ReceivedMessage = sdbus::Message&;
+using ReceivedReply = sdbus::MethodReply&;
 #endif
 
 // Properties by name, as org.freedesktop.DBus.Properties gives them.
@@ -88,6 +90,16 @@ inline sdbus::Slot addMatch(sdbus::IConnection& bus, const std::string& rule, sd
     return bus.addMatch(rule, std::move(handler), sdbus::return_slot);
 #else
     return bus.addMatch(rule, std::move(handler));
+#endif
+}
+
+// Sends `call` without waiting; `handler` gets the reply, or the error as a CallError.
+inline void callAsync(sdbus::IProxy& proxy, const sdbus::MethodCall& call, sdbus::async_reply_handler handler)
+{
+#if BRED_SDBUS_MAJOR >= 2
+    proxy.callMethodAsync(call, std::move(handler));
+#else
+    proxy.callMethod(call, std::move(handler));
 #endif
 }
 

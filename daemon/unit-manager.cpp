@@ -118,7 +118,7 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
     done = loggingFailures("After a systemd call", std::move(done));
-    auto call = manager_->createMethodCall(systemdManager, "StartTransientUnit");
+    auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
     call << unit << std::string("fail");
     sd_bus_message* raw = RawMessage::of(call);
     check(sd_bus_message_open_container(raw, 'a', "(sv)"));
@@ -133,7 +133,7 @@ void UnitManager::startContainer(const std::string& unit, const ContainerService
     appendExecStart(raw, service.command);
     check(sd_bus_message_close_container(raw));
     check(sd_bus_message_append(raw, "a(sa(sv))", 0));
-    manager_->callMethod(call, [this, unit, done](sdbus::MethodReply reply, dbus::CallError error) {
+    dbus::callAsync(*manager_, call, [this, unit, done](dbus::ReceivedReply reply, dbus::CallError error) {
         if (error) {
             done(Error(error->getName() == "org.freedesktop.systemd1.UnitExists" ? ErrorCode::Busy : ErrorCode::Failed,
                        fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
