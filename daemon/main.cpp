@@ -120,14 +120,14 @@ int main(int argc, char** argv)
         bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
         machines.refreshAll();
 
-        bus->requestName(bred::bus::serviceName);
+        bus->requestName(bred::dbus::ServiceName{bred::bus::serviceName});
         sd_notify(0, "READY=1");
         spdlog::info("bred-machined {} serving {} machines from {}", BRED_VERSION, machines.list().size(),
                      config.machinesDirectory.string());
         int exitCode = loop.run();
         sd_notify(0, "STOPPING=1");
         jobRegistry.cancelAll();
-        bus->releaseName(bred::bus::serviceName);
+        bus->releaseName(bred::dbus::ServiceName{bred::bus::serviceName});
         return exitCode;
     } catch (const bred::Error& error) {
         spdlog::critical("{}", error.what());
