@@ -45,10 +45,10 @@ BusClient::BusClient(const Options& options)
                                        : sdbus::createRemoteSystemBusConnection(options.host)),
       manager_(std::make_unique<ManagerProxy>(*connection_))
 {
-    jobLogMatch_ = connection_->addMatch(
+    jobLogMatch_ = dbus::addMatch(*connection_,
         fmt::format("type='signal',sender='{}',interface='{}',member='LogMessage',path_namespace='{}'",
                     bus::serviceName, bus::jobInterface, bus::jobPathPrefix),
-        [this](sdbus::Message& message) {
+        [this](dbus::ReceivedMessage message) {
             std::uint32_t priority = 0;
             std::string line;
             message >> priority >> line;
@@ -62,7 +62,7 @@ BusClient::BusClient(const Options& options)
 
 sdbus::MethodCall BusClient::mutatingCall(const std::string& method)
 {
-    auto call = manager_->raw().createMethodCall(bus::managerInterface, method);
+    auto call = manager_->raw().createMethodCall(dbus::InterfaceName{bus::managerInterface}, dbus::MethodName{method});
     sd_bus_message_set_allow_interactive_authorization(RawMessage::of(call), options_.askPassword);
     return call;
 }
@@ -96,7 +96,7 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
     auto startTime = std::chrono::steady_clock::now();
     auto applyProperties = [&](const Properties& properties) {
         auto get = [&](const char* name) -> const sdbus::Variant* {
-            auto it = properties.find(name);
+            auto it = properties.find(dbus::PropertyName{name});
             return it == properties.end() ? nullptr : &it->second;
         };
         if (auto* value = get("Progress"))
@@ -140,11 +140,11 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
     const std::string daemonGone = fmt::format("bred-machined exited while job {} was running; the job's work may be "
                                                "unfinished. See 'journalctl -u bred-machined' for why.",
                                                id);
-    auto ownerWatch = connection_->addMatch(
+    auto ownerWatch = dbus::addMatch(*connection_,
         fmt::format("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
                     "member='NameOwnerChanged',arg0='{}'",
                     bus::serviceName),
-        [&](sdbus::Message& message) {
+        [&](dbus::ReceivedMessage message) {
             std::string name, oldOwner, newOwner;
             message >> name >> oldOwner >> newOwner;
             if (!oldOwner.empty() && !outcome)
@@ -153,7 +153,7 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
     // It may have died before the watch was in place; a JobRemoved it sent before is still queued for us.
     try {
         std::string owner;
-        sdbus::createProxy(*connection_, "org.freedesktop.DBus", "/org/freedesktop/DBus")
+        sdbus::createProxy(*connection_, dbus::ServiceName{"org.freedesktop.DBus"}, sdbus::ObjectPath{"/org/freedesktop/DBus"})
             ->callMethod("GetNameOwner")
             .onInterface("org.freedesktop.DBus")
             .withArguments(std::string(bus::serviceName))
@@ -192,7 +192,7 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
             return;
         clearBar();
         std::cerr << "Canceling job " << id << "...\n";
-        job.raw().callMethodAsync("Cancel").onInterface(bus::jobInterface).uponReplyInvoke([&](const sdbus::Error* error) {
+        job.raw().callMethodAsync("Cancel").onInterface(bus::jobInterface).uponReplyInvoke([&](dbus::CallError error) {
             if (error)
                 std::cerr << "Could not cancel job " << id << ": " << error->getMessage() << "\n";
         });

@@ -9,7 +9,7 @@
 
 #include <map>
 #include <memory>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <string>
 
 namespace bred::client {

@@ -147,7 +147,7 @@ std::string variantToJson(const sdbus::Variant& value)
 template <typename T>
 T property(const Properties& properties, const std::string& name, T fallback = {})
 {
-    auto it = properties.find(name);
+    auto it = properties.find(dbus::PropertyName{name});
     return it == properties.end() ? fallback : it->second.get<T>();
 }
 
@@ -198,13 +198,13 @@ struct VerbOptions {
     {
         std::map<std::string, sdbus::Variant> dbus;
         if (withArch && !arch.empty())
-            dbus["arch"] = arch;
+            dbus["arch"] = sdbus::Variant{arch};
         if (!sha256.empty())
-            dbus["sha256"] = sha256;
+            dbus["sha256"] = sdbus::Variant{sha256};
         if (!verify.empty())
-            dbus["verify"] = verify;
+            dbus["verify"] = sdbus::Variant{verify};
         if (force)
-            dbus["force"] = true;
+            dbus["force"] = sdbus::Variant{true};
         return dbus;
     }
 };
@@ -254,9 +254,9 @@ public:
         auto call = bus_.mutatingCall("Clone");
         std::map<std::string, sdbus::Variant> options;
         if (verbOptions_.asTemplate)
-            options["template"] = true;
+            options["template"] = sdbus::Variant{true};
         if (verbOptions_.copySettings)
-            options["settings"] = true;
+            options["settings"] = sdbus::Variant{true};
         call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
     }
@@ -270,9 +270,9 @@ public:
         std::string destination = colon == std::string::npos ? "" : args[1].substr(colon + 1);
         std::map<std::string, sdbus::Variant> options;
         if (verbOptions_.readOnly)
-            options["read_only"] = true;
+            options["read_only"] = sdbus::Variant{true};
         if (verbOptions_.mkdir)
-            options["mkdir"] = true;
+            options["mkdir"] = sdbus::Variant{true};
         auto call = bus_.mutatingCall("Bind");
         call << args[0] << source << destination << options;
         bus_.send(call);
@@ -294,17 +294,17 @@ public:
         const auto& t = verbOptions_;
         if (t.networkMode.empty())
             throw UsageError("network needs one of --host, --veth or --bridge BR.");
-        std::map<std::string, sdbus::Variant> settings{{"mode", t.networkMode}};
+        std::map<std::string, sdbus::Variant> settings{{"mode", sdbus::Variant{t.networkMode}}};
         if (!t.bridge.empty())
-            settings["bridge"] = t.bridge;
+            settings["bridge"] = sdbus::Variant{t.bridge};
         if (!t.address.empty())
-            settings["address"] = t.address;
+            settings["address"] = sdbus::Variant{t.address};
         if (!t.gateway.empty())
-            settings["gateway"] = t.gateway;
+            settings["gateway"] = sdbus::Variant{t.gateway};
         if (!t.dns.empty())
-            settings["dns"] = t.dns;
+            settings["dns"] = sdbus::Variant{t.dns};
         if (t.dhcp)
-            settings["dhcp"] = true;
+            settings["dhcp"] = sdbus::Variant{true};
         auto call = bus_.mutatingCall("SetNetwork");
         call << args[0] << settings;
         bus_.send(call);
@@ -325,7 +325,7 @@ public:
         auto call = bus_.mutatingCall("Stop");
         std::map<std::string, sdbus::Variant> options;
         if (verbOptions_.force)
-            options["force"] = true;
+            options["force"] = sdbus::Variant{true};
         call << args[0] << options;
         return waitForJobReply(bus_.send(call));
     }
@@ -354,7 +354,7 @@ public:
         requireMachineName(args[0]);
         std::map<std::string, sdbus::Variant> options;
         if (!verbOptions_.extras.empty())
-            options["extras"] = verbOptions_.extras;
+            options["extras"] = sdbus::Variant{verbOptions_.extras};
         auto call = bus_.mutatingCall("Convert");
         call << args[0] << (verbOptions_.recipe.empty() ? std::string("bredos") : verbOptions_.recipe) << options;
         return waitForJobReply(bus_.send(call));
@@ -388,14 +388,14 @@ public:
             std::string hash;
             if (!std::getline(std::cin, hash) || hash.empty())
                 throw UsageError("--password-hash - reads the hash from standard input, which gave none.");
-            options["password_hash"] = hash;
+            options["password_hash"] = sdbus::Variant{hash};
         } else if (!v.passwordHash.empty()) {
-            options["password_hash"] = v.passwordHash;
+            options["password_hash"] = sdbus::Variant{v.passwordHash};
         }
         if (!v.groups.empty())
-            options["groups"] = v.groups;
+            options["groups"] = sdbus::Variant{v.groups};
         if (!v.shell.empty())
-            options["shell"] = v.shell;
+            options["shell"] = sdbus::Variant{v.shell};
         auto call = bus_.mutatingCall("AddUser");
         call << args[0] << args[1] << options;
         return waitForJobReply(bus_.send(call));
@@ -409,11 +409,11 @@ public:
         const auto& v = verbOptions_;
         std::map<std::string, sdbus::Variant> options;
         if (!v.user.empty())
-            options["user"] = v.user;
+            options["user"] = sdbus::Variant{v.user};
         if (!v.environment.empty())
-            options["env"] = v.environment;
+            options["env"] = sdbus::Variant{v.environment};
         if (!v.cwd.empty())
-            options["cwd"] = v.cwd;
+            options["cwd"] = sdbus::Variant{v.cwd};
         return runWithOurStdio(args[0], command, options, {});
     }
 
@@ -426,9 +426,9 @@ public:
             throw UsageError("'" + user + "' is not a valid user name.");
         // The user's own shell from the container's passwd, in their home, as a login shell.
         std::vector<std::string> command{"/bin/sh", "-c", "cd \"$HOME\" 2>/dev/null; exec \"${SHELL:-/bin/sh}\" -l"};
-        std::map<std::string, sdbus::Variant> options{{"user", user}};
+        std::map<std::string, sdbus::Variant> options{{"user", sdbus::Variant{user}}};
         if (const char* term = getenv("TERM"))
-            options["env"] = std::vector<std::string>{std::string("TERM=") + term};
+            options["env"] = sdbus::Variant{std::vector<std::string>{std::string("TERM=") + term}};
         return runWithOurStdio(args[0], command, options,
                                "Connected to " + args[0] + " as " + user + "; exit the shell to leave.\n");
     }
@@ -632,7 +632,7 @@ private:
     {
         std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>> found;
         try {
-            auto machined = sdbus::createProxy(bus_.connection(), "org.freedesktop.machine1", "/org/freedesktop/machine1");
+            auto machined = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.machine1"}, sdbus::ObjectPath{"/org/freedesktop/machine1"});
             machined->callMethod("GetMachineAddresses")
                 .onInterface("org.freedesktop.machine1.Manager")
                 .withArguments(machine)

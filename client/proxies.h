@@ -5,17 +5,17 @@
 #include "job-proxy.h"
 #include "machine-proxy.h"
 #include "manager-proxy.h"
+#include "sdbus-compat.h"
 
 #include <functional>
-#include <sdbus-c++/sdbus-c++.h>
 
 namespace bred::client {
 
-using Properties = std::map<std::string, sdbus::Variant>;
+using Properties = dbus::Properties;
 
 class ManagerProxy final : public sdbus::ProxyInterfaces<org::bredos::machine1::Manager_proxy> {
 public:
-    explicit ManagerProxy(sdbus::IConnection& bus) : ProxyInterfaces(bus, bus::serviceName, bus::managerPath)
+    explicit ManagerProxy(sdbus::IConnection& bus) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{bus::managerPath})
     {
         registerProxy();
     }
@@ -42,20 +42,22 @@ private:
 class MachineProxy final
     : public sdbus::ProxyInterfaces<org::bredos::machine1::Machine_proxy, sdbus::Properties_proxy> {
 public:
-    MachineProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, bus::serviceName, path)
+    MachineProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
     {
         registerProxy();
     }
     ~MachineProxy() { unregisterProxy(); }
 
 private:
-    void onPropertiesChanged(const std::string&, const Properties&, const std::vector<std::string>&) override {}
+    void onPropertiesChanged(const dbus::InterfaceName&, const Properties&, const std::vector<dbus::PropertyName>&) override
+    {
+    }
 };
 
 class JobProxy final
     : public sdbus::ProxyInterfaces<org::bredos::machine1::Job_proxy, sdbus::Properties_proxy> {
 public:
-    JobProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, bus::serviceName, path)
+    JobProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
     {
         registerProxy();
     }
@@ -68,8 +70,8 @@ public:
 private:
     // Log lines are subscribed to for every job at once, before the call (BusClient).
     void onLogMessage(const uint32_t&, const std::string&) override {}
-    void onPropertiesChanged(const std::string& interfaceName, const Properties& changed,
-                             const std::vector<std::string>&) override
+    void onPropertiesChanged(const dbus::InterfaceName& interfaceName, const Properties& changed,
+                             const std::vector<dbus::PropertyName>&) override
     {
         if (propertiesChanged && interfaceName == bus::jobInterface)
             propertiesChanged(changed);

@@ -1,11 +1,10 @@
 #include "event-loop.h"
 
-#include <sdbus-c++/IConnection.h>
+#include "sdbus-compat.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/eventfd.h>
@@ -117,7 +116,7 @@ void EventLoop::dispatch(const std::function<void()>& handler)
 void EventLoop::iterate(const std::function<bool()>& done)
 {
     if (bus_)
-        while (bus_->processPendingRequest()) {
+        while (dbus::processPendingEvent(*bus_)) {
         }
     bool ranTasks = runPostedTasks();
     runDueTimers();
@@ -136,17 +135,12 @@ void EventLoop::iterate(const std::function<bool()>& done)
     std::vector<pollfd> pollFds;
     pollFds.push_back({wakeFd_, POLLIN, 0});
     if (bus_) {
-        auto pollData = bus_->getEventLoopPollData();
-        pollFds.push_back({pollData.fd, pollData.events, 0});
-        if (pollData.timeout_usec != UINT64_MAX) {
-            timespec ts{};
-            clock_gettime(CLOCK_MONOTONIC, &ts);
-            std::uint64_t nowUsec = std::uint64_t(ts.tv_sec) * 1000000 + std::uint64_t(ts.tv_nsec) / 1000;
-            int busMs = pollData.timeout_usec > nowUsec
-                            ? static_cast<int>((pollData.timeout_usec - nowUsec + 999) / 1000)
-                            : 0;
-            timeoutMs = timeoutMs < 0 ? busMs : std::min(timeoutMs, busMs);
-        }
+        auto busPoll = dbus::busPoll(*bus_);
+        pollFds.push_back({busPoll.fd, busPoll.events, 0});
+        if (busPoll.eventFd >= 0)
+            pollFds.push_back({busPoll.eventFd, POLLIN, 0});
+        if (busPoll.timeoutMs >= 0)
+            timeoutMs = timeoutMs < 0 ? busPoll.timeoutMs : std::min(timeoutMs, busPoll.timeoutMs);
     }
     std::size_t firstUserFd = pollFds.size();
     for (const auto& [fd, entry] : fds_)

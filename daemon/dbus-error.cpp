@@ -6,7 +6,7 @@ namespace bred {
 
 sdbus::Error toDbusError(const Error& error)
 {
-    return sdbus::Error(std::string(dbusErrorName(error.code())), escapeInvalidUtf8(error.what()));
+    return sdbus::Error(dbus::ErrorName{std::string(dbusErrorName(error.code()))}, escapeInvalidUtf8(error.what()));
 }
 
 } // namespace bred

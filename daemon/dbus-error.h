@@ -3,7 +3,7 @@
 
 #include "errors.h"
 
-#include <sdbus-c++/Error.h>
+#include "sdbus-compat.h"
 
 namespace bred {
 

@@ -10,12 +10,12 @@
 namespace bred {
 
 JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHandler cancel)
-    : AdaptorInterfaces(bus, bus::jobPath(job->id())), job_(std::move(job)), cancel_(std::move(cancel)),
+    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::jobPath(job->id())}), job_(std::move(job)), cancel_(std::move(cancel)),
       published_(job_->progress())
 {
     registerAdaptor();
     try {
-        emitInterfacesAddedSignal({bus::jobInterface});
+        emitInterfacesAddedSignal({dbus::InterfaceName{bus::jobInterface}});
     } catch (...) {
         // The object is there for whoever asks; only this announcement is lost.
         logCurrentError(fmt::format("Announcing job {}", job_->id()));
@@ -25,7 +25,7 @@ JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHa
 JobObject::~JobObject()
 {
     try {
-        emitInterfacesRemovedSignal({bus::jobInterface});
+        emitInterfacesRemovedSignal({dbus::InterfaceName{bus::jobInterface}});
     } catch (...) {
         // At shutdown the object manager may be gone already; nobody is left to tell.
     }
@@ -34,7 +34,7 @@ JobObject::~JobObject()
 
 void JobObject::Cancel(sdbus::Result<>&& result)
 try {
-    cancel_(std::move(result), *getObject().getCurrentlyProcessedMessage());
+    cancel_(std::move(result), dbus::currentMessage(getObject()));
 } catch (...) {
     throw toDbusError(currentError(fmt::format("Cancel of job {}", job_->id())));
 }
@@ -58,22 +58,22 @@ void JobObject::publish()
     for (const auto& line : job_->takeLogLines())
         emitting("a log line", [&] { emitLogMessage(line.priority, escapeInvalidUtf8(line.line)); });
     JobProgress now = job_->progress();
-    std::vector<std::string> changed;
+    std::vector<dbus::PropertyName> changed;
     if (now.state != published_.state)
-        changed.push_back("State");
+        changed.emplace_back("State");
     if (now.progress != published_.progress)
-        changed.push_back("Progress");
+        changed.emplace_back("Progress");
     if (now.stage != published_.stage)
-        changed.push_back("Stage");
+        changed.emplace_back("Stage");
     if (now.bytesDone != published_.bytesDone)
-        changed.push_back("BytesDone");
+        changed.emplace_back("BytesDone");
     if (now.bytesTotal != published_.bytesTotal)
-        changed.push_back("BytesTotal");
+        changed.emplace_back("BytesTotal");
     if (now.exitStatus != published_.exitStatus)
-        changed.push_back("ExitStatus");
+        changed.emplace_back("ExitStatus");
     published_ = now;
     if (!changed.empty())
-        emitting("the changed properties", [&] { emitPropertiesChangedSignal(bus::jobInterface, changed); });
+        emitting("the changed properties", [&] { emitPropertiesChangedSignal(dbus::InterfaceName{bus::jobInterface}, changed); });
 }
 
 } // namespace bred

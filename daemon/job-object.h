@@ -6,7 +6,7 @@
 
 #include <functional>
 #include <memory>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 
 namespace bred {
 

@@ -7,11 +7,11 @@
 namespace bred {
 
 MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
-    : AdaptorInterfaces(bus, bus::machinePath(view.info.name)), view_(std::move(view))
+    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::machinePath(view.info.name)}), view_(std::move(view))
 {
     registerAdaptor();
     try {
-        emitInterfacesAddedSignal({bus::machineInterface});
+        emitInterfacesAddedSignal({dbus::InterfaceName{bus::machineInterface}});
     } catch (...) {
         // The object is there for whoever asks; only this announcement is lost.
         logCurrentError("Announcing machine " + view_.info.name);
@@ -21,7 +21,7 @@ MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
 MachineObject::~MachineObject()
 {
     try {
-        emitInterfacesRemovedSignal({bus::machineInterface});
+        emitInterfacesRemovedSignal({dbus::InterfaceName{bus::machineInterface}});
     } catch (...) {
         // At shutdown the object manager may be gone already; nobody is left to tell.
     }
@@ -32,30 +32,30 @@ void MachineObject::update(MachineView view)
 {
     const MachineInfo& before = view_.info;
     const MachineInfo& after = view.info;
-    std::vector<std::string> changed;
+    std::vector<dbus::PropertyName> changed;
     if (before.machineClass != after.machineClass)
-        changed.push_back("Class");
+        changed.emplace_back("Class");
     if (view_.state != view.state)
-        changed.push_back("State");
+        changed.emplace_back("State");
     if (before.readOnly != after.readOnly)
-        changed.push_back("ReadOnly");
+        changed.emplace_back("ReadOnly");
     if (before.enabled != after.enabled)
-        changed.push_back("Enabled");
+        changed.emplace_back("Enabled");
     if (view_.unit != view.unit)
-        changed.push_back("Unit");
+        changed.emplace_back("Unit");
     if (before.binds != after.binds)
-        changed.push_back("Binds");
+        changed.emplace_back("Binds");
     if (before.network != after.network || before.containerNetwork != after.containerNetwork)
-        changed.push_back("Network");
+        changed.emplace_back("Network");
     if (before.osRelease != after.osRelease)
-        changed.push_back("OSRelease");
+        changed.emplace_back("OSRelease");
     if (before.architecture != after.architecture)
-        changed.push_back("Architecture");
+        changed.emplace_back("Architecture");
     view_ = std::move(view);
     if (changed.empty())
         return;
     try {
-        emitPropertiesChangedSignal(bus::machineInterface, changed);
+        emitPropertiesChangedSignal(dbus::InterfaceName{bus::machineInterface}, changed);
     } catch (...) {
         logCurrentError("Signalling the changes of machine " + view_.info.name);
     }
@@ -87,20 +87,20 @@ std::vector<sdbus::Struct<std::string, std::string, bool>> MachineObject::Binds(
 
 std::map<std::string, sdbus::Variant> MachineObject::Network()
 {
-    std::map<std::string, sdbus::Variant> network{{"mode", escapeInvalidUtf8(view_.info.network.mode)}};
+    std::map<std::string, sdbus::Variant> network{{"mode", sdbus::Variant{escapeInvalidUtf8(view_.info.network.mode)}}};
     if (!view_.info.network.bridge.empty())
-        network["bridge"] = escapeInvalidUtf8(view_.info.network.bridge);
+        network["bridge"] = sdbus::Variant{escapeInvalidUtf8(view_.info.network.bridge)};
     if (const auto& inside = view_.info.containerNetwork) {
-        network["dhcp"] = inside->dhcp;
+        network["dhcp"] = sdbus::Variant{inside->dhcp};
         if (!inside->address.empty())
-            network["address"] = escapeInvalidUtf8(inside->address);
+            network["address"] = sdbus::Variant{escapeInvalidUtf8(inside->address)};
         if (!inside->gateway.empty())
-            network["gateway"] = escapeInvalidUtf8(inside->gateway);
+            network["gateway"] = sdbus::Variant{escapeInvalidUtf8(inside->gateway)};
         if (!inside->dns.empty()) {
             std::vector<std::string> dns;
             for (const auto& server : inside->dns)
                 dns.push_back(escapeInvalidUtf8(server));
-            network["dns"] = dns;
+            network["dns"] = sdbus::Variant{dns};
         }
     }
     return network;

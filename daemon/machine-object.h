@@ -5,7 +5,7 @@
 #include "machine-adaptor.h"
 #include "machine-store.h"
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 
 namespace bred {
 

@@ -2,7 +2,7 @@
 
 #include "current-error.h"
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
 
 namespace bred {
@@ -15,7 +15,7 @@ constexpr const char* machinedManagerInterface = "org.freedesktop.machine1.Manag
 
 MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(const std::string&)> onChange)
     : bus_(bus), onChange_(std::move(onChange)),
-      manager_(sdbus::createProxy(bus, machinedService, "/org/freedesktop/machine1"))
+      manager_(sdbus::createProxy(bus, dbus::ServiceName{machinedService}, sdbus::ObjectPath{"/org/freedesktop/machine1"}))
 {
     manager_->uponSignal("MachineNew")
         .onInterface(machinedManagerInterface)
@@ -23,12 +23,12 @@ MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(con
     manager_->uponSignal("MachineRemoved")
         .onInterface(machinedManagerInterface)
         .call([this](const std::string& name, const sdbus::ObjectPath&) { removed(name); });
-    manager_->finishRegistration();
+    dbus::finishSignalRegistration(*manager_);
 
     using MachineEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
     manager_->callMethodAsync("ListMachines")
         .onInterface(machinedManagerInterface)
-        .uponReplyInvoke([this](const sdbus::Error* error, std::vector<MachineEntry> machines) {
+        .uponReplyInvoke([this](dbus::CallError error, std::vector<MachineEntry> machines) {
             if (error) {
                 spdlog::info("systemd-machined is not available ({}); containers are shown as stopped",
                              error->getMessage());
@@ -57,7 +57,7 @@ void MachinedWatcher::bindMount(const std::string& name, const std::string& sour
     manager_->callMethodAsync("BindMountMachine")
         .onInterface(machinedManagerInterface)
         .withArguments(name, source, destination, readOnly, makeDestination)
-        .uponReplyInvoke([done](const sdbus::Error* error) {
+        .uponReplyInvoke([done](dbus::CallError error) {
             done(error ? std::optional<std::string>(error->getMessage()) : std::nullopt);
         });
 }
@@ -68,11 +68,11 @@ void MachinedWatcher::added(const std::string& name, const std::string& objectPa
         return;
     running_[name] = "";
     onChange_(name);
-    auto proxy = sdbus::createProxy(bus_, machinedService, objectPath);
+    auto proxy = sdbus::createProxy(bus_, dbus::ServiceName{machinedService}, sdbus::ObjectPath{objectPath});
     proxy->callMethodAsync("Get")
         .onInterface("org.freedesktop.DBus.Properties")
         .withArguments(std::string("org.freedesktop.machine1.Machine"), std::string("Unit"))
-        .uponReplyInvoke([this, name](const sdbus::Error* error, sdbus::Variant unit) {
+        .uponReplyInvoke([this, name](dbus::CallError error, sdbus::Variant unit) {
             // The proxy must outlive this callback: it goes when the machine does.
             auto it = running_.find(name);
             if (error || it == running_.end())

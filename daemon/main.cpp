@@ -18,7 +18,7 @@
 #include <getopt.h>
 #include <iostream>
 #include <poll.h>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
@@ -130,14 +130,14 @@ int main(int argc, char** argv)
         bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
         machines.refreshAll();
 
-        bus->requestName(bred::bus::serviceName);
+        bus->requestName(bred::dbus::ServiceName{bred::bus::serviceName});
         sd_notify(0, "READY=1");
         spdlog::info("bred-machined {} serving {} machines from {}", BRED_VERSION, machines.list().size(),
                      config.machinesDirectory.string());
         int exitCode = loop.run();
         sd_notify(0, "STOPPING=1");
         jobRegistry.cancelAll();
-        bus->releaseName(bred::bus::serviceName);
+        bus->releaseName(bred::dbus::ServiceName{bred::bus::serviceName});
         return exitCode;
     } catch (const bred::Error& error) {
         spdlog::critical("{}", error.what());

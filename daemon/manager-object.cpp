@@ -69,7 +69,7 @@ void replyError(sdbus::Result<Results...>& result, const Error& error)
 ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store,
                              MachineRegistry& machines, JobManager& jobs, JobRegistry& jobRegistry,
                              PolkitAuthority& polkit, UnitManager& units)
-    : AdaptorInterfaces(bus, bus::managerPath), config_(config),
+    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::managerPath}), config_(config),
       installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
                                                      config.lowSpeedTimeout, 1024, config.downloadRetries},
                                       config.maxTreeBytes}),
@@ -77,14 +77,14 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
       jobRegistry_(jobRegistry), polkit_(polkit), units_(units)
 {
     registerAdaptor();
-    machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, path); },
+    machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, sdbus::ObjectPath{path}); },
                             [this](const std::string& name, const std::string& path) {
-                                emitMachineRemoved(name, path);
+                                emitMachineRemoved(name, sdbus::ObjectPath{path});
                             });
     jobRegistry_.setAnnouncers(
-        [this](std::uint32_t id, const std::string& path) { emitJobNew(id, path); },
+        [this](std::uint32_t id, const std::string& path) { emitJobNew(id, sdbus::ObjectPath{path}); },
         [this](std::uint32_t id, const std::string& path, const std::string& jobResult, const std::string& errorName,
-               const std::string& errorMessage) { emitJobRemoved(id, path, jobResult, errorName, errorMessage); });
+               const std::string& errorMessage) { emitJobRemoved(id, sdbus::ObjectPath{path}, jobResult, errorName, errorMessage); });
 }
 
 ManagerObject::~ManagerObject()
@@ -96,7 +96,7 @@ ManagerObject::~ManagerObject()
 
 Caller ManagerObject::currentCaller() const
 {
-    return Caller::fromMessage(*getObject().getCurrentlyProcessedMessage());
+    return Caller::fromMessage(dbus::currentMessage(getObject()));
 }
 
 template <typename Work, typename... Results>

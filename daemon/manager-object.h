@@ -12,7 +12,7 @@
 #include "template-installer.h"
 #include "unit-manager.h"
 
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 
 namespace bred {
 

@@ -25,7 +25,7 @@ std::optional<T> MethodOptions::get(const std::string& key, const char* signatur
     auto it = options_.find(key);
     if (it == options_.end())
         return std::nullopt;
-    if (it->second.peekValueType() != signature)
+    if (std::string(it->second.peekValueType()) != signature)
         throw Error(ErrorCode::InvalidArgs, fmt::format("Option '{}' must be {} ({}), not '{}'.", key, typeName,
                                                         signature, it->second.peekValueType()));
     return it->second.get<T>();

@@ -4,7 +4,7 @@
 #include "raw-message.h"
 
 #include <fmt/format.h>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
 
 namespace bred {
@@ -32,7 +32,7 @@ Caller Caller::fromMessage(const sdbus::Message& message)
 }
 
 PolkitAuthority::PolkitAuthority(sdbus::IConnection& bus)
-    : proxy_(sdbus::createProxy(bus, "org.freedesktop.PolicyKit1", "/org/freedesktop/PolicyKit1/Authority"))
+    : proxy_(sdbus::createProxy(bus, dbus::ServiceName{"org.freedesktop.PolicyKit1"}, sdbus::ObjectPath{"/org/freedesktop/PolicyKit1/Authority"}))
 {
 }
 
@@ -48,7 +48,7 @@ void PolkitAuthority::check(const Caller& caller, const std::string& action,
         return;
     }
     using Subject = sdbus::Struct<std::string, std::map<std::string, sdbus::Variant>>;
-    Subject subject{"system-bus-name", std::map<std::string, sdbus::Variant>{{"name", caller.busName}}};
+    Subject subject{"system-bus-name", std::map<std::string, sdbus::Variant>{{"name", sdbus::Variant{caller.busName}}}};
     std::uint32_t flags = caller.allowInteractiveAuthorization ? allowUserInteraction : 0;
     std::string actionId = "org.bredos.machine1." + action;
     try {
@@ -58,7 +58,7 @@ void PolkitAuthority::check(const Caller& caller, const std::string& action,
                                                                     interactiveTimeout)
                                                               : std::chrono::microseconds(plainTimeout))
             .withArguments(subject, actionId, details, flags, std::string())
-            .uponReplyInvoke([done, actionId, caller](const sdbus::Error* error,
+            .uponReplyInvoke([done, actionId, caller](dbus::CallError error,
                                                       sdbus::Struct<bool, bool, std::map<std::string, std::string>>
                                                           result) {
                 if (error) {

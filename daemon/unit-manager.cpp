@@ -7,7 +7,7 @@
 #include <cstring>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <sdbus-c++/sdbus-c++.h>
+#include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
 
 namespace bred {
@@ -62,16 +62,16 @@ void appendExecStart(sd_bus_message* call, const std::vector<std::string>& comma
 }
 
 UnitManager::UnitManager(sdbus::IConnection& bus)
-    : manager_(sdbus::createProxy(bus, systemdService, "/org/freedesktop/systemd1"))
+    : manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
 {
     manager_->uponSignal("JobRemoved")
         .onInterface(systemdManager)
         .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result) {
             jobRemoved(job, unit, result);
         });
-    manager_->finishRegistration();
+    dbus::finishSignalRegistration(*manager_);
     // systemd sends job signals only to subscribers.
-    manager_->callMethodAsync("Subscribe").onInterface(systemdManager).uponReplyInvoke([](const sdbus::Error* error) {
+    manager_->callMethodAsync("Subscribe").onInterface(systemdManager).uponReplyInvoke([](dbus::CallError error) {
         if (error)
             spdlog::info("systemd is not available ({}); containers cannot be started", error->getMessage());
     });
@@ -118,7 +118,7 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
     done = loggingFailures("After a systemd call", std::move(done));
-    auto call = manager_->createMethodCall(systemdManager, "StartTransientUnit");
+    auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
     call << unit << std::string("fail");
     sd_bus_message* raw = RawMessage::of(call);
     check(sd_bus_message_open_container(raw, 'a', "(sv)"));
@@ -133,7 +133,7 @@ void UnitManager::startContainer(const std::string& unit, const ContainerService
     appendExecStart(raw, service.command);
     check(sd_bus_message_close_container(raw));
     check(sd_bus_message_append(raw, "a(sa(sv))", 0));
-    manager_->callMethod(call, [this, unit, done](sdbus::MethodReply& reply, const sdbus::Error* error) {
+    dbus::callAsync(*manager_, call, [this, unit, done](dbus::ReceivedReply reply, dbus::CallError error) {
         if (error) {
             done(Error(error->getName() == "org.freedesktop.systemd1.UnitExists" ? ErrorCode::Busy : ErrorCode::Failed,
                        fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
@@ -151,7 +151,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
     manager_->callMethodAsync("StartUnit")
         .onInterface(systemdManager)
         .withArguments(unit, std::string("fail"))
-        .uponReplyInvoke([this, unit, done](const sdbus::Error* error, sdbus::ObjectPath job) {
+        .uponReplyInvoke([this, unit, done](dbus::CallError error, sdbus::ObjectPath job) {
             if (error) {
                 done(Error(ErrorCode::Failed, fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
                 return;
@@ -162,7 +162,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
 
 void UnitManager::reload(Done done)
 {
-    manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](const sdbus::Error* error) {
+    manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](dbus::CallError error) {
         if (error)
             done(Error(ErrorCode::Failed, fmt::format("systemd did not reload its units: {}", error->getMessage())));
         else
@@ -177,7 +177,7 @@ void UnitManager::enableUnitFile(const std::string& unit, Done done)
     manager_->callMethodAsync("EnableUnitFiles")
         .onInterface(systemdManager)
         .withArguments(std::vector<std::string>{unit}, false, true)
-        .uponReplyInvoke([this, unit, done](const sdbus::Error* error, bool,
+        .uponReplyInvoke([this, unit, done](dbus::CallError error, bool,
                                             const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
             if (error) {
                 done(Error(ErrorCode::Failed,
@@ -194,7 +194,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
     manager_->callMethodAsync("DisableUnitFiles")
         .onInterface(systemdManager)
         .withArguments(units, false)
-        .uponReplyInvoke([this, units, done](const sdbus::Error* error,
+        .uponReplyInvoke([this, units, done](dbus::CallError error,
                                             const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
             // A unit systemd does not know has nothing to disable.
             if (error && error->getName() != "org.freedesktop.systemd1.NoSuchUnit") {
@@ -209,7 +209,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
 void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
 {
     done = loggingFailures("After a systemd call", std::move(done));
-    auto replied = [this, unit, done](const sdbus::Error* error, std::optional<sdbus::ObjectPath> job) {
+    auto replied = [this, unit, done](dbus::CallError error, std::optional<sdbus::ObjectPath> job) {
         if (error) {
             // A unit that is gone already is stopped (machined does the same).
             if (error->getName() == "org.freedesktop.systemd1.NoSuchUnit" ||
@@ -226,13 +226,13 @@ void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
         manager_->callMethodAsync("StopUnit")
             .onInterface(systemdManager)
             .withArguments(unit, std::string("replace"))
-            .uponReplyInvoke([replied](const sdbus::Error* error, sdbus::ObjectPath job) { replied(error, job); });
+            .uponReplyInvoke([replied](dbus::CallError error, sdbus::ObjectPath job) { replied(error, job); });
         return;
     }
     manager_->callMethodAsync("KillUnit")
         .onInterface(systemdManager)
         .withArguments(unit, std::string("all"), std::int32_t(9))
-        .uponReplyInvoke([this, unit, replied](const sdbus::Error* error) {
+        .uponReplyInvoke([this, unit, replied](dbus::CallError error) {
             if (error) {
                 replied(error, std::nullopt);
                 return;
@@ -241,7 +241,7 @@ void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
             manager_->callMethodAsync("StopUnit")
                 .onInterface(systemdManager)
                 .withArguments(unit, std::string("replace"))
-                .uponReplyInvoke([replied](const sdbus::Error* stopError, sdbus::ObjectPath job) {
+                .uponReplyInvoke([replied](dbus::CallError stopError, sdbus::ObjectPath job) {
                     replied(stopError, job);
                 });
         });

@@ -1,7 +1,7 @@
 #include "format.h"
 #include "json.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 
 using namespace bred;
 using namespace bred::client;
@@ -25,11 +25,11 @@ TEST_CASE("the progress line fits the terminal")
     ProgressState state{0.5, "download", 50 * 1024 * 1024, 100 * 1024 * 1024, 0};
     auto line = formatProgressLine(state, 80);
     CHECK(line.size() <= 80);
-    CHECK_THAT(line, Catch::Contains(" 50% download 50.0 MiB/100.0 MiB"));
-    CHECK_THAT(line, Catch::StartsWith("[####"));
+    CHECK_THAT(line, ContainsSubstring(" 50% download 50.0 MiB/100.0 MiB"));
+    CHECK_THAT(line, StartsWith("[####"));
     CHECK(formatProgressLine(state, 20).size() <= 20);
     ProgressState unknown{-1, "remove", 0, 0, 0};
-    CHECK_THAT(formatProgressLine(unknown, 80), Catch::Contains("?% remove"));
+    CHECK_THAT(formatProgressLine(unknown, 80), ContainsSubstring("?% remove"));
 }
 
 TEST_CASE("JSON strings are escaped")

@@ -5,7 +5,7 @@
 #include "nspawn-settings.h"
 #include "temp-dir.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 
 #include <fstream>
 #include <sstream>
@@ -76,11 +76,11 @@ TEST_CASE("configuration errors name the file and the key")
         }
         return std::string();
     };
-    CHECK_THAT(errorOf("[daemon]\nmachines_directory = \"relative\"\n"), Catch::Contains("machines_directory"));
-    CHECK_THAT(errorOf("[daemon]\nmax_jobs = 0\n"), Catch::Contains("max_jobs"));
-    CHECK_THAT(errorOf("[daemon]\nmax_jobs = \"many\"\n"), Catch::Contains("max_jobs"));
-    CHECK_THAT(errorOf("[daemon]\nmax_jobs_per_caller = 0\n"), Catch::Contains("max_jobs_per_caller"));
-    CHECK_THAT(errorOf("[daemon\n"), Catch::Contains("bad.toml:1"));
+    CHECK_THAT(errorOf("[daemon]\nmachines_directory = \"relative\"\n"), ContainsSubstring("machines_directory"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs = 0\n"), ContainsSubstring("max_jobs"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs = \"many\"\n"), ContainsSubstring("max_jobs"));
+    CHECK_THAT(errorOf("[daemon]\nmax_jobs_per_caller = 0\n"), ContainsSubstring("max_jobs_per_caller"));
+    CHECK_THAT(errorOf("[daemon\n"), ContainsSubstring("bad.toml:1"));
 }
 
 TEST_CASE("nspawn settings give binds and the host side of the network")
@@ -116,10 +116,10 @@ TEST_CASE("the settings editor changes our keys and keeps a person's")
     editor.setBind({"/srv/a2", "/a", false});
     editor.setNetwork({"veth", ""});
     auto text = editor.text();
-    CHECK_THAT(text, Catch::Contains("# my container\n[Exec]\nBoot=yes\nEnvironment=LANG=C\n"));
-    CHECK_THAT(text, Catch::Contains("# keep this comment\nPrivateUsersOwnership=auto\n"));
-    CHECK_THAT(text, Catch::Contains("BindReadOnly=/srv/b:/b\n"));
-    CHECK_THAT(text, !Catch::Contains("Bind=/srv/a:/a"));
+    CHECK_THAT(text, ContainsSubstring("# my container\n[Exec]\nBoot=yes\nEnvironment=LANG=C\n"));
+    CHECK_THAT(text, ContainsSubstring("# keep this comment\nPrivateUsersOwnership=auto\n"));
+    CHECK_THAT(text, ContainsSubstring("BindReadOnly=/srv/b:/b\n"));
+    CHECK_THAT(text, !ContainsSubstring("Bind=/srv/a:/a"));
     auto parsed = parseNspawnSettings(text);
     REQUIRE(parsed.binds.size() == 2);
     CHECK(parsed.network.mode == "veth");
@@ -173,13 +173,13 @@ TEST_CASE("the settings editor states how machinectl is to start the container, 
     const std::string own = "[Exec]\nPrivateUsers=pick\n[Network]\nZone=web\n";
     NspawnSettingsEditor person(own);
     person.addStartSettings();
-    CHECK_THAT(person.text(), Catch::Contains("PrivateUsers=pick\n"));
-    CHECK_THAT(person.text(), !Catch::Contains("PrivateUsers=no"));
-    CHECK_THAT(person.text(), !Catch::Contains("VirtualEthernet"));
+    CHECK_THAT(person.text(), ContainsSubstring("PrivateUsers=pick\n"));
+    CHECK_THAT(person.text(), !ContainsSubstring("PrivateUsers=no"));
+    CHECK_THAT(person.text(), !ContainsSubstring("VirtualEthernet"));
     // An empty assignment states nothing.
     NspawnSettingsEditor empty("[Exec]\nPrivateUsers=\n");
     empty.addStartSettings();
-    CHECK_THAT(empty.text(), Catch::Contains("PrivateUsers=\nPrivateUsers=no\n"));
+    CHECK_THAT(empty.text(), ContainsSubstring("PrivateUsers=\nPrivateUsers=no\n"));
 }
 
 TEST_CASE("host networking is written down, since machinectl would otherwise add a veth")

@@ -3,7 +3,7 @@
 #include "tree-copier.h"
 #include "unique-fd.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>

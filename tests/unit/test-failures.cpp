@@ -3,7 +3,7 @@
 #include "dbus-error.h"
 #include "event-loop.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <chrono>
 #include <optional>
 #include <stdexcept>
@@ -47,7 +47,7 @@ TEST_CASE("the exception being handled becomes the error a caller is told")
     Error internal = asError([] { throw std::length_error("vector too long"); });
     CHECK(internal.code() == ErrorCode::Failed);
     CHECK(std::string(internal.what()) == "Internal error: vector too long");
-    Error bus = asError([] { throw sdbus::Error("org.freedesktop.DBus.Error.InvalidArgs", "bad"); });
+    Error bus = asError([] { throw sdbus::Error(dbus::ErrorName{"org.freedesktop.DBus.Error.InvalidArgs"}, "bad"); });
     CHECK(bus.code() == ErrorCode::InvalidArgs);
     CHECK(std::string(bus.what()).find("bad") != std::string::npos);
     CHECK(asError([] { throw 1; }).code() == ErrorCode::Failed);

@@ -2,7 +2,7 @@
 #include "errors.h"
 #include "names.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <set>
 
 using namespace bred;

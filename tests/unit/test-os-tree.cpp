@@ -2,7 +2,7 @@
 #include "os-tree.h"
 #include "temp-dir.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>

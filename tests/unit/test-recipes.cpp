@@ -6,7 +6,7 @@
 #include "recipe.h"
 #include "temp-dir.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <fstream>
 #include <sstream>
 
@@ -49,7 +49,8 @@ TEST_CASE("the shipped bredos recipe does what the guide does, in its order")
             commands.push_back(step.command.front() + " " + step.command.at(1));
     CHECK(commands == std::vector<std::string>{"pacman-key --init", "pacman-key --populate", "pacman -Syu",
                                                "pacman-key --keyserver", "pacman-key --lsign-key"});
-    auto& lsign = stepAbout(steps, "trust the BredOS keys");
+    // A copy: GCC 14 takes a reference through the description temporary for a dangling one.
+    RecipeStep lsign = stepAbout(steps, "trust the BredOS keys");
     CHECK(lsign.command == std::vector<std::string>{"pacman-key", "--lsign-key", "77193F152BDBE6A6",
                                                     "BF0740F967BA439D", "DAEAD1E6D799C638", "1BEF1BCEBA58EA33"});
     CHECK(stepAbout(steps, "remove the Arch Linux ARM kernel and firmware").packages ==

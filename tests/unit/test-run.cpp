@@ -5,7 +5,7 @@
 #include "line-splitter.h"
 #include "nspawn-command.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 
 using namespace bred;
 using bred::test::errorCodeOf;

@@ -1,6 +1,6 @@
 #include "utf8.h"
 
-#include <catch2/catch.hpp>
+#include "catch.h"
 #include <string>
 
 using namespace bred;
