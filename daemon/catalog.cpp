@@ -4,10 +4,12 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <fstream>
 #include <sstream>
 #include <sys/utsname.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace bred {
 namespace {
@@ -44,6 +46,23 @@ void applyTable(Distribution& distribution, const toml::table& table, const std:
     };
     for (const auto& [keyNode, node] : table) {
         std::string key(keyNode.str());
+        if (key == "keyring") {
+            // One path, or several where distributions keep it in different places.
+            distribution.keyrings.clear();
+            if (auto path = node.value<std::string>()) {
+                distribution.keyrings.push_back(*path);
+            } else if (const toml::array* paths = node.as_array()) {
+                for (const auto& element : *paths) {
+                    auto candidate = element.value<std::string>();
+                    if (!candidate)
+                        throw bad(key);
+                    distribution.keyrings.push_back(*candidate);
+                }
+            } else {
+                throw bad(key);
+            }
+            continue;
+        }
         if (key == "architectures") {
             const toml::table* architectures = node.as_table();
             if (!architectures)
@@ -80,8 +99,6 @@ void applyTable(Distribution& distribution, const toml::table& table, const std:
             distribution.checksumFormat = *format;
         } else if (key == "signature_url") {
             distribution.signatureUrl = *value;
-        } else if (key == "keyring") {
-            distribution.keyring = *value;
         } else if (key == "layout") {
             auto layout = archiveLayoutFromName(*value);
             if (!layout)
@@ -103,6 +120,23 @@ std::string readFile(const std::filesystem::path& path)
 }
 
 } // namespace
+
+std::optional<std::string> installedKeyring(const Distribution& distribution)
+{
+    for (const auto& path : distribution.keyrings)
+        if (!path.empty() && access(path.c_str(), R_OK) == 0)
+            return path;
+    return std::nullopt;
+}
+
+std::string missingKeyringReason(const Distribution& distribution)
+{
+    if (distribution.keyrings.empty())
+        return "the catalog names no keyring for " + distribution.name;
+    if (distribution.keyrings.size() == 1)
+        return "keyring " + distribution.keyrings.front() + " is not installed";
+    return fmt::format("none of the keyrings {} is installed", fmt::join(distribution.keyrings, ", "));
+}
 
 std::optional<ArchiveLayout> archiveLayoutFromName(std::string_view name)
 {

@@ -39,11 +39,20 @@ struct Distribution {
     ChecksumFormat checksumFormat = ChecksumFormat::Sha256Sums;
     std::string signatureUrl; // pattern; empty: nothing published
     bool signatureCoversArchive = false; // else it covers the checksum file
-    std::string keyring;      // for gpgv; empty or missing file: signatures cannot be checked
+    // For gpgv: where each distribution keeps the keyring (Debian, Arch, ...);
+    // the first one installed is used. None installed: signatures cannot be checked.
+    std::vector<std::string> keyrings;
     ArchiveLayout layout = ArchiveLayout::Rootfs;
     // systemd architecture name → the distribution's own name for it.
     std::map<std::string, std::string> architectures;
 };
+
+// The first of the distribution's keyrings that is installed (readable), if any.
+std::optional<std::string> installedKeyring(const Distribution& distribution);
+
+// "keyring K is not installed" or "none of the keyrings K1, K2 is installed":
+// why installedKeyring found none.
+std::string missingKeyringReason(const Distribution& distribution);
 
 struct ResolvedSource {
     std::string archiveUrl, checksumUrl, signatureUrl;

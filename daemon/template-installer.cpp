@@ -94,11 +94,6 @@ struct Expectation {
     std::unique_ptr<StreamingSignatureCheck> archiveSignature;
 };
 
-bool keyringAvailable(const Distribution& distribution)
-{
-    return !distribution.keyring.empty() && access(distribution.keyring.c_str(), R_OK) == 0;
-}
-
 // Fetches and checks what the distribution publishes, before the archive.
 Expectation prepareVerification(TemplateRequest& request, const InstallLimits& limits, JobContext& job,
                                 const std::function<bool()>& canceled)
@@ -140,20 +135,17 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
 
     const Distribution& distribution = *request.distribution;
     auto source = Catalog::resolve(distribution, request.architecture);
+    const std::optional<std::string> keyring = installedKeyring(distribution);
     bool canCheckSignature =
-        keyringAvailable(distribution) &&
+        keyring &&
         (!distribution.signatureUrl.empty() || distribution.checksumFormat == ChecksumFormat::FedoraChecksum);
     if (wanted == VerifyMode::Signature && !canCheckSignature) {
         if (request.verify)
             throw Error(ErrorCode::VerificationFailed,
                         fmt::format("Cannot check {}'s signature: {}; use verify=checksum.", distribution.name,
-                                    distribution.keyring.empty() ? "the catalog names no keyring"
-                                                                 : "keyring " + distribution.keyring +
-                                                                       " is not installed"));
+                                    missingKeyringReason(distribution)));
         job.log(LOG_NOTICE, fmt::format("Signature not checked: {}; checking the published checksum only.",
-                                        distribution.keyring.empty()
-                                            ? "the catalog names no keyring for " + distribution.name
-                                            : "keyring " + distribution.keyring + " is not installed"));
+                                        missingKeyringReason(distribution)));
         wanted = VerifyMode::Checksum;
     }
     if (source.checksumUrl.empty()) {
@@ -168,15 +160,15 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, canceled);
     if (wanted == VerifyMode::Signature) {
         if (distribution.checksumFormat == ChecksumFormat::FedoraChecksum && distribution.signatureUrl.empty()) {
-            checksums = verifyClearSigned(distribution.keyring, checksums);
+            checksums = verifyClearSigned(*keyring, checksums);
         } else if (!distribution.signatureCoversArchive) {
             auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
-            verifySignature(distribution.keyring, signature, checksums);
+            verifySignature(*keyring, signature, checksums);
         } else {
             auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
-            expectation.archiveSignature = std::make_unique<StreamingSignatureCheck>(distribution.keyring, signature);
+            expectation.archiveSignature = std::make_unique<StreamingSignatureCheck>(*keyring, signature);
         }
-        job.log(LOG_INFO, fmt::format("Signature checked with {}.", distribution.keyring));
+        job.log(LOG_INFO, fmt::format("Signature checked with {}.", *keyring));
     }
     auto published = findChecksum(distribution.checksumFormat, checksums, source.fileName);
     if (!published)

@@ -158,6 +158,26 @@ TEST_CASE("the catalog expands URL patterns and merges overrides")
     CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nname = \"no url\"\n"}}), Error);
 }
 
+TEST_CASE("a keyring is one path or a list; the first installed one is used")
+{
+    TempDir dir;
+    writeFile(dir.path() / "pacman/archlinux.gpg", "keys");
+    const std::string missing = (dir.path() / "keyrings/archlinux.gpg").string();
+    const std::string present = (dir.path() / "pacman/archlinux.gpg").string();
+    auto catalog = Catalog::parse({{"vendor.toml", "[arch]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [\"" + missing + "\", \"" +
+                                                       present + "\"]\n[one]\nname = \"One\"\nurl = \"http://a/y.tar\"\narchitectures = { x86-64 = \"x\" }\n"
+                                                       "keyring = \"" + missing + "\"\n[none]\nname = \"None\"\nurl = \"http://a/z.tar\"\narchitectures = { x86-64 = \"x\" }\n"}});
+    CHECK(installedKeyring(catalog.find("arch")) == present);
+    CHECK_FALSE(installedKeyring(catalog.find("one")).has_value());
+    CHECK(missingKeyringReason(catalog.find("one")) == "keyring " + missing + " is not installed");
+    CHECK(missingKeyringReason(catalog.find("none")) == "the catalog names no keyring for None");
+    std::filesystem::remove(present);
+    CHECK(missingKeyringReason(catalog.find("arch")) ==
+          "none of the keyrings " + missing + ", " + present + " is installed");
+    CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [1]\n"}}), Error);
+    CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = 1\n"}}), Error);
+}
+
 TEST_CASE("the shipped catalog names the five distributions of the guide")
 {
     auto catalog = Catalog::load(BRED_SOURCE_DIR "/daemon/data/distributions.toml", "/nonexistent");
