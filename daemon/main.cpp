@@ -116,7 +116,7 @@ int main(int argc, char** argv)
         bred::JobManager jobs(config.maxJobs, config.maxJobsPerCaller);
         bred::JobRegistry jobRegistry(*bus, loop, jobs, polkit);
         bred::MachineRegistry machines(*bus, loop, store, config);
-        bred::UnitManager units(*bus);
+        bred::UnitManager units(*bus, loop);
         // Containers made before the daemon stated how they start: `machinectl start` gave them a user
         // namespace and a veth link that `bredmachine start` does not.
         bool reloadNeeded = false;

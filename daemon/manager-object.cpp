@@ -485,11 +485,17 @@ try {
                       machines_.setRunState(name, "starting");
                       auto started = [outcome](std::optional<Error> error) { outcome->set_value(error); };
                       // An enabled container has its unit file: start that, so it is the same unit as at boot.
-                      std::error_code error;
-                      if (std::filesystem::exists(config_.unitDirectory / unit, error))
-                          units_.startUnit(unit, started);
-                      else
-                          units_.startContainer(unit, containerService(name, directory), started);
+                      // A killed nspawn's export mount would make the new one refuse to start: let
+                      // systemd unmount it first (a unit it does not know is stopped already).
+                      units_.stopUnit(unixExportMountUnitName(name), false,
+                                      [this, name, unit, directory, started](std::optional<Error>) {
+                                          std::error_code error;
+                                          if (std::filesystem::exists(config_.unitDirectory / unit, error))
+                                              units_.startUnit(unit, started);
+                                          else
+                                              units_.startContainer(unit, containerService(name, directory),
+                                                                    started);
+                                      });
                       auto path = jobRegistry_.start(
                           job,
                           awaitOutcome(outcome->get_future().share(),

@@ -3,6 +3,7 @@
 #include "in-root.h"
 #include "unique-fd.h"
 
+#include <cctype>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <sstream>
@@ -91,6 +92,20 @@ std::vector<std::string> nspawnRunCommand(const std::string& name, const std::fi
 }
 
 std::string containerUnitName(const std::string& name) { return "bred-machine-" + name + ".service"; }
+
+std::string unixExportMountUnitName(const std::string& name)
+{
+    // systemd's path escaping (systemd-escape --path) of a machine name's characters.
+    std::string unit = "run-systemd-nspawn-unix\\x2dexport-";
+    for (std::size_t i = 0; i < name.size(); ++i) {
+        unsigned char c = static_cast<unsigned char>(name[i]);
+        if (std::isalnum(c) || c == '_' || c == ':' || (c == '.' && i > 0))
+            unit += static_cast<char>(c);
+        else
+            unit += fmt::format("\\x{:02x}", c);
+    }
+    return unit + ".mount";
+}
 
 std::string literalExecWord(const std::string& word)
 {

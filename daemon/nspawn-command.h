@@ -32,6 +32,10 @@ std::vector<std::string> nspawnRunCommand(const std::string& name, const std::fi
 
 // The service unit a container runs in, transient or enabled alike.
 std::string containerUnitName(const std::string& name);
+// The mount unit of /run/systemd/nspawn/unix-export/NAME, which
+// systemd-nspawn 257+ mounts for a container and cannot remove when it is
+// killed; the next nspawn of that name refuses to start while it is there.
+std::string unixExportMountUnitName(const std::string& name);
 
 // What every unit that runs systemd-nspawn gets, whether it boots the
 // container or runs one command in its stopped tree: root inside is root on

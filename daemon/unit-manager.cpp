@@ -1,6 +1,7 @@
 #include "unit-manager.h"
 
 #include "current-error.h"
+#include "event-loop.h"
 #include "journal-tail.h"
 #include "raw-message.h"
 
@@ -61,14 +62,17 @@ void appendExecStart(sd_bus_message* call, const std::vector<std::string>& comma
         check(sd_bus_message_close_container(call));
 }
 
-UnitManager::UnitManager(sdbus::IConnection& bus)
-    : manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
+UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop)
+    : loop_(loop), manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
 {
     manager_->uponSignal("JobRemoved")
         .onInterface(systemdManager)
         .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result) {
             jobRemoved(job, unit, result);
         });
+    manager_->uponSignal("UnitRemoved")
+        .onInterface(systemdManager)
+        .call([this](const std::string& unit, const sdbus::ObjectPath&) { unitRemoved(unit); });
     dbus::finishSignalRegistration(*manager_);
     // systemd sends job signals only to subscribers.
     manager_->callMethodAsync("Subscribe").onInterface(systemdManager).uponReplyInvoke([](dbus::CallError error) {
@@ -77,7 +81,41 @@ UnitManager::UnitManager(sdbus::IConnection& bus)
     });
 }
 
-UnitManager::~UnitManager() = default;
+UnitManager::~UnitManager()
+{
+    for (const auto& [unit, waiter] : removalWaiters_)
+        loop_.cancelTimer(waiter.timer);
+}
+
+void UnitManager::whenUnitRemoved(const std::string& unit, std::chrono::milliseconds timeout,
+                                  std::function<void(bool)> then)
+{
+    auto timer = std::make_shared<EventLoop::TimerId>();
+    *timer = loop_.addTimer(timeout, [this, unit, timer] {
+        for (auto it = removalWaiters_.lower_bound(unit); it != removalWaiters_.upper_bound(unit); ++it) {
+            if (it->second.timer != *timer)
+                continue;
+            auto then = std::move(it->second.then);
+            removalWaiters_.erase(it);
+            then(false);
+            return;
+        }
+    });
+    removalWaiters_.emplace(unit, RemovalWaiter{*timer, std::move(then)});
+}
+
+void UnitManager::unitRemoved(const std::string& unit)
+{
+    auto range = removalWaiters_.equal_range(unit);
+    std::vector<std::function<void(bool)>> ready;
+    for (auto it = range.first; it != range.second; ++it) {
+        loop_.cancelTimer(it->second.timer);
+        ready.push_back(std::move(it->second.then));
+    }
+    removalWaiters_.erase(range.first, range.second);
+    for (auto& then : ready)
+        then(true);
+}
 
 void UnitManager::expectJob(const std::string& jobPath, const std::string& unit, Done done)
 {
@@ -117,7 +155,11 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
-    done = loggingFailures("After a systemd call", std::move(done));
+    startTransient(unit, service, loggingFailures("After a systemd call", std::move(done)), true);
+}
+
+void UnitManager::startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry)
+{
     auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
     call << unit << std::string("fail");
     sd_bus_message* raw = RawMessage::of(call);
@@ -133,9 +175,25 @@ void UnitManager::startContainer(const std::string& unit, const ContainerService
     appendExecStart(raw, service.command);
     check(sd_bus_message_close_container(raw));
     check(sd_bus_message_append(raw, "a(sa(sv))", 0));
-    dbus::callAsync(*manager_, call, [this, unit, done](dbus::ReceivedReply reply, dbus::CallError error) {
+    dbus::callAsync(*manager_, call, [this, unit, service, done, retry](dbus::ReceivedReply reply,
+                                                                       dbus::CallError error) {
+        bool exists = error && error->getName() == "org.freedesktop.systemd1.UnitExists";
+        if (exists && retry) {
+            // The unit of a container that just stopped can outlive it for a
+            // moment (systemd 257 keeps it while nspawn's mounts go away):
+            // once systemd has collected it, try again.
+            whenUnitRemoved(unit, std::chrono::seconds(10), [this, unit, service, done](bool removed) {
+                if (removed)
+                    startTransient(unit, service, done, false);
+                else
+                    done(Error(ErrorCode::Busy, fmt::format("systemd still has {} from before and did not let it go "
+                                                            "within 10 s; stop it (systemctl stop {}) and try again.",
+                                                            unit, unit)));
+            });
+            return;
+        }
         if (error) {
-            done(Error(error->getName() == "org.freedesktop.systemd1.UnitExists" ? ErrorCode::Busy : ErrorCode::Failed,
+            done(Error(exists ? ErrorCode::Busy : ErrorCode::Failed,
                        fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
             return;
         }

@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "nspawn-command.h"
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -20,6 +21,8 @@ class IProxy;
 
 namespace bred {
 
+class EventLoop;
+
 // The properties of a StartTransientUnit call that every unit running
 // systemd-nspawn gets (device policy, cgroup, limits), appended to its open
 // a(sv) array. Throws Error.
@@ -33,7 +36,7 @@ public:
     // Runs on the loop thread with the job's result: nullopt when it is done.
     using Done = std::function<void(std::optional<Error>)>;
 
-    explicit UnitManager(sdbus::IConnection& bus);
+    UnitManager(sdbus::IConnection& bus, EventLoop& loop);
     ~UnitManager();
 
     // StartTransientUnit of the container's service: ends when the container
@@ -51,10 +54,21 @@ public:
     void reload(Done done);
 
 private:
+    void startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry);
+    // Calls `then(true)` when systemd collects `unit` (UnitRemoved), or
+    // `then(false)` after `timeout`.
+    void whenUnitRemoved(const std::string& unit, std::chrono::milliseconds timeout, std::function<void(bool)> then);
+    void unitRemoved(const std::string& unit);
     void jobRemoved(const std::string& jobPath, const std::string& unit, const std::string& result);
     void expectJob(const std::string& jobPath, const std::string& unit, Done done);
 
+    EventLoop& loop_;
     std::unique_ptr<sdbus::IProxy> manager_;
+    struct RemovalWaiter {
+        std::uint64_t timer;
+        std::function<void(bool)> then;
+    };
+    std::multimap<std::string, RemovalWaiter> removalWaiters_; // unit → waiter
     std::map<std::string, std::pair<std::string, Done>> pending_;   // job path → unit, done
     std::map<std::string, std::string> finishedEarly_;              // job path → result
 };

@@ -177,3 +177,9 @@ TEST_CASE("output lines are split at newlines and capped in length")
         CHECK(lines[1] == "\xa9 end");
     }
 }
+
+TEST_CASE("the export mount's unit name is systemd's escaping of its path")
+{
+    CHECK(unixExportMountUnitName("boot1") == "run-systemd-nspawn-unix\\x2dexport-boot1.mount");
+    CHECK(unixExportMountUnitName("my-box.lan") == "run-systemd-nspawn-unix\\x2dexport-my\\x2dbox.lan.mount");
+}
