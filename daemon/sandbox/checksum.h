@@ -1,14 +1,20 @@
 // Hashing on the fly, and the distributions' checksum file formats.
 #pragma once
 
-#include "catalog.h"
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace bred {
+
+// The format of a distribution's published checksum file.
+enum class ChecksumFormat {
+    Sha256Sums, // "<hex> *<file>" or "<hex>  <file>"
+    Sha512Sums,
+    Md5Sums,
+    FedoraChecksum, // "SHA256 (<file>) = <hex>", possibly clear-signed
+};
 
 enum class HashAlgorithm { Sha256, Sha512, Md5 };
 

@@ -2,6 +2,8 @@
 // for which architectures, in which layout, with which checksum file.
 #pragma once
 
+#include "checksum.h"
+
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -20,13 +22,6 @@ enum class ArchiveLayout {
 };
 std::optional<ArchiveLayout> archiveLayoutFromName(std::string_view name);
 
-// The format of a distribution's published checksum file.
-enum class ChecksumFormat {
-    Sha256Sums, // "<hex> *<file>" or "<hex>  <file>"
-    Sha512Sums,
-    Md5Sums,
-    FedoraChecksum, // "SHA256 (<file>) = <hex>", possibly clear-signed
-};
 std::optional<ChecksumFormat> checksumFormatFromName(std::string_view name);
 
 struct Distribution {
