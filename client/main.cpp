@@ -9,11 +9,13 @@
 #include "terminal-relay.h"
 #include "unique-fd.h"
 
+#include <exception>
 #include <cerrno>
 #include <cstring>
 #include <algorithm>
 #include <arpa/inet.h>
 #include <ctime>
+#include <exception>
 #include <fcntl.h>
 #include <unistd.h>
 #include <functional>
@@ -894,6 +896,11 @@ int run(int argc, char** argv)
     } catch (const sdbus::Error& error) {
         std::cerr << "Failed: " << (error.getMessage().empty() ? error.getName() : error.getMessage()) << "\n";
         return exitStatusForError(error);
+    } catch (const std::exception& error) {
+        // The terminal relay, the polkit agent and the standard library fail
+        // with exceptions of their own; the user gets them in words too.
+        std::cerr << "Failed: " << error.what() << "\n";
+        return ExitFailure;
     }
 }
 
