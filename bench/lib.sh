@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # The verdict of a benchmark, shared by bench/clone, bench/create-template and
 # bench/start (sourced, not run). A benchmark records what went wrong with
 # `problem` and `check_target`, and ends with `verdict`, whose exit status is:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test: the whole stack is there. System bus, polkit, bus activation of
 # bred-machined, its Manager object, the unit, the client.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 test_system_bus() {

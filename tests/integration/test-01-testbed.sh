@@ -4,6 +4,7 @@
 # nested containers booted from the testbed's own rootfs and registered with
 # machined, polkit answering and deciding for users by our rules. When one of
 # these breaks, the tests that build on it fail for reasons far from here.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 test_device_policy_enforced() {

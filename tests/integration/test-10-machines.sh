@@ -2,6 +2,7 @@
 # The foundation end to end: discovery, properties, names, Remove/Rename as
 # jobs, polkit with real users, signals, the client. Runs in the booted testbed
 # against the real daemon, bus, polkitd and systemd-machined.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 gcall_as() {

@@ -2,6 +2,7 @@
 # CreateTemplate and ImportTemplate for real: fixtures in each distribution's
 # own archive layout and checksum format, served over HTTP on 127.0.0.1, a
 # catalog pointed at them, and hostile archives and servers.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Not under /tmp or /var/tmp: the daemon has private ones (PrivateTmp=yes).
@@ -233,6 +234,7 @@ test_too_many_jobs() {
     assert_fails_with org.bredos.machine1.Error.TooManyJobs gcall CreateTemplate j4 "$BASE/_stall/$good" \
         "{'verify': <'no'>}"
     for i in "${ids[@]}"; do bredmachine cancel "$i"; done
+    # shellcheck disable=SC2016 # expanded by the inner bash on each try
     wait_for 10 bash -c '[[ $(bredmachine jobs) == "No jobs." ]]'
     no_leftovers
 }
@@ -245,7 +247,7 @@ with_override() {
     local status
     capture_status status "$@"
     rm -f "$file"
-    return $status
+    return "$status"
 }
 
 test_bad_signatures() {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Clone for real: an exact copy entry by entry, a new machine rather than a
 # twin, atomic under cancel and a full filesystem, and safe in parallel.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 
@@ -47,7 +48,7 @@ describe_tree() {
     (cd "$1" && getfacl -R -n -p . 2>/dev/null | sort)
     (cd "$1" && getfattr -R -d -m - -h . 2>/dev/null | grep -v '^# file' | sort)
     (cd "$1" && find . -type f -exec getcap {} + 2>/dev/null | sort)
-    (cd "$1" && find . -type b -o -type c | xargs -r stat -c '%n %t:%T' | sort)
+    (cd "$1" && find . \( -type b -o -type c \) -exec stat -c '%n %t:%T' {} + | sort)
 }
 
 test_clone_is_exact() {
@@ -168,7 +169,7 @@ test_full_filesystem_leaves_nothing() {
     umount "$BRED_MACHINES_DIR"
     rmdir "$BRED_MACHINES_DIR"
     mv "$saved" "$BRED_MACHINES_DIR"
-    return $status
+    return "$status"
 }
 
 test_parallel_clones() {
@@ -177,7 +178,7 @@ test_parallel_clones() {
     local i pids=()
     remove_machine_dirs p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 same
     for i in $(seq 1 10); do
-        bredmachine clone psrc "p$i" > /tmp/bred-clone-$i.log 2>&1 &
+        bredmachine clone psrc "p$i" > "/tmp/bred-clone-$i.log" 2>&1 &
         pids+=($!)
     done
     for i in "${pids[@]}"; do wait "$i"; done

@@ -2,6 +2,7 @@
 # Start and Stop for real: nested containers booting a real systemd tree as
 # transient units started through systemd's D-Bus API, seen by machined and
 # machinectl, with a State that follows them however they stop.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 

@@ -5,6 +5,7 @@
 # --settings=override); the .nspawn file the daemon writes states what makes
 # it start the container as ours does, and a drop-in confines that unit as
 # ours. Containers made before that are given both when the daemon starts.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 share=/srv/mc-share

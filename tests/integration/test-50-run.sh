@@ -4,6 +4,7 @@
 # stopped one (through systemd-nspawn as a transient unit on the testbed's
 # systemd), with the caller's own descriptors; boot-time units enabled through
 # systemd's EnableUnitFiles and started by machines.target.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 state_of() { machine_prop "$1" State; }
@@ -32,6 +33,7 @@ check_run_passes_everything_through() {
     bredmachine run run1 -- sh -c 'exit 7' || rc=$?
     assert_eq "$rc" 7
     assert_eq "$(bredmachine run run1 --user nobody -- id -un)" nobody
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     assert_eq "$(bredmachine run run1 --env GREETING=hello -- sh -c 'echo $GREETING')" hello
     assert_eq "$(bredmachine run run1 --cwd /etc -- pwd)" /etc
     # Large output arrives whole.
@@ -43,6 +45,7 @@ test_run_in_a_stopped_container() {
     # Nothing was left running or registered.
     assert_eq "$(state_of run1)" 's "stopped"'
     assert_not_contains "$(machinectl list --no-legend)" run1
+    # shellcheck disable=SC2143 # grep -q would end systemctl with SIGPIPE under pipefail
     [[ -z $(systemctl list-units --no-legend --all 'bred-run-*' | grep -v -e inactive -e 'not-found') ]]
 }
 
@@ -94,6 +97,7 @@ test_cancel_stops_the_command() {
 
 test_add_user() {
     # "secret", as `openssl passwd -6 -salt saltsalt secret` makes it.
+    # shellcheck disable=SC2016 # a crypt(3) hash, not an expansion
     local hash='$6$saltsalt$TVLlQcbpFVof5W3Yz4DTP6gRstiNuHwwTt6GLc1E5n0U0aDehy0S5knV8wiOQSpT0Y77vwPZN.Pq.H91p5hVO1'
     bredmachine add-user run1 carol --groups users,audio --shell /bin/bash --password-hash "$hash"
     # The user exists, with the hash, the groups, a home, and can run commands as themselves.
@@ -117,12 +121,14 @@ test_add_user() {
 test_shell() {
     local out rc=0
     # Without a terminal: a login shell reading our stdin.
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     out=$(printf 'echo "user=$(id -un) home=$PWD"\nexit 3\n' | bredmachine shell run1 carol) || rc=$?
     assert_eq "$rc" 3
     assert_contains "$out" "user=carol home=/home/carol"
     # On a terminal: the shell gets a terminal of its own as its controlling one.
     rc=0
     # (Typed once the shell is up: a shell starting discards what was typed ahead.)
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     out=$( (sleep 5; printf 'read -r _ _ _ _ _ _ tty _ < /proc/$$/stat; echo "ctty=$tty"; exit 4\n') |
         script -qec "bredmachine shell run1" /dev/null) || rc=$?
     assert_eq "$rc" 4
@@ -130,6 +136,7 @@ test_shell() {
     # The same in a stopped container, where systemd-nspawn gives the shell its terminal.
     bredmachine stop run1 > /dev/null 2>&1
     rc=0
+    # shellcheck disable=SC2016 # expanded by the shell inside the container
     out=$( (sleep 5; printf 'read -r _ _ _ _ _ _ tty _ < /proc/$$/stat; echo "ctty=$tty"; exit 5\n') |
         script -qec "bredmachine shell run1" /dev/null) || rc=$?
     assert_eq "$rc" 5

@@ -3,6 +3,7 @@
 # and gpg, os-release ID=archarm) converted to BredOS with the shipped bredos
 # recipe, its variables pointed through the daemon's config at a local pacman
 # repository served on 127.0.0.1 with real packages signed by a test key.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -54,7 +55,7 @@ EOF
 }
 
 teardown() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2> /dev/null || true
+    if [[ -n $server_pid ]]; then kill "$server_pid" 2> /dev/null || true; fi
     rm -f "$CONFIG" "$LOCAL_RECIPES/slow.toml"
     systemctl restart bred-machined
     remove_machine_dirs alarm1 alarm2 alarm3 deb1
@@ -85,6 +86,7 @@ test_convert_to_bredos() {
     assert_ok bredmachine run alarm1 -- pacman -Q bred-os-release bredos-logo lsb-release bredos-config bredos-news
     assert_fails bredmachine run alarm1 -- pacman -Q linux-aarch64
     assert_fails bredmachine run alarm1 -- pacman -Q linux-firmware
+    # shellcheck disable=SC2016 # pacman expands $repo and $arch
     assert_eq "$(cat "$BRED_MACHINES_DIR/alarm1/etc/pacman.d/bredos-mirrorlist")" \
         "$(printf '# --> BredOS Mirrorlist <-- #\n# BredOS Main mirror\nServer = http://127.0.0.1:%s/repo/$repo/$arch' "$PORT")"
     local conf

@@ -5,6 +5,7 @@
 # print it; the daemon keeps answering with the bytes replaced by U+FFFD,
 # starts again with the garbage in place, and a client waiting for a job
 # notices when the daemon dies.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # What every invalid byte becomes (U+FFFD, the replacement character).

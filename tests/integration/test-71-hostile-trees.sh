@@ -6,6 +6,7 @@
 # refuses or steps around them, never opens them, still answers, and a
 # sentinel block device (a loop device over a file of known bytes) stays
 # byte for byte as it was.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Not under /tmp: the daemon has a private one.

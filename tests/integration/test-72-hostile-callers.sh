@@ -4,6 +4,7 @@
 # attacker would. Config files get no injected line, bob learns nothing about
 # host paths, root inside reaches no host device and no caller's terminal, a
 # password hash shows on no command line; and the daemon answers afterwards.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 machine=hc1
@@ -352,6 +353,7 @@ test_password_hash_on_no_command_line() {
     bredmachine stop "$machine" > /dev/null 2>&1 || true
     wait_for 30 bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$machine") org.bredos.machine1.Machine State) == 's \"stopped\"' ]]"
     # "secret", as `openssl passwd -6 -salt hcsaltxx secret` makes it.
+    # shellcheck disable=SC2016 # a crypt(3) hash, not an expansion
     local hash='$6$hcsaltxx$ZBt/vdzScn3LVD84sHvpZ5kSfpFq.V9zX0pVcmyVx4zMPrh9yYyXtD8fjEuk7rDP3AXXxYF8jU8Q86zOQeXyv0'
     local since seen=/tmp/hc-seen rc=0
     since=$(date +%s)

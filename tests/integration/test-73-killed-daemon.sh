@@ -4,6 +4,7 @@
 # container) the daemon gets SIGKILL while the job runs, is started again,
 # and must leave no half-made machine under any name, no hidden leftovers, no unit of the dead
 # daemon running, and the machines it worked on intact.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -89,7 +90,7 @@ EOF
 }
 
 teardown() {
-    [[ -n $server_pid ]] && kill "$server_pid" 2> /dev/null || true
+    if [[ -n $server_pid ]]; then kill "$server_pid" 2> /dev/null || true; fi
     rm -f "$LOCAL_RECIPES/k73hang.toml"
     systemctl reset-failed bred-machined.service 2> /dev/null || true
     systemctl restart bred-machined

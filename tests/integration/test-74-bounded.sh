@@ -4,6 +4,7 @@
 # pipe given to ImportTemplate is canceled within a second; descriptors that
 # are not a regular file or a pipe are refused; one caller cannot take every
 # job slot; a Rename and a Start of the same machine never both go ahead.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -61,6 +62,7 @@ test_output_without_newline_stays_bounded() {
     ((peak - before < 48 * 1024)) || { echo "the daemon grew by $((peak - before)) kB"; return 1; }
     assert_ok bus_call ListMachines
     # The pieces are logged as lines of at most 4 KiB.
+    # shellcheck disable=SC2143 # grep -q would end journalctl with SIGPIPE under pipefail
     [[ -n $(journalctl -u bred-machined --since "-5min" -o cat | grep -m1 -E 'flood.*: x{4096}$') ]] \
         || { echo "no 4 KiB piece in the journal"; return 1; }
     remove_machine_dirs k74flood
