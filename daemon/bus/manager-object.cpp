@@ -8,6 +8,7 @@
 #include "container-run.h"
 #include "container-user.h"
 #include "recipe-runner.h"
+#include "refusals.h"
 #include "method-options.h"
 #include "names.h"
 #include "nspawn-command.h"
@@ -30,10 +31,7 @@ namespace {
 void validateMachineName(const std::string& name)
 {
     if (!isValidMachineName(name))
-        throw Error(ErrorCode::InvalidName,
-                    fmt::format("'{}' is not a valid machine name: use 1 to 64 letters, digits, '-' and '.', "
-                                "in dot-separated parts that neither start nor end with '-'.",
-                                name));
+        throw refusal::invalidMachineName(name);
 }
 
 // The contract takes an archive from a regular file or a pipe: a socket could
@@ -123,9 +121,7 @@ const MachineView& ManagerObject::existingMachine(const std::string& name) const
     validateMachineName(name);
     const MachineView* machine = machines_.find(name);
     if (!machine)
-        throw Error(ErrorCode::NoSuchMachine,
-                    fmt::format("No machine '{}' exists in {}; 'bredmachine list' shows the machines.", name,
-                                store_.directory().string()));
+        throw refusal::noSuchMachine(name);
     return *machine;
 }
 
@@ -139,18 +135,13 @@ void ManagerObject::refreshReadOnlyFlag(const std::string& name) const
 void ManagerObject::ensureNoJob(const std::string& name) const
 {
     if (jobs_.isMachineHeld(name))
-        throw Error(ErrorCode::Busy,
-                    fmt::format("Machine '{}' is busy with another job; wait for it (see 'bredmachine jobs') or "
-                                "cancel it.",
-                                name));
+        throw machineBusy(name);
 }
 
 void ManagerObject::ensureIdle(const std::string& name, const char* what) const
 {
     if (machines_.isRunning(name))
-        throw Error(ErrorCode::Busy,
-                    fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.", name,
-                                name, what));
+        throw refusal::running(name, what);
     ensureNoJob(name);
 }
 
@@ -266,11 +257,9 @@ void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller
     const std::string& name = request->name;
     if (const MachineView* existing = machines_.find(name)) {
         if (!request->force)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name, or replace it (force).", name));
+            throw refusal::machineExists(name, true);
         if (existing->info.machineClass != MachineClass::Template)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' is a container, not a template; only templates are replaced.", name));
+            throw refusal::notReplaceable(name);
         ensureIdle(name, "replace");
     }
     auto job = jobs_.admit("create-template", {name}, "create-template", caller.uid);
@@ -343,8 +332,7 @@ try {
         request = CloneRequest{source, name, parsed.boolean("template").value_or(false),
                                parsed.boolean("settings").value_or(false)};
         if (machines_.find(name))
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name.", name));
+            throw refusal::machineExists(name);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -354,14 +342,9 @@ try {
                   [this, request](const JobReply& reply, const Caller& caller) {
                       existingMachine(request.source);
                       if (machines_.isRunning(request.source))
-                          throw Error(ErrorCode::Busy,
-                                      fmt::format("Machine '{}' is running; stop it first to clone it, so the copy "
-                                                  "is consistent.",
-                                                  request.source));
+                          throw refusal::running(request.source, "clone");
                       if (machines_.find(request.name))
-                          throw Error(ErrorCode::AlreadyExists,
-                                      fmt::format("A machine '{}' already exists; choose another name.",
-                                                  request.name));
+                          throw refusal::machineExists(request.name);
                       auto job = jobs_.admit("clone", {request.name}, "clone", caller.uid, {request.source});
                       auto path = jobRegistry_.start(
                           job, [this, request](JobContext& context) { cloner_.clone(request, context); },
@@ -459,12 +442,9 @@ try {
         refreshReadOnlyFlag(machine);
         const MachineView& view = existingMachine(machine);
         if (view.info.machineClass == MachineClass::Template)
-            throw Error(ErrorCode::NotSupported,
-                        fmt::format("'{}' is a template; templates are never started. Clone it into a container "
-                                    "('bredmachine clone {} NAME') and start that.",
-                                    machine, machine));
+            throw refusal::isTemplate(machine, "start");
         if (machines_.isRunning(machine))
-            throw Error(ErrorCode::Busy, fmt::format("Machine '{}' is running already.", machine));
+            throw refusal::runningAlready(machine);
         if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
             throw Error(ErrorCode::UnsupportedArchitecture, problem);
         return view.info.directory;
@@ -519,7 +499,7 @@ try {
         force = parsed.boolean("force").value_or(false);
         existingMachine(name);
         if (!machines_.isRunning(name))
-            throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
+            throw refusal::notRunning(name);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -528,7 +508,7 @@ try {
                   [this, name, force](const JobReply& reply, const Caller& caller) {
                       const MachineView& view = existingMachine(name);
                       if (!machines_.isRunning(name))
-                          throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
+                          throw refusal::notRunning(name);
                       // Whoever started it (us, machinectl, boot), machined knows its unit.
                       std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
                       auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
@@ -550,10 +530,7 @@ try {
         refreshReadOnlyFlag(machine);
         const MachineView& view = existingMachine(machine);
         if (view.info.machineClass == MachineClass::Template)
-            throw Error(ErrorCode::NotSupported,
-                        fmt::format("'{}' is a template; templates never start, at boot or otherwise. Clone it into "
-                                    "a container ('bredmachine clone {} NAME') and enable that.",
-                                    machine, machine));
+            throw refusal::isTemplate(machine, "enable");
         return view.info.directory;
     };
     try {
@@ -664,9 +641,7 @@ std::string checkedBindPath(const std::string& path, const char* what)
 void ensureContainer(const MachineView& view)
 {
     if (view.info.machineClass == MachineClass::Template)
-        throw Error(ErrorCode::NotSupported,
-                    fmt::format("'{}' is a template, which is read-only; configure a clone of it instead.",
-                                view.info.name));
+        throw refusal::isTemplate(view.info.name, "configure");
 }
 
 } // namespace
@@ -811,7 +786,7 @@ try {
                       UniqueFd treeFd(open(view.info.directory.c_str(),
                                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                       if (!treeFd)
-                          throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+                          throw refusal::noSuchMachine(name);
                       writeContainerNetwork(treeFd.get(), containerSide);
                       editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setNetwork(hostSide); });
                       machines_.refresh(name);
@@ -826,10 +801,7 @@ RunRequest& ManagerObject::prepareRun(RunRequest& request, const std::string& na
     refreshReadOnlyFlag(name);
     const MachineView& view = existingMachine(name);
     if (view.info.machineClass == MachineClass::Template)
-        throw Error(ErrorCode::NotSupported,
-                    fmt::format("'{}' is a template; templates are read-only and never run. Clone it into a "
-                                "container ('bredmachine clone {} NAME') and run commands there.",
-                                name, name));
+        throw refusal::isTemplate(name, "run commands in");
     request.machine = name;
     request.directory = view.info.directory;
     request.running = machines_.isRunning(name);
@@ -977,8 +949,7 @@ try {
         existingMachine(name);
         validateMachineName(newName);
         if (machines_.find(newName))
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name.", newName));
+            throw refusal::machineExists(newName);
     } catch (const Error& error) {
         replyError(result, error);
         return;

@@ -7,6 +7,7 @@
 #include "job.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "refusals.h"
 #include "tree-removal.h"
 
 #include <cerrno>
@@ -174,7 +175,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
 {
     UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!treeFd || !readOsRelease(treeFd.get()))
-        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+        throw refusal::noSuchMachine(name);
     auto oldSettings = settingsFile(name), newSettings = settingsFile(newName);
     std::error_code error;
     if (std::filesystem::exists(newSettings, error))
@@ -194,9 +195,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
         setTreeReadOnly(treeFd.get(), true);
     if (renamed < 0) {
         if (renameErrno == EEXIST)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' already exists in {}; choose another name.", newName,
-                                    config_.machinesDirectory.string()));
+            throw refusal::machineExists(newName);
         throw Error(ErrorCode::Failed,
                     fmt::format("cannot rename '{}' to '{}': {}", name, newName, std::strerror(renameErrno)));
     }
@@ -220,7 +219,7 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     job.setStage("remove");
     UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!treeFd || !readOsRelease(treeFd.get()))
-        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+        throw refusal::noSuchMachine(name);
     std::uint64_t total = countTreeEntries(treeFd.get()) + 1;
     job.throwIfCanceled();
 
