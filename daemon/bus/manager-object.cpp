@@ -3,7 +3,6 @@
 #include "bus-names.h"
 #include "current-error.h"
 #include "dbus-error.h"
-#include "atomic-file.h"
 #include "container-run.h"
 #include "container-user.h"
 #include "recipe-runner.h"
@@ -14,7 +13,6 @@
 #include "utf8.h"
 
 #include <algorithm>
-#include <fcntl.h>
 #include <filesystem>
 #include <future>
 #include <fmt/format.h>
@@ -58,7 +56,7 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
       installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
                                                      config.lowSpeedTimeout, 1024, config.downloadRetries},
                                       config.maxTreeBytes}),
-      cloner_(store), store_(store), machines_(machines), jobs_(jobs),
+      cloner_(store), settings_(store), boot_(config.unitDirectory), store_(store), machines_(machines), jobs_(jobs),
       jobRegistry_(jobRegistry), polkit_(polkit), units_(units), machineState_(machines, jobs)
 {
     registerAdaptor();
@@ -465,22 +463,18 @@ try {
 void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
                                  UnitManager::Done done)
 {
-    std::string unit = containerUnitName(name);
-    writeFileAtomically(config_.unitDirectory / unit, containerUnitFile(containerService(name, directory), directory));
-    units_.enableUnitFile(unit, [this, name, done](std::optional<Error> error) {
-        std::string machinectls = machinectlUnitName(name);
-        std::error_code linkError;
-        if (error || !std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls,
-                                                  linkError))
+    boot_.writeUnitFile(name, directory);
+    units_.enableUnitFile(containerUnitName(name), [this, name, done](std::optional<Error> error) {
+        if (error || !boot_.isEnabledByMachinectl(name))
             return done(error);
         // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
-        units_.disableUnitFiles({machinectls}, done);
+        units_.disableUnitFiles({machinectlUnitName(name)}, done);
     });
 }
 
-void ManagerObject::editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit)
+void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
 {
-    if (store_.editSettings(name, edit))
+    if (needed)
         units_.reload([name](std::optional<Error> error) {
             if (error)
                 spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
@@ -490,21 +484,12 @@ void ManagerObject::editSettings(const std::string& name, const std::function<vo
 
 void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
 {
-    // Ours, and `machinectl enable`'s, which Enabled reports too.
-    std::vector<std::string> enabledUnits;
-    std::error_code error;
-    std::string ours = containerUnitName(name), machinectls = machinectlUnitName(name);
-    if (std::filesystem::exists(config_.unitDirectory / ours, error))
-        enabledUnits.push_back(ours);
-    if (std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls, error))
-        enabledUnits.push_back(machinectls);
+    std::vector<std::string> enabledUnits = boot_.unitsToDisable(name);
     if (enabledUnits.empty())
         return done(std::nullopt);
-    units_.disableUnitFiles(enabledUnits, [this, ours, done](std::optional<Error> failure) {
-        if (!failure) {
-            std::error_code removeError;
-            std::filesystem::remove(config_.unitDirectory / ours, removeError);
-        }
+    units_.disableUnitFiles(enabledUnits, [this, name, done](std::optional<Error> failure) {
+        if (!failure)
+            boot_.removeUnitFile(name);
         done(failure);
     });
 }
@@ -529,22 +514,9 @@ try {
                    {"destination", bind.destination},
                    {"read_only", bind.readOnly ? "true" : "false"},
                    {"mkdir", request.makeSource ? "true" : "false"}},
-                  [this, name, request, bind, makeSource = request.makeSource](const DoneReply& reply, const Caller&) {
+                  [this, name, request, bind](const DoneReply& reply, const Caller&) {
                       checkBind(request, machineState_);
-                      std::error_code existsError;
-                      if (!makeSource && !std::filesystem::exists(bind.source, existsError))
-                          throw Error(ErrorCode::InvalidArgs,
-                                      fmt::format("The source {} does not exist on the host; create it, or pass "
-                                                  "mkdir.",
-                                                  bind.source));
-                      if (makeSource) {
-                          std::error_code error;
-                          std::filesystem::create_directories(bind.source, error);
-                          if (error)
-                              throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", bind.source,
-                                                                         error.message()));
-                      }
-                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setBind(bind); });
+                      reloadIfNeeded(name, settings_.bind(request));
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
                           reply->returnResults();
@@ -579,14 +551,9 @@ try {
         return;
     }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
-                  [this, name, destination, request](const DoneReply& reply, const Caller&) {
+                  [this, name, request](const DoneReply& reply, const Caller&) {
                       checkUnbind(request, machineState_);
-                      editSettings(name, [&](NspawnSettingsEditor& settings) {
-                          if (!settings.removeBind(destination))
-                              throw Error(ErrorCode::InvalidArgs,
-                                          fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.",
-                                                      name, destination, name));
-                      });
+                      reloadIfNeeded(name, settings_.unbind(request));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -615,15 +582,9 @@ try {
                    {"gateway", containerSide ? containerSide->gateway : ""},
                    {"dns", joined(containerSide ? containerSide->dns : std::vector<std::string>{}, ",")},
                    {"dhcp", containerSide && containerSide->dhcp ? "true" : "false"}},
-                  [this, name, request, hostSide, containerSide](const DoneReply& reply, const Caller&) {
+                  [this, name, request](const DoneReply& reply, const Caller&) {
                       checkSetNetwork(request, machineState_);
-                      const MachineView& view = existingMachine(name);
-                      UniqueFd treeFd(open(view.info.directory.c_str(),
-                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                      if (!treeFd)
-                          throw refusal::noSuchMachine(name);
-                      writeContainerNetwork(treeFd.get(), containerSide);
-                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setNetwork(hostSide); });
+                      reloadIfNeeded(name, settings_.setNetwork(request, existingMachine(name).info.directory));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -774,7 +735,7 @@ try {
                     [this, name, newName, request](const DoneReply& reply, const Caller&) {
                         checkRename(request, machineState_);
                         bool enabled = existingMachine(name).info.enabled;
-                        bool container = existingMachine(name).info.machineClass == MachineClass::Container;
+                        MachineClass machineClass = existingMachine(name).info.machineClass;
                         // Held from this check to the reply: no Start or job can slip in while systemd
                         // moves the boot unit.
                         auto hold = jobs_.hold({name, newName});
@@ -788,9 +749,7 @@ try {
                         };
                         if (!enabled) {
                             try {
-                                store_.rename(name, newName);
-                                if (container)
-                                    editSettings(newName, [](NspawnSettingsEditor&) {});
+                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
                             } catch (const Error& failure) {
                                 return finish(failure);
                             }
@@ -798,13 +757,11 @@ try {
                             return finish(std::nullopt);
                         }
                         // The boot-time unit names the machine: move it to the new name.
-                        disableAtBoot(name, [this, name, newName, container, finish](std::optional<Error> error) {
+                        disableAtBoot(name, [this, name, newName, request, machineClass, finish](std::optional<Error> error) {
                             if (error)
                                 return finish(error);
                             try {
-                                store_.rename(name, newName);
-                                if (container)
-                                    editSettings(newName, [](NspawnSettingsEditor&) {});
+                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
                                 spdlog::info("Renamed machine {} to {}", name, newName);
                                 enableAtBoot(newName, store_.directory() / newName, finish);
                             } catch (const Error& failure) {

@@ -8,9 +8,11 @@
 #include "machine-registry.h"
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
+#include "boot-enablement.h"
 #include "cloner.h"
 #include "container-run.h"
 #include "machine-requests.h"
+#include "machine-settings.h"
 #include "recipe.h"
 #include "template-installer.h"
 #include "unit-manager.h"
@@ -87,13 +89,15 @@ private:
     // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
     void enableAtBoot(const std::string& name, const std::filesystem::path& directory, UnitManager::Done done);
     // Disables the container at boot, whichever unit enabled it.
-    // MachineStore::editSettings, and a reload of systemd when machinectl's unit changed.
-    void editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit);
     void disableAtBoot(const std::string& name, UnitManager::Done done);
+    // Asks systemd to reload when `needed`: a MachineSettings change rewrote machinectl's drop-in for `name`.
+    void reloadIfNeeded(const std::string& name, bool needed);
 
     const Config& config_;
     TemplateInstaller installer_;
     Cloner cloner_;
+    MachineSettings settings_;
+    BootEnablement boot_;
     MachineStore& store_;
     MachineRegistry& machines_;
     JobManager& jobs_;

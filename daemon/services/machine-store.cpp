@@ -1,6 +1,7 @@
 #include "machine-store.h"
 
 #include "atomic-file.h"
+#include "boot-enablement.h"
 #include "directory-entries.h"
 #include "errors.h"
 #include "in-root.h"
@@ -93,11 +94,7 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
     }
     if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, 64 * 1024))
         info.containerNetwork = parseHost0NetworkFile(*host0);
-    // Enable links our unit into machines.target; `machinectl enable` links systemd-nspawn@NAME.service.
-    std::error_code error;
-    auto wants = config_.unitDirectory / "machines.target.wants";
-    info.enabled = std::filesystem::is_symlink(wants / containerUnitName(name), error) ||
-                   std::filesystem::is_symlink(wants / machinectlUnitName(name), error);
+    info.enabled = BootEnablement(config_.unitDirectory).isEnabled(name);
     return info;
 }
 
