@@ -50,7 +50,7 @@ Error notRunning(const std::string& name)
 Error isTemplate(const std::string& name, const std::string& action)
 {
     return Error(ErrorCode::NotSupported,
-                 fmt::format("'{}' is a template, which is read-only and never runs; clone it into a container "
+                 fmt::format("'{}' is a template, which is read-only and never runs. Clone it into a container "
                              "('bredmachine clone {} NAME') and {} that.",
                              name, name, action));
 }
