@@ -128,6 +128,8 @@ int main(int argc, char** argv)
                     spdlog::warn("machinectl's units keep their old settings until systemd reloads: {}", error->what());
             });
         bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
+        // Enabled follows the unit files, also when a person runs systemctl enable or disable.
+        units.onUnitFilesChanged([&machines] { machines.refreshAll(); });
         machines.refreshAll();
 
         bus->requestName(bred::dbus::ServiceName{bred::bus::serviceName});

@@ -3,60 +3,24 @@
 #include "bus-names.h"
 #include "current-error.h"
 #include "dbus-error.h"
-#include "atomic-file.h"
-#include "checksum.h"
 #include "container-run.h"
 #include "container-user.h"
 #include "recipe-runner.h"
 #include "method-options.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "refusals.h"
 #include "utf8.h"
 
 #include <algorithm>
-#include <cstring>
-#include <fcntl.h>
 #include <filesystem>
 #include <future>
 #include <fmt/format.h>
-#include <sys/stat.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
-#include <unistd.h>
 
 namespace bred {
 namespace {
-
-void validateMachineName(const std::string& name)
-{
-    if (!isValidMachineName(name))
-        throw Error(ErrorCode::InvalidName,
-                    fmt::format("'{}' is not a valid machine name: use 1 to 64 letters, digits, '-' and '.', "
-                                "in dot-separated parts that neither start nor end with '-'.",
-                                name));
-}
-
-// The contract takes an archive from a regular file or a pipe: a socket could
-// be held open by a peer without end, and devices, terminals and directories are
-// no archives.
-void checkArchiveDescriptor(int fd)
-{
-    struct stat st {};
-    if (fstat(fd, &st) < 0)
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
-    if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
-        return;
-    const char* what = S_ISSOCK(st.st_mode)  ? "a socket"
-                       : S_ISDIR(st.st_mode) ? "a directory"
-                       : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
-                       : S_ISBLK(st.st_mode) ? "a block device"
-                                             : "not a file";
-    throw Error(ErrorCode::InvalidArgs,
-                fmt::format("The archive descriptor is {}; pass a regular file or a pipe (for example "
-                            "'bredmachine import NAME FILE', or '-' with the archive piped in).",
-                            what));
-}
 
 template <typename... Results>
 void replyError(sdbus::Result<Results...>& result, const Error& error)
@@ -64,7 +28,26 @@ void replyError(sdbus::Result<Results...>& result, const Error& error)
     result.returnError(toDbusError(error));
 }
 
+// The words of a list as one polkit detail.
+std::string joined(const std::vector<std::string>& words, const char* separator)
+{
+    std::string text;
+    for (const auto& word : words)
+        text += (text.empty() ? "" : separator) + word;
+    return text;
+}
+
 } // namespace
+
+const MachineInfo* ManagerObject::RegistryState::find(const std::string& name) const
+{
+    const MachineView* view = machines_.find(name);
+    return view ? &view->info : nullptr;
+}
+
+bool ManagerObject::RegistryState::isRunning(const std::string& name) const { return machines_.isRunning(name); }
+
+bool ManagerObject::RegistryState::isHeld(const std::string& name) const { return jobs_.isMachineHeld(name); }
 
 ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store,
                              MachineRegistry& machines, JobManager& jobs, JobRegistry& jobRegistry,
@@ -73,8 +56,8 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
       installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
                                                      config.lowSpeedTimeout, 1024, config.downloadRetries},
                                       config.maxTreeBytes}),
-      cloner_(store), store_(store), machines_(machines), jobs_(jobs),
-      jobRegistry_(jobRegistry), polkit_(polkit), units_(units)
+      cloner_(store), settings_(store), boot_(config.unitDirectory), store_(store), machines_(machines), jobs_(jobs),
+      jobRegistry_(jobRegistry), polkit_(polkit), units_(units), machineState_(machines, jobs)
 {
     registerAdaptor();
     machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, sdbus::ObjectPath{path}); },
@@ -120,13 +103,8 @@ void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std:
 
 const MachineView& ManagerObject::existingMachine(const std::string& name) const
 {
-    validateMachineName(name);
-    const MachineView* machine = machines_.find(name);
-    if (!machine)
-        throw Error(ErrorCode::NoSuchMachine,
-                    fmt::format("No machine '{}' exists in {}; 'bredmachine list' shows the machines.", name,
-                                store_.directory().string()));
-    return *machine;
+    bred::existingMachine(name, machineState_);
+    return *machines_.find(name);
 }
 
 void ManagerObject::refreshReadOnlyFlag(const std::string& name) const
@@ -134,24 +112,6 @@ void ManagerObject::refreshReadOnlyFlag(const std::string& name) const
     // The read-only flag (what makes a template) can change without an inotify event: look again.
     if (isValidMachineName(name))
         machines_.refresh(name);
-}
-
-void ManagerObject::ensureNoJob(const std::string& name) const
-{
-    if (jobs_.isMachineHeld(name))
-        throw Error(ErrorCode::Busy,
-                    fmt::format("Machine '{}' is busy with another job; wait for it (see 'bredmachine jobs') or "
-                                "cancel it.",
-                                name));
-}
-
-void ManagerObject::ensureIdle(const std::string& name, const char* what) const
-{
-    if (machines_.isRunning(name))
-        throw Error(ErrorCode::Busy,
-                    fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.", name,
-                                name, what));
-    ensureNoJob(name);
 }
 
 // Every bus method is a function-try-block: whatever escapes its body reaches the caller as a D-Bus error
@@ -232,47 +192,11 @@ try {
     throw toDbusError(currentError("ListRecipes"));
 }
 
-namespace {
-
-// The name and options CreateTemplate and ImportTemplate share, into the request.
-MethodOptions applyTemplateOptions(TemplateRequest& request, const std::string& name,
-                                   std::map<std::string, sdbus::Variant> rawOptions)
-{
-    validateMachineName(name);
-    request.name = name;
-    MethodOptions options(std::move(rawOptions), {"sha256", "verify", "arch", "force"});
-    request.architecture = options.string("arch").value_or("");
-    if (auto sha256 = options.string("sha256")) {
-        std::string hex = *sha256;
-        std::transform(hex.begin(), hex.end(), hex.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (!isHexDigest(hex, HashAlgorithm::Sha256))
-            throw Error(ErrorCode::InvalidArgs, "Option 'sha256' must be 64 hexadecimal digits.");
-        request.sha256 = hex;
-    }
-    if (auto verify = options.string("verify")) {
-        request.verify = verifyModeFromName(*verify);
-        if (!request.verify)
-            throw Error(ErrorCode::InvalidArgs, "Option 'verify' must be 'no', 'checksum' or 'signature'.");
-    }
-    request.force = options.boolean("force").value_or(false);
-    return options;
-}
-
-} // namespace
-
 void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller,
                                      std::shared_ptr<TemplateRequest> request)
 {
+    checkTemplate(*request, machineState_);
     const std::string& name = request->name;
-    if (const MachineView* existing = machines_.find(name)) {
-        if (!request->force)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name, or replace it (force).", name));
-        if (existing->info.machineClass != MachineClass::Template)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' is a container, not a template; only templates are replaced.", name));
-        ensureIdle(name, "replace");
-    }
     auto job = jobs_.admit("create-template", {name}, "create-template", caller.uid);
     auto path = jobRegistry_.start(
         job, [this, request](JobContext& context) { installer_.install(*request, context); },
@@ -283,19 +207,11 @@ void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller
 void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    std::string source, std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = std::make_shared<TemplateRequest>();
+    std::shared_ptr<TemplateRequest> request;
     try {
-        auto parsed = applyTemplateOptions(*request, name, std::move(options));
-        if (isHttpUrl(source)) {
-            request->url = source;
-        } else if (source.find("://") != std::string::npos) {
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("'{}' is not an http:// or https:// URL; only those can be downloaded.", source));
-        } else {
-            request->distribution = loadCatalog().find(source);
-            request->architecture = parsed.string("arch").value_or(hostArchitecture());
-            Catalog::resolve(*request->distribution, request->architecture);
-        }
+        request = std::make_shared<TemplateRequest>(
+            parseCreateTemplate(name, source, toOptionMap(options), [this] { return loadCatalog(); }));
+        checkTemplate(*request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -312,14 +228,11 @@ try {
 void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = std::make_shared<TemplateRequest>();
+    std::shared_ptr<TemplateRequest> request;
     try {
-        applyTemplateOptions(*request, name, std::move(options));
-        if (request->verify == VerifyMode::Signature)
-            throw Error(ErrorCode::NotSupported,
-                        "An imported archive has no published signature to check; use verify=checksum with sha256.");
-        checkArchiveDescriptor(archive.get());
-        request->archiveFd = UniqueFd(archive.release());
+        request = std::make_shared<TemplateRequest>(
+            parseImportTemplate(name, UniqueFd(archive.release()), toOptionMap(options)));
+        checkTemplate(*request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -337,14 +250,8 @@ void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, s
 try {
     CloneRequest request;
     try {
-        existingMachine(source);
-        validateMachineName(name);
-        MethodOptions parsed(std::move(options), {"template", "settings"});
-        request = CloneRequest{source, name, parsed.boolean("template").value_or(false),
-                               parsed.boolean("settings").value_or(false)};
-        if (machines_.find(name))
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name.", name));
+        request = parseClone(source, name, toOptionMap(options));
+        checkClone(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -352,16 +259,7 @@ try {
     authorizeThen(std::move(result), "clone",
                   {{"machine", name}, {"verb", "clone"}, {"source", source}},
                   [this, request](const JobReply& reply, const Caller& caller) {
-                      existingMachine(request.source);
-                      if (machines_.isRunning(request.source))
-                          throw Error(ErrorCode::Busy,
-                                      fmt::format("Machine '{}' is running; stop it first to clone it, so the copy "
-                                                  "is consistent.",
-                                                  request.source));
-                      if (machines_.find(request.name))
-                          throw Error(ErrorCode::AlreadyExists,
-                                      fmt::format("A machine '{}' already exists; choose another name.",
-                                                  request.name));
+                      checkClone(request, machineState_);
                       auto job = jobs_.admit("clone", {request.name}, "clone", caller.uid, {request.source});
                       auto path = jobRegistry_.start(
                           job, [this, request](JobContext& context) { cloner_.clone(request, context); },
@@ -375,51 +273,28 @@ try {
 void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipeId,
                             std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = std::make_shared<RunRequest>();
-    auto recipe = std::make_shared<Recipe>();
-    auto steps = std::make_shared<std::vector<RecipeStep>>();
+    std::shared_ptr<const ConvertRequest> conversion;
     try {
-        MethodOptions parsed(std::move(options), {"extras"});
+        conversion = std::make_shared<const ConvertRequest>(
+            parseConvert(name, recipeId, toOptionMap(options), loadRecipes(), config_.recipeVariables));
         refreshReadOnlyFlag(name);
-        const MachineView& view = existingMachine(name);
-        if (recipeId.empty())
-            recipeId = "bredos";
-        auto recipes = loadRecipes();
-        auto found = std::find_if(recipes.begin(), recipes.end(), [&](const Recipe& r) { return r.id == recipeId; });
-        if (found == recipes.end())
-            throw Error(ErrorCode::NoSuchRecipe,
-                        fmt::format("There is no recipe '{}'; 'bredmachine recipes' lists them.", recipeId));
-        *recipe = std::move(*found);
-        // Applicability first: the tree's OS, its architecture, and whether this host can run it.
-        if (auto problem = recipeApplicabilityProblem(*recipe, view.info.osRelease, view.info.architecture);
-            !problem.empty())
-            throw Error(ErrorCode::NotSupported, problem);
-        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
-            throw Error(ErrorCode::NotSupported, problem);
-        prepareRun(*request, name);
-        RecipeVariables variables;
-        if (auto configured = config_.recipeVariables.find(recipe->id); configured != config_.recipeVariables.end())
-            variables = configured->second;
-        if (auto extras = parsed.strings("extras")) {
-            for (const auto& package : *extras)
-                if (package.empty() || package.front() == '-' ||
-                    package.find_first_of(" \t\n") != std::string::npos)
-                    throw Error(ErrorCode::InvalidArgs, fmt::format("'{}' is not a package name.", package));
-            variables["extras"] = *extras;
-        }
-        *steps = expandRecipeSteps(*recipe, variables);
+        checkConvert(*conversion, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", recipe->id}},
-                  [this, request, recipe, steps](const JobReply& reply,
-                                                 const Caller& caller) {
-                      auto job = admitRun("convert", "convert", caller.uid, *request);
+    authorizeThen(std::move(result), "convert",
+                  {{"machine", name}, {"verb", "convert"}, {"recipe", conversion->recipe.id}},
+                  [this, conversion](const JobReply& reply, const Caller& caller) {
+                      refreshReadOnlyFlag(conversion->machine);
+                      auto request = std::make_shared<RunRequest>();
+                      request->machine = conversion->machine;
+                      auto job = admitRun("convert", "convert", caller.uid, *request,
+                                          checkConvert(*conversion, machineState_));
                       auto path = jobRegistry_.start(
                           job,
-                          [request, recipe, steps](JobContext& context) {
-                              runRecipe(*recipe, *steps, *request, context);
+                          [request, conversion](JobContext& context) {
+                              runRecipe(conversion->recipe, conversion->steps, *request, context);
                           },
                           [this, name = request->machine] { machines_.refresh(name); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
@@ -455,30 +330,21 @@ Job::Work awaitOutcome(std::shared_future<std::optional<Error>> outcome, std::fu
 void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                           std::map<std::string, sdbus::Variant> options)
 try {
-    auto checks = [this](const std::string& machine) {
-        refreshReadOnlyFlag(machine);
-        const MachineView& view = existingMachine(machine);
-        if (view.info.machineClass == MachineClass::Template)
-            throw Error(ErrorCode::NotSupported,
-                        fmt::format("'{}' is a template; templates are never started. Clone it into a container "
-                                    "('bredmachine clone {} NAME') and start that.",
-                                    machine, machine));
-        if (machines_.isRunning(machine))
-            throw Error(ErrorCode::Busy, fmt::format("Machine '{}' is running already.", machine));
-        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
-            throw Error(ErrorCode::UnsupportedArchitecture, problem);
-        return view.info.directory;
+    auto checks = [this](const MachineRequest& request) {
+        refreshReadOnlyFlag(request.name);
+        return checkStart(request, machineState_);
     };
+    MachineRequest request;
     try {
-        MethodOptions parsed(std::move(options), {});
-        checks(name);
+        request = parseStart(name, toOptionMap(options));
+        checks(request);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-                  [this, name, checks](const JobReply& reply, const Caller& caller) {
-                      auto directory = checks(name);
+                  [this, name, request, checks](const JobReply& reply, const Caller& caller) {
+                      auto directory = checks(request);
                       auto job = jobs_.admit("start", {name}, "manage", caller.uid);
                       auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
                       std::string unit = containerUnitName(name);
@@ -513,22 +379,18 @@ try {
 void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                          std::map<std::string, sdbus::Variant> options)
 try {
-    bool force = false;
+    StopRequest request;
     try {
-        MethodOptions parsed(std::move(options), {"force"});
-        force = parsed.boolean("force").value_or(false);
-        existingMachine(name);
-        if (!machines_.isRunning(name))
-            throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
+        request = parseStop(name, toOptionMap(options));
+        checkStop(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
-                  [this, name, force](const JobReply& reply, const Caller& caller) {
+                  [this, name, force = request.force, request](const JobReply& reply, const Caller& caller) {
+                      checkStop(request, machineState_);
                       const MachineView& view = existingMachine(name);
-                      if (!machines_.isRunning(name))
-                          throw Error(ErrorCode::NotRunning, fmt::format("Machine '{}' is not running.", name));
                       // Whoever started it (us, machinectl, boot), machined knows its unit.
                       std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
                       auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
@@ -546,25 +408,21 @@ try {
 
 void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
 try {
-    auto checks = [this](const std::string& machine) {
-        refreshReadOnlyFlag(machine);
-        const MachineView& view = existingMachine(machine);
-        if (view.info.machineClass == MachineClass::Template)
-            throw Error(ErrorCode::NotSupported,
-                        fmt::format("'{}' is a template; templates never start, at boot or otherwise. Clone it into "
-                                    "a container ('bredmachine clone {} NAME') and enable that.",
-                                    machine, machine));
-        return view.info.directory;
+    auto checks = [this](const MachineRequest& request) {
+        refreshReadOnlyFlag(request.name);
+        return checkEnable(request, machineState_);
     };
+    MachineRequest request;
     try {
-        checks(name);
+        request = parseMachine(name);
+        checks(request);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
-                  [this, name, checks](const DoneReply& reply, const Caller&) {
-                      auto directory = checks(name);
+                  [this, name, request, checks](const DoneReply& reply, const Caller&) {
+                      auto directory = checks(request);
                       enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
@@ -579,15 +437,17 @@ try {
 
 void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
 try {
+    MachineRequest request;
     try {
-        existingMachine(name);
+        request = parseMachine(name);
+        checkDisable(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
-                  [this, name](const DoneReply& reply, const Caller&) {
-                      existingMachine(name);
+                  [this, name, request](const DoneReply& reply, const Caller&) {
+                      checkDisable(request, machineState_);
                       disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
@@ -603,22 +463,18 @@ try {
 void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
                                  UnitManager::Done done)
 {
-    std::string unit = containerUnitName(name);
-    writeFileAtomically(config_.unitDirectory / unit, containerUnitFile(containerService(name, directory), directory));
-    units_.enableUnitFile(unit, [this, name, done](std::optional<Error> error) {
-        std::string machinectls = machinectlUnitName(name);
-        std::error_code linkError;
-        if (error || !std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls,
-                                                  linkError))
+    boot_.writeUnitFile(name, directory);
+    units_.enableUnitFile(containerUnitName(name), [this, name, done](std::optional<Error> error) {
+        if (error || !boot_.isEnabledByMachinectl(name))
             return done(error);
         // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
-        units_.disableUnitFiles({machinectls}, done);
+        units_.disableUnitFiles({machinectlUnitName(name)}, done);
     });
 }
 
-void ManagerObject::editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit)
+void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
 {
-    if (store_.editSettings(name, edit))
+    if (needed)
         units_.reload([name](std::optional<Error> error) {
             if (error)
                 spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
@@ -628,65 +484,28 @@ void ManagerObject::editSettings(const std::string& name, const std::function<vo
 
 void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
 {
-    // Ours, and `machinectl enable`'s, which Enabled reports too.
-    std::vector<std::string> enabledUnits;
-    std::error_code error;
-    std::string ours = containerUnitName(name), machinectls = machinectlUnitName(name);
-    if (std::filesystem::exists(config_.unitDirectory / ours, error))
-        enabledUnits.push_back(ours);
-    if (std::filesystem::is_symlink(config_.unitDirectory / "machines.target.wants" / machinectls, error))
-        enabledUnits.push_back(machinectls);
+    std::vector<std::string> enabledUnits = boot_.unitsToDisable(name);
     if (enabledUnits.empty())
         return done(std::nullopt);
-    units_.disableUnitFiles(enabledUnits, [this, ours, done](std::optional<Error> failure) {
-        if (!failure) {
-            std::error_code removeError;
-            std::filesystem::remove(config_.unitDirectory / ours, removeError);
-        }
+    units_.disableUnitFiles(enabledUnits, [this, name, done](std::optional<Error> failure) {
+        if (!failure)
+            boot_.removeUnitFile(name);
         done(failure);
     });
 }
 
-namespace {
-
-// A path as Bind= in the machine's .nspawn file reads it back; `what` names the argument.
-std::string checkedBindPath(const std::string& path, const char* what)
-{
-    if (!isBindablePath(path))
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("The {} '{}' must be an absolute, normalized path, such as /srv/data, without "
-                                "control characters or '\\' and not ending in a space.",
-                                what, path));
-    return path;
-}
-
-// The container side of the configuration commands: containers, not templates.
-void ensureContainer(const MachineView& view)
-{
-    if (view.info.machineClass == MachineClass::Template)
-        throw Error(ErrorCode::NotSupported,
-                    fmt::format("'{}' is a template, which is read-only; configure a clone of it instead.",
-                                view.info.name));
-}
-
-} // namespace
-
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
                          std::map<std::string, sdbus::Variant> options)
 try {
-    BindMount bind;
-    bool makeSource = false;
+    BindRequest request;
     try {
-        ensureContainer(existingMachine(name));
-        MethodOptions parsed(std::move(options), {"read_only", "mkdir"});
-        bind.source = checkedBindPath(source, "source");
-        bind.destination = checkedBindPath(destination.empty() ? source : destination, "destination");
-        bind.readOnly = parsed.boolean("read_only").value_or(false);
-        makeSource = parsed.boolean("mkdir").value_or(false);
+        request = parseBind(name, source, destination, toOptionMap(options));
+        checkBind(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
+    const BindMount& bind = request.bind;
     // The host path is looked at only once the caller may bind it: a stranger learns nothing of it.
     authorizeThen(std::move(result), "bind",
                   {{"machine", name},
@@ -694,24 +513,10 @@ try {
                    {"source", bind.source},
                    {"destination", bind.destination},
                    {"read_only", bind.readOnly ? "true" : "false"},
-                   {"mkdir", makeSource ? "true" : "false"}},
-                  [this, name, bind, makeSource](const DoneReply& reply, const Caller&) {
-                      ensureContainer(existingMachine(name));
-                      ensureNoJob(name);
-                      std::error_code existsError;
-                      if (!makeSource && !std::filesystem::exists(bind.source, existsError))
-                          throw Error(ErrorCode::InvalidArgs,
-                                      fmt::format("The source {} does not exist on the host; create it, or pass "
-                                                  "mkdir.",
-                                                  bind.source));
-                      if (makeSource) {
-                          std::error_code error;
-                          std::filesystem::create_directories(bind.source, error);
-                          if (error)
-                              throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", bind.source,
-                                                                         error.message()));
-                      }
-                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setBind(bind); });
+                   {"mkdir", request.makeSource ? "true" : "false"}},
+                  [this, name, request, bind](const DoneReply& reply, const Caller&) {
+                      checkBind(request, machineState_);
+                      reloadIfNeeded(name, settings_.bind(request));
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
                           reply->returnResults();
@@ -737,21 +542,18 @@ try {
 
 void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::string destination)
 try {
+    UnbindRequest request;
     try {
-        existingMachine(name);
-        checkedBindPath(destination, "destination");
+        request = parseUnbind(name, destination);
+        checkUnbind(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
-                  [this, name, destination](const DoneReply& reply, const Caller&) {
-                      editSettings(name, [&](NspawnSettingsEditor& settings) {
-                          if (!settings.removeBind(destination))
-                              throw Error(ErrorCode::InvalidArgs,
-                                          fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.",
-                                                      name, destination, name));
-                      });
+                  [this, name, request](const DoneReply& reply, const Caller&) {
+                      checkUnbind(request, machineState_);
+                      reloadIfNeeded(name, settings_.unbind(request));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -761,40 +563,16 @@ try {
 
 void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings)
 try {
-    NetworkSettings hostSide;
-    std::optional<ContainerNetwork> containerSide;
+    NetworkRequest request;
     try {
-        ensureContainer(existingMachine(name));
-        MethodOptions parsed(std::move(settings), {"mode", "bridge", "address", "gateway", "dns", "dhcp"});
-        hostSide.mode = parsed.string("mode").value_or("veth");
-        hostSide.bridge = parsed.string("bridge").value_or("");
-        if (hostSide.mode != "host" && hostSide.mode != "veth" && hostSide.mode != "bridge")
-            throw Error(ErrorCode::InvalidArgs, "Setting 'mode' must be 'host', 'veth' or 'bridge'.");
-        if ((hostSide.mode == "bridge") == hostSide.bridge.empty())
-            throw Error(ErrorCode::InvalidArgs, "Setting 'bridge' names the host bridge, with mode 'bridge' only.");
-        if (!hostSide.bridge.empty() && !isValidInterfaceName(hostSide.bridge))
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("Setting 'bridge' ('{}') must be an interface name as the kernel takes it: 1 to "
-                                    "15 printable ASCII characters, no '/', ':' or whitespace, not all digits, "
-                                    "not '.' or '..'.",
-                                    hostSide.bridge));
-        ContainerNetwork inside{parsed.boolean("dhcp").value_or(false), parsed.string("address").value_or(""),
-                                parsed.string("gateway").value_or(""),
-                                parsed.strings("dns").value_or(std::vector<std::string>{})};
-        validateContainerNetwork(inside);
-        bool configuresInside = inside.dhcp || !inside.address.empty() || !inside.gateway.empty() || !inside.dns.empty();
-        if (hostSide.mode == "host" && configuresInside)
-            throw Error(ErrorCode::InvalidArgs,
-                        "With mode 'host' the container shares the host's network and has no host0 to configure.");
-        if (hostSide.mode != "host")
-            containerSide = configuresInside ? inside : ContainerNetwork{true, {}, {}, {}};
+        request = parseSetNetwork(name, toOptionMap(settings));
+        checkSetNetwork(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
-    std::string dnsList;
-    for (const auto& server : containerSide ? containerSide->dns : std::vector<std::string>{})
-        dnsList += (dnsList.empty() ? "" : ",") + server;
+    const NetworkSettings& hostSide = request.hostSide;
+    const std::optional<ContainerNetwork>& containerSide = request.containerSide;
     authorizeThen(std::move(result), "configure",
                   {{"machine", name},
                    {"verb", "set-network"},
@@ -802,18 +580,11 @@ try {
                    {"bridge", hostSide.bridge},
                    {"address", containerSide ? containerSide->address : ""},
                    {"gateway", containerSide ? containerSide->gateway : ""},
-                   {"dns", dnsList},
+                   {"dns", joined(containerSide ? containerSide->dns : std::vector<std::string>{}, ",")},
                    {"dhcp", containerSide && containerSide->dhcp ? "true" : "false"}},
-                  [this, name, hostSide, containerSide](const DoneReply& reply, const Caller&) {
-                      const MachineView& view = existingMachine(name);
-                      ensureContainer(view);
-                      ensureNoJob(name);
-                      UniqueFd treeFd(open(view.info.directory.c_str(),
-                                           O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-                      if (!treeFd)
-                          throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
-                      writeContainerNetwork(treeFd.get(), containerSide);
-                      editSettings(name, [&](NspawnSettingsEditor& settings) { settings.setNetwork(hostSide); });
+                  [this, name, request](const DoneReply& reply, const Caller&) {
+                      checkSetNetwork(request, machineState_);
+                      reloadIfNeeded(name, settings_.setNetwork(request, existingMachine(name).info.directory));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -821,28 +592,11 @@ try {
     throw toDbusError(currentError("SetNetwork"));
 }
 
-RunRequest& ManagerObject::prepareRun(RunRequest& request, const std::string& name) const
-{
-    refreshReadOnlyFlag(name);
-    const MachineView& view = existingMachine(name);
-    if (view.info.machineClass == MachineClass::Template)
-        throw Error(ErrorCode::NotSupported,
-                    fmt::format("'{}' is a template; templates are read-only and never run. Clone it into a "
-                                "container ('bredmachine clone {} NAME') and run commands there.",
-                                name, name));
-    request.machine = name;
-    request.directory = view.info.directory;
-    request.running = machines_.isRunning(name);
-    if (!request.running)
-        if (auto problem = foreignArchitectureProblem(view.info.architecture, hostArchitecture()); !problem.empty())
-            throw Error(ErrorCode::UnsupportedArchitecture, problem);
-    return request;
-}
-
 std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std::string& action, uid_t uid,
-                                             RunRequest& request)
+                                             RunRequest& request, const RunTarget& target)
 {
-    prepareRun(request, request.machine);
+    request.directory = target.directory;
+    request.running = target.running;
     // A stopped machine's tree is booted by nspawn for the command, so the job holds it; a running one
     // is not held: several commands, and a stop, may go on at once.
     if (request.running)
@@ -853,27 +607,29 @@ std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std:
 void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
                             std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = std::make_shared<RunRequest>();
-    Details details{{"machine", name}, {"verb", "add-user"}, {"user", user}};
+    AddUserRequest addition;
     try {
-        MethodOptions parsed(std::move(options), {"password_hash", "groups", "shell"});
-        prepareRun(*request, name);
-        auto groups = parsed.strings("groups");
-        auto shell = parsed.string("shell");
-        UserAddition addition = userAddition(user, parsed.string("password_hash"), groups, shell);
-        request->command.argv = std::move(addition.command);
-        request->input = std::move(addition.input);
-        std::string groupList;
-        for (const auto& group : groups.value_or(std::vector<std::string>{}))
-            groupList += (groupList.empty() ? "" : ",") + group;
-        details.insert({{"groups", groupList}, {"shell", shell.value_or("")}});
+        addition = parseAddUser(name, user, toOptionMap(options));
+        refreshReadOnlyFlag(name);
+        checkRun(name, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "configure", details,
+    auto request = std::make_shared<RunRequest>();
+    request->machine = name;
+    request->command.argv = std::move(addition.addition.command);
+    request->input = std::move(addition.addition.input);
+    authorizeThen(std::move(result), "configure",
+                  {{"machine", name},
+                   {"verb", "add-user"},
+                   {"user", user},
+                   {"groups", joined(addition.groups, ",")},
+                   {"shell", addition.shell}},
                   [this, request, user](const JobReply& reply, const Caller& caller) {
-                      auto job = admitRun("add-user", "configure", caller.uid, *request);
+                      refreshReadOnlyFlag(request->machine);
+                      auto job = admitRun("add-user", "configure", caller.uid, *request,
+                                          checkRun(request->machine, machineState_));
                       auto path = jobRegistry_.start(
                           job,
                           [request, user](JobContext& context) {
@@ -899,21 +655,13 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
                         std::vector<std::string> argv, sdbus::UnixFd stdinFd, sdbus::UnixFd stdoutFd,
                         sdbus::UnixFd stderrFd, std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = std::make_shared<RunRequest>();
-    std::string commandLine;
+    std::shared_ptr<RunRequest> request;
     try {
-        MethodOptions parsed(std::move(options), {"user", "env", "cwd"});
-        prepareRun(*request, name);
-        request->command.argv = std::move(argv);
-        request->command.user = parsed.string("user").value_or("");
-        request->command.environment = parsed.strings("env").value_or(std::vector<std::string>{});
-        request->command.workingDirectory = parsed.string("cwd").value_or("");
-        request->stdinFd = UniqueFd(stdinFd.release());
-        request->stdoutFd = UniqueFd(stdoutFd.release());
-        request->stderrFd = UniqueFd(stderrFd.release());
-        validateContainerCommand(request->command);
-        for (const auto& word : request->command.argv)
-            commandLine += (commandLine.empty() ? "" : " ") + word;
+        request = std::make_shared<RunRequest>(parseRun(name, std::move(argv), UniqueFd(stdinFd.release()),
+                                                        UniqueFd(stdoutFd.release()), UniqueFd(stderrFd.release()),
+                                                        toOptionMap(options)));
+        refreshReadOnlyFlag(name);
+        checkRun(name, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
@@ -921,11 +669,13 @@ try {
     authorizeThen(std::move(result), "shell",
                   {{"machine", name},
                    {"verb", "run"},
-                   {"command", commandLine},
+                   {"command", joined(request->command.argv, " ")},
                    {"user", request->command.user.empty() ? std::string("root") : request->command.user},
                    {"cwd", request->command.workingDirectory}},
                   [this, request](const JobReply& reply, const Caller& caller) {
-                      auto job = admitRun("run", "shell", caller.uid, *request);
+                      refreshReadOnlyFlag(request->machine);
+                      auto job = admitRun("run", "shell", caller.uid, *request,
+                                          checkRun(request->machine, machineState_));
                       auto path = jobRegistry_.start(
                           job,
                           [request](JobContext& context) { context.setExitStatus(runInContainer(*request, context)); },
@@ -938,18 +688,18 @@ try {
 
 void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name)
 try {
+    MachineRequest request;
     try {
-        existingMachine(name);
+        request = parseMachine(name);
+        checkRemove(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(
         std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
-        [this, name](const JobReply& reply, const Caller& caller) {
-            // The state may have changed while polkit was asked: check again.
-            existingMachine(name);
-            ensureIdle(name, "remove");
+        [this, name, request](const JobReply& reply, const Caller& caller) {
+            checkRemove(request, machineState_);
             auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
             // A removed machine must not be started at boot.
             disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
@@ -973,22 +723,19 @@ try {
 
 void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::string newName)
 try {
+    RenameRequest request;
     try {
-        existingMachine(name);
-        validateMachineName(newName);
-        if (machines_.find(newName))
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("A machine '{}' already exists; choose another name.", newName));
+        request = parseRename(name, newName);
+        checkRename(request, machineState_);
     } catch (const Error& error) {
         replyError(result, error);
         return;
     }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
-                    [this, name, newName](const DoneReply& reply, const Caller&) {
+                    [this, name, newName, request](const DoneReply& reply, const Caller&) {
+                        checkRename(request, machineState_);
                         bool enabled = existingMachine(name).info.enabled;
-                        bool container = existingMachine(name).info.machineClass == MachineClass::Container;
-                        ensureIdle(name, "rename");
-                        ensureIdle(newName, "rename");
+                        MachineClass machineClass = existingMachine(name).info.machineClass;
                         // Held from this check to the reply: no Start or job can slip in while systemd
                         // moves the boot unit.
                         auto hold = jobs_.hold({name, newName});
@@ -1002,9 +749,7 @@ try {
                         };
                         if (!enabled) {
                             try {
-                                store_.rename(name, newName);
-                                if (container)
-                                    editSettings(newName, [](NspawnSettingsEditor&) {});
+                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
                             } catch (const Error& failure) {
                                 return finish(failure);
                             }
@@ -1012,13 +757,11 @@ try {
                             return finish(std::nullopt);
                         }
                         // The boot-time unit names the machine: move it to the new name.
-                        disableAtBoot(name, [this, name, newName, container, finish](std::optional<Error> error) {
+                        disableAtBoot(name, [this, name, newName, request, machineClass, finish](std::optional<Error> error) {
                             if (error)
                                 return finish(error);
                             try {
-                                store_.rename(name, newName);
-                                if (container)
-                                    editSettings(newName, [](NspawnSettingsEditor&) {});
+                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
                                 spdlog::info("Renamed machine {} to {}", name, newName);
                                 enableAtBoot(newName, store_.directory() / newName, finish);
                             } catch (const Error& failure) {

@@ -1,13 +1,18 @@
-// org.bredos.machine1.Manager. Every mutating handler is: unpack, validate,
-// authorize with polkit, call the domain, map errors, reply.
+// org.bredos.machine1.Manager. Every mutating handler is: unpack, parse and
+// check the request (services/machine-requests.h), authorize with polkit,
+// check again (the machines may have changed meanwhile), call the service,
+// reply; errors become D-Bus errors.
 #pragma once
 
 #include "job-registry.h"
 #include "machine-registry.h"
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
+#include "boot-enablement.h"
 #include "cloner.h"
 #include "container-run.h"
+#include "machine-requests.h"
+#include "machine-settings.h"
 #include "recipe.h"
 #include "template-installer.h"
 #include "unit-manager.h"
@@ -71,37 +76,48 @@ private:
     const MachineView& existingMachine(const std::string& name) const;
     // Reads the machine again from disk, before checks that depend on whether it is a template.
     void refreshReadOnlyFlag(const std::string& name) const;
-    // Throws Busy when a job holds the machine.
-    void ensureNoJob(const std::string& name) const;
-    // Throws Busy when the machine runs or a job holds it.
-    void ensureIdle(const std::string& name, const char* what) const;
 
     // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
     void startTemplateJob(const JobReply& reply, const Caller& caller,
                           std::shared_ptr<TemplateRequest> request);
     Catalog loadCatalog() const;
     std::vector<Recipe> loadRecipes() const;
-    // Fills in the machine's side of a Run or AddUser request; throws when it cannot run commands.
-    RunRequest& prepareRun(RunRequest& request, const std::string& name) const;
-    // Checks the machine again (polkit took time) and admits the job.
-    std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request);
+    // Gives the request the machine's side, as checked (checkRun) after polkit, and admits the job.
+    std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request,
+                                  const RunTarget& target);
     // Writes the container's unit file and enables it into machines.target
     // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
     void enableAtBoot(const std::string& name, const std::filesystem::path& directory, UnitManager::Done done);
     // Disables the container at boot, whichever unit enabled it.
-    // MachineStore::editSettings, and a reload of systemd when machinectl's unit changed.
-    void editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit);
     void disableAtBoot(const std::string& name, UnitManager::Done done);
+    // Asks systemd to reload when `needed`: a MachineSettings change rewrote machinectl's drop-in for `name`.
+    void reloadIfNeeded(const std::string& name, bool needed);
 
     const Config& config_;
     TemplateInstaller installer_;
     Cloner cloner_;
+    MachineSettings settings_;
+    BootEnablement boot_;
     MachineStore& store_;
     MachineRegistry& machines_;
     JobManager& jobs_;
     JobRegistry& jobRegistry_;
     PolkitAuthority& polkit_;
     UnitManager& units_;
+
+    // The machines as the request checks see them: the registry's, and the jobs' holds.
+    class RegistryState final : public MachineStateView {
+    public:
+        RegistryState(const MachineRegistry& machines, const JobManager& jobs) : machines_(machines), jobs_(jobs) {}
+        const MachineInfo* find(const std::string& name) const override;
+        bool isRunning(const std::string& name) const override;
+        bool isHeld(const std::string& name) const override;
+
+    private:
+        const MachineRegistry& machines_;
+        const JobManager& jobs_;
+    };
+    RegistryState machineState_;
 };
 
 } // namespace bred

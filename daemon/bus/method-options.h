@@ -1,29 +1,15 @@
-// The a{sv} options of a method call, checked: unknown keys and wrong types
-// are InvalidArgs with a message naming the option.
+// A method's a{sv} options as plain values for the request parsers of
+// services/ (request-options.h), which know nothing of D-Bus.
 #pragma once
 
+#include "request-options.h"
+
 #include <map>
-#include <optional>
 #include <sdbus-c++/Types.h>
-#include <set>
 #include <string>
-#include <vector>
 
 namespace bred {
 
-class MethodOptions {
-public:
-    MethodOptions(std::map<std::string, sdbus::Variant> options, const std::set<std::string>& known);
-
-    std::optional<std::string> string(const std::string& key) const;
-    std::optional<bool> boolean(const std::string& key) const;
-    std::optional<std::vector<std::string>> strings(const std::string& key) const;
-
-private:
-    template <typename T>
-    std::optional<T> get(const std::string& key, const char* signature, const char* typeName) const;
-
-    std::map<std::string, sdbus::Variant> options_;
-};
+OptionMap toOptionMap(const std::map<std::string, sdbus::Variant>& options);
 
 } // namespace bred

@@ -6,24 +6,25 @@
 
 namespace bred {
 
+Error machineBusy(const std::string& machine)
+{
+    return Error(ErrorCode::Busy, fmt::format("Machine '{}' is busy with another job; wait for it to finish "
+                                              "(see 'bredmachine jobs') or cancel it.",
+                                              machine));
+}
+
 void JobManager::checkFree(const std::vector<std::string>& machines,
                            const std::vector<std::string>& readMachines) const
 {
-    auto busy = [](const std::string& machine) {
-        return Error(ErrorCode::Busy,
-                     fmt::format("Machine '{}' is busy with another job; wait for it to finish "
-                                 "(see 'bredmachine jobs') or cancel it.",
-                                 machine));
-    };
     for (const auto& machine : readMachines)
         if (heldMachines_.count(machine))
-            throw busy(machine);
+            throw machineBusy(machine);
     for (const auto& machine : machines)
         if (readMachines_.count(machine))
-            throw busy(machine);
+            throw machineBusy(machine);
     for (const auto& machine : machines)
         if (heldMachines_.count(machine))
-            throw busy(machine);
+            throw machineBusy(machine);
 }
 
 std::shared_ptr<Job> JobManager::admit(const std::string& type, const std::vector<std::string>& machines,

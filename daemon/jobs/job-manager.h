@@ -14,6 +14,10 @@ namespace bred {
 
 class JobManager;
 
+// Busy: a job, or a hold, has the machine. (The one wording of it: the layers
+// above refuse with it too.)
+Error machineBusy(const std::string& machine);
+
 // Machines held by a short operation that is not a job (a Rename waiting for
 // systemd): until it is released, jobs on them and other holds get Busy.
 class MachineHold {

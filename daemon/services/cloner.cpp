@@ -4,6 +4,7 @@
 #include "in-root.h"
 #include "job.h"
 #include "os-tree.h"
+#include "refusals.h"
 #include "tree-copier.h"
 #include "tree-removal.h"
 
@@ -41,7 +42,7 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     const int machinesFd = store_.directoryFd();
     UniqueFd sourceFd(openat(machinesFd, request.source.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!sourceFd || !readOsRelease(sourceFd.get()))
-        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", request.source));
+        throw refusal::noSuchMachine(request.source);
 
     std::random_device random;
     std::string workName = fmt::format(".#bred-clone-{}-{:08x}", request.name, random());
@@ -111,8 +112,7 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
         pending.emplace(store_, request.name, treeFd.get());
     if (renameat2(machinesFd, workName.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
         if (errno == EEXIST)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' already exists; choose another name.", request.name));
+            throw refusal::machineExists(request.name);
         throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
     }
     work.keep = true;

@@ -1,12 +1,14 @@
 #include "machine-store.h"
 
 #include "atomic-file.h"
+#include "boot-enablement.h"
 #include "directory-entries.h"
 #include "errors.h"
 #include "in-root.h"
 #include "job.h"
 #include "names.h"
 #include "nspawn-command.h"
+#include "refusals.h"
 #include "tree-removal.h"
 
 #include <cerrno>
@@ -92,11 +94,7 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
     }
     if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, 64 * 1024))
         info.containerNetwork = parseHost0NetworkFile(*host0);
-    // Enable links our unit into machines.target; `machinectl enable` links systemd-nspawn@NAME.service.
-    std::error_code error;
-    auto wants = config_.unitDirectory / "machines.target.wants";
-    info.enabled = std::filesystem::is_symlink(wants / containerUnitName(name), error) ||
-                   std::filesystem::is_symlink(wants / machinectlUnitName(name), error);
+    info.enabled = BootEnablement(config_.unitDirectory).isEnabled(name);
     return info;
 }
 
@@ -174,7 +172,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
 {
     UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!treeFd || !readOsRelease(treeFd.get()))
-        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+        throw refusal::noSuchMachine(name);
     auto oldSettings = settingsFile(name), newSettings = settingsFile(newName);
     std::error_code error;
     if (std::filesystem::exists(newSettings, error))
@@ -194,9 +192,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
         setTreeReadOnly(treeFd.get(), true);
     if (renamed < 0) {
         if (renameErrno == EEXIST)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' already exists in {}; choose another name.", newName,
-                                    config_.machinesDirectory.string()));
+            throw refusal::machineExists(newName);
         throw Error(ErrorCode::Failed,
                     fmt::format("cannot rename '{}' to '{}': {}", name, newName, std::strerror(renameErrno)));
     }
@@ -220,7 +216,7 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     job.setStage("remove");
     UniqueFd treeFd(openat(directoryFd_.get(), name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!treeFd || !readOsRelease(treeFd.get()))
-        throw Error(ErrorCode::NoSuchMachine, fmt::format("No machine '{}' exists.", name));
+        throw refusal::noSuchMachine(name);
     std::uint64_t total = countTreeEntries(treeFd.get()) + 1;
     job.throwIfCanceled();
 

@@ -9,6 +9,7 @@
 #include "in-root.h"
 #include "job.h"
 #include "os-tree.h"
+#include "refusals.h"
 #include "tree-removal.h"
 
 #include <cerrno>
@@ -465,8 +466,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         if (errno != EEXIST)
             throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
         if (!request.force)
-            throw Error(ErrorCode::AlreadyExists,
-                        fmt::format("'{}' already exists; choose another name or replace it (force).", request.name));
+            throw refusal::machineExists(request.name, true);
         // Swap the old tree out in one step; it then goes with the work directory.
         UniqueFd oldFd(openat(machinesFd, request.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         if (oldFd && isTreeReadOnly(oldFd.get()))

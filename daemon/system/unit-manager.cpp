@@ -73,6 +73,10 @@ UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop)
     manager_->uponSignal("UnitRemoved")
         .onInterface(systemdManager)
         .call([this](const std::string& unit, const sdbus::ObjectPath&) { unitRemoved(unit); });
+    manager_->uponSignal("UnitFilesChanged").onInterface(systemdManager).call([this] {
+        if (unitFilesChanged_)
+            unitFilesChanged_();
+    });
     dbus::finishSignalRegistration(*manager_);
     // systemd sends job signals only to subscribers.
     manager_->callMethodAsync("Subscribe").onInterface(systemdManager).uponReplyInvoke([](dbus::CallError error) {

@@ -52,6 +52,9 @@ public:
     void stopUnit(const std::string& unit, bool force, Done done);
     // Reload: systemd reads unit files and drop-ins again.
     void reload(Done done);
+    // Calls `changed` on the loop thread whenever systemd announces UnitFilesChanged
+    // (an enable or disable, ours or a person's with systemctl).
+    void onUnitFilesChanged(std::function<void()> changed) { unitFilesChanged_ = std::move(changed); }
 
 private:
     void startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry);
@@ -71,6 +74,7 @@ private:
     std::multimap<std::string, RemovalWaiter> removalWaiters_; // unit → waiter
     std::map<std::string, std::pair<std::string, Done>> pending_;   // job path → unit, done
     std::map<std::string, std::string> finishedEarly_;              // job path → result
+    std::function<void()> unitFilesChanged_;
 };
 
 } // namespace bred

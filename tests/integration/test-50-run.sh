@@ -228,4 +228,24 @@ run_test "enable: machines.target starts it; disable undoes it" test_enable_star
 run_test "enabled machines keep their boot unit through rename and remove" test_enabled_machines_renamed_and_removed
 run_test "status shows the unit's last journal lines" test_status_shows_the_journal
 run_test "a container stopped from outside shows stopped" test_stopped_from_outside
+
+# Enabled follows the unit files, whoever changes them: systemd announces
+# UnitFilesChanged, and the daemon looks again.
+test_enabled_follows_systemctl() {
+    remove_machine_dirs en3
+    make_fake_os_tree en3 > /dev/null
+    wait_for 10 bash -c "bredmachine list | grep -q '^en3 '"
+    local enabled="busctl --system get-property $BRED_BUS_NAME $(machine_path en3) org.bredos.machine1.Machine Enabled"
+    bredmachine enable en3
+    assert_eq "$(machine_prop en3 Enabled)" "b true"
+    systemctl disable bred-machine-en3.service
+    wait_for 10 bash -c "[[ \$($enabled) == 'b false' ]]"
+    systemctl enable bred-machine-en3.service
+    wait_for 10 bash -c "[[ \$($enabled) == 'b true' ]]"
+    bredmachine disable en3
+    assert_eq "$(machine_prop en3 Enabled)" "b false"
+    remove_machine_dirs en3
+}
+
+run_test "Enabled follows systemctl enable and disable from a shell" test_enabled_follows_systemctl
 run_teardown teardown
