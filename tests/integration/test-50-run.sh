@@ -235,7 +235,9 @@ test_enabled_follows_systemctl() {
     remove_machine_dirs en3
     make_fake_os_tree en3 > /dev/null
     wait_for 10 bash -c "bredmachine list | grep -q '^en3 '"
-    local enabled="busctl --system get-property $BRED_BUS_NAME $(machine_path en3) org.bredos.machine1.Machine Enabled"
+    local path enabled
+    path=$(machine_path en3)
+    enabled="busctl --system get-property $BRED_BUS_NAME $path org.bredos.machine1.Machine Enabled"
     bredmachine enable en3
     assert_eq "$(machine_prop en3 Enabled)" "b true"
     systemctl disable bred-machine-en3.service
