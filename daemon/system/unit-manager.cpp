@@ -65,6 +65,7 @@ void appendExecStart(sd_bus_message* call, const std::vector<std::string>& comma
 UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop)
     : loop_(loop), manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     manager_->uponSignal("JobRemoved")
         .onInterface(systemdManager)
         .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result) {
@@ -155,11 +156,13 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
 
 void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     startTransient(unit, service, loggingFailures("After a systemd call", std::move(done)), true);
 }
 
 void UnitManager::startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
     call << unit << std::string("fail");
     sd_bus_message* raw = RawMessage::of(call);
@@ -205,6 +208,7 @@ void UnitManager::startTransient(const std::string& unit, const ContainerService
 
 void UnitManager::startUnit(const std::string& unit, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("StartUnit")
         .onInterface(systemdManager)
@@ -220,6 +224,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
 
 void UnitManager::reload(Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](dbus::CallError error) {
         if (error)
             done(Error(ErrorCode::Failed, fmt::format("systemd did not reload its units: {}", error->getMessage())));
@@ -230,6 +235,7 @@ void UnitManager::reload(Done done)
 
 void UnitManager::enableUnitFile(const std::string& unit, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     // runtime=false: for every boot; force=true: replace a stale link of ours.
     manager_->callMethodAsync("EnableUnitFiles")
@@ -248,6 +254,7 @@ void UnitManager::enableUnitFile(const std::string& unit, Done done)
 
 void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("DisableUnitFiles")
         .onInterface(systemdManager)
@@ -266,6 +273,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
 
 void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     auto replied = [this, unit, done](dbus::CallError error, std::optional<sdbus::ObjectPath> job) {
         if (error) {
