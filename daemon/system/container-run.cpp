@@ -244,14 +244,6 @@ private:
     std::optional<std::chrono::steady_clock::time_point> stopDeadline_;
 };
 
-void appendStdio(sd_bus_message* call, const char* fdProperty, const char* modeProperty, int fd)
-{
-    if (fd >= 0)
-        check(sd_bus_message_append(call, "(sv)", fdProperty, "h", fd), "cannot pass a descriptor");
-    else
-        check(sd_bus_message_append(call, "(sv)", modeProperty, "s", "null"), "cannot build the call");
-}
-
 // Reads what the command prints into lines for the job's log.
 class LineReader {
 public:
@@ -361,47 +353,22 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         // A terminal becomes the command's controlling terminal, so ^C and job control work.
         command.insert(command.begin(), {"setsid", "--ctty", "--wait"});
 
-    sd_bus_message* rawCall = nullptr;
-    check(sd_bus_message_new_method_call(run.bus(), &rawCall, systemdService, systemdPath, managerInterface,
-                                         "StartTransientUnit"),
-          "cannot build the call");
-    Message call(rawCall);
-    check(sd_bus_message_append(call.get(), "ss", unit.c_str(), "fail"), "cannot build the call");
-    check(sd_bus_message_open_container(call.get(), 'a', "(sv)"), "cannot build the call");
-    std::string description =
-        fmt::format("Command in {} (bred-machined): {}", request.machine, request.command.argv.front());
-    check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)(sv)", "Description", "s", description.c_str(), "Type", "s",
-                                "exec", "AddRef", "b", 1, "CollectMode", "s", "inactive-or-failed"),
-          "cannot build the call");
-    appendStdio(call.get(), "StandardInputFileDescriptor", "StandardInput", stdinFd);
-    appendStdio(call.get(), "StandardOutputFileDescriptor", "StandardOutput", stdoutFd);
-    appendStdio(call.get(), "StandardErrorFileDescriptor", "StandardError", stderrFd);
+    TransientUnit transient;
+    transient.name = unit;
+    transient.description = fmt::format("Command in {} (bred-machined): {}", request.machine,
+                                        request.command.argv.front());
+    transient.type = "exec";
+    transient.command = command;
+    transient.stdio = TransientUnit::Stdio{stdinFd, stdoutFd, stderrFd};
     if (request.running) {
-        const ContainerCommand& command = request.command;
-        if (!command.user.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "User", "s", command.user.c_str()), "cannot build the call");
-        if (!command.workingDirectory.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "WorkingDirectory", "s", command.workingDirectory.c_str()),
-                  "cannot build the call");
-        if (!request.command.environment.empty()) {
-            check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
-            check(sd_bus_message_append(call.get(), "s", "Environment"), "cannot build the call");
-            check(sd_bus_message_open_container(call.get(), 'v', "as"), "cannot build the call");
-            std::vector<const char*> strings;
-            for (const auto& variable : request.command.environment)
-                strings.push_back(variable.c_str());
-            strings.push_back(nullptr);
-            check(sd_bus_message_append_strv(call.get(), const_cast<char**>(strings.data())), "cannot build the call");
-            check(sd_bus_message_close_container(call.get()), "cannot build the call");
-            check(sd_bus_message_close_container(call.get()), "cannot build the call");
-        }
+        transient.user = request.command.user;
+        transient.workingDirectory = request.command.workingDirectory;
+        transient.environment = request.command.environment;
     } else {
         // Confined as the booted container is: root inside must not reach the host's devices.
-        appendConfinementProperties(call.get(), NspawnConfinement{});
+        transient.confinement = NspawnConfinement{};
     }
-    appendExecStart(call.get(), command);
-    check(sd_bus_message_close_container(call.get()), "cannot build the call");
-    check(sd_bus_message_append(call.get(), "a(sa(sv))", 0), "cannot build the call");
+    Message call = UnitManager::transientUnitCall(run.bus(), transient);
 
     job.setStage("run");
     run.start(call.get());
