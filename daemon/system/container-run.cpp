@@ -104,6 +104,8 @@ public:
         std::string job = jobPath;
         while (!jobs_.results.count(job)) {
             stopIfCanceled();
+            if (stopDeadline_ && std::chrono::steady_clock::now() > *stopDeadline_)
+                throw JobCanceled{};
             waitForBus();
         }
         startResult_ = jobs_.results[job];
