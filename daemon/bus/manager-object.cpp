@@ -476,8 +476,10 @@ try {
                                                                         finish);
                                           });
                       };
+                      // A container still booting may not heed the halt request (it has no init to
+                      // handle it yet), so a canceled start is killed: it has nothing to save yet.
                       auto path = jobRegistry_.startOnLoop(
-                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, false, undone); },
+                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, undone); },
                           [this, name, job] {
                               machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
                                                                          : std::nullopt);
