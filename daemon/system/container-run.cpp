@@ -163,22 +163,27 @@ private:
                            nullptr, "ss", unit_.c_str(), "replace");
     }
 
-    void processBus()
+    // Dispatches what sd-bus has read; true when there was anything.
+    bool processBus()
     {
         int r;
-        while ((r = sd_bus_process(bus_.get(), nullptr)) > 0) {
-        }
+        bool dispatched = false;
+        while ((r = sd_bus_process(bus_.get(), nullptr)) > 0)
+            dispatched = true;
         if (r < 0)
             throw Error(ErrorCode::Failed,
                         fmt::format("The connection to the container's systemd was lost ({}); did the container stop?",
                                     std::strerror(-r)));
+        return dispatched;
     }
 
     // Waits for a message from systemd, a cancel (until it has been acted on), `otherFd`
     // readable, or the end of the grace given to a stop.
     void waitForBus(int otherFd = -1)
     {
-        processBus();
+        // A signal that came in during a method call waits in sd-bus's queue, not on the socket.
+        if (processBus())
+            return;
         int events = sd_bus_get_events(bus_.get());
         if (events < 0)
             check(events, "cannot wait for systemd");
