@@ -3,18 +3,33 @@
 #include "sdbus-compat.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/eventfd.h>
 #include <system_error>
+#include <thread>
 #include <unistd.h>
 
 namespace bred {
+namespace {
+
+// The daemon has one loop; its thread is what the assertion compares with.
+std::atomic<std::thread::id> loopThread{};
+
+} // namespace
+
+bool EventLoop::onLoopThread()
+{
+    auto id = loopThread.load();
+    return id == std::thread::id() || id == std::this_thread::get_id();
+}
 
 EventLoop::EventLoop()
 {
+    loopThread = std::this_thread::get_id();
     wakeFd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (wakeFd_ < 0)
         throw std::system_error(errno, std::generic_category(), "eventfd");
@@ -63,6 +78,7 @@ void EventLoop::quit(int exitCode)
 
 int EventLoop::run()
 {
+    loopThread = std::this_thread::get_id();
     quit_ = false;
     while (!quit_)
         iterate([] { return false; });
@@ -71,6 +87,7 @@ int EventLoop::run()
 
 bool EventLoop::runUntil(const std::function<bool()>& done)
 {
+    loopThread = std::this_thread::get_id();
     quit_ = false;
     while (!quit_) {
         if (done())

@@ -3,6 +3,7 @@
 // worker threads hand results back with post().
 #pragma once
 
+#include <cassert>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -13,6 +14,14 @@
 namespace sdbus {
 class IConnection;
 }
+
+// For code that touches the bus: in debug builds, stops the daemon when it runs
+// on any thread but the event loop's.
+#ifdef NDEBUG
+#define BRED_ASSERT_ON_LOOP_THREAD() ((void)0)
+#else
+#define BRED_ASSERT_ON_LOOP_THREAD() assert(::bred::EventLoop::onLoopThread())
+#endif
 
 namespace bred {
 
@@ -28,6 +37,8 @@ public:
     EventLoop& operator=(const EventLoop&) = delete;
 
     void attachBus(sdbus::IConnection& bus) { bus_ = &bus; }
+    // Whether the caller is on the thread that made the loop or last ran it (true while there is none).
+    static bool onLoopThread();
     void watchFd(int fd, short events, FdHandler handler);
     void unwatchFd(int fd);
     TimerId addTimer(std::chrono::milliseconds delay, Task task);

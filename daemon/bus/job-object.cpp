@@ -2,6 +2,7 @@
 
 #include "bus-names.h"
 #include "current-error.h"
+#include "event-loop.h"
 #include "dbus-error.h"
 #include "utf8.h"
 
@@ -13,6 +14,7 @@ JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHa
     : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::jobPath(job->id())}), job_(std::move(job)), cancel_(std::move(cancel)),
       published_(job_->progress())
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();
     try {
         emitInterfacesAddedSignal({dbus::InterfaceName{bus::jobInterface}});
@@ -24,6 +26,7 @@ JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHa
 
 JobObject::~JobObject()
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     try {
         emitInterfacesRemovedSignal({dbus::InterfaceName{bus::jobInterface}});
     } catch (...) {
@@ -47,6 +50,7 @@ std::string JobObject::Stage() { return escapeInvalidUtf8(published_.stage); }
 
 void JobObject::publish()
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     // A signal that cannot go out is logged and skipped: the job and the other signals go on.
     auto emitting = [this](const char* what, const auto& emit) {
         try {

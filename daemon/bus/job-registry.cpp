@@ -32,6 +32,19 @@ void JobRegistry::setAnnouncers(JobNewAnnouncer onNew, JobRemovedAnnouncer onRem
 
 std::string JobRegistry::start(const std::shared_ptr<Job>& job, Job::Work work, std::function<void()> onFinished)
 {
+    return launch(job, std::move(onFinished), [&] { job->start(std::move(work)); });
+}
+
+std::string JobRegistry::startOnLoop(const std::shared_ptr<Job>& job, Job::LoopWork work, Job::LoopCancel cancel,
+                                     std::function<void()> onFinished)
+{
+    return launch(job, std::move(onFinished), [&] { job->startOnLoop(std::move(work), std::move(cancel)); });
+}
+
+std::string JobRegistry::launch(const std::shared_ptr<Job>& job, std::function<void()> onFinished,
+                                const std::function<void()>& begin)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
     std::uint32_t id = job->id();
     auto path = bus::jobPath(id);
     try {
@@ -57,7 +70,7 @@ std::string JobRegistry::start(const std::shared_ptr<Job>& job, Job::Work work, 
             logCurrentError(fmt::format("Announcing job {}", id));
         }
         spdlog::info("Job {} ({} {}) started", id, job->type(), job->machine());
-        job->start(std::move(work));
+        begin();
     } catch (...) {
         // A job that could not start must not hold its machines.
         entries_.erase(id);
@@ -97,6 +110,7 @@ void JobRegistry::changed(std::uint32_t id)
 
 void JobRegistry::finish(std::uint32_t id)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     auto job = jobs_.find(id);
     Entry entry = std::move(entries_.at(id));
     entries_.erase(id);
@@ -166,7 +180,8 @@ void JobRegistry::cancel(const std::shared_ptr<Job>& job, sdbus::Result<>&& resu
 void JobRegistry::cancelAll()
 {
     for (const auto& job : jobs_.jobs())
-        job->requestCancel();
+        if (job->runsOnThread())
+            job->requestCancel();
     for (const auto& job : jobs_.jobs())
         job->join();
 }

@@ -28,8 +28,12 @@ public:
     // Exports the admitted job and starts its work on a thread of its own.
     // `onFinished` runs on the loop after the work ends and before JobRemoved.
     std::string start(const std::shared_ptr<Job>& job, Job::Work work, std::function<void()> onFinished);
+    // The same for loop work (see Job::startOnLoop); `cancel` may be empty.
+    std::string startOnLoop(const std::shared_ptr<Job>& job, Job::LoopWork work, Job::LoopCancel cancel,
+                            std::function<void()> onFinished);
 
-    // Asks every job to stop and waits for them (daemon shutdown).
+    // Asks every job's thread to stop and waits for them (daemon shutdown); what loop work
+    // started in systemd goes on without us.
     void cancelAll();
 
 private:
@@ -39,6 +43,9 @@ private:
         std::chrono::steady_clock::time_point lastPublished{};
         EventLoop::TimerId timer = 0;
     };
+    // Exports the job and calls `begin`, which starts its work.
+    std::string launch(const std::shared_ptr<Job>& job, std::function<void()> onFinished,
+                       const std::function<void()>& begin);
     void changed(std::uint32_t id);
     void finish(std::uint32_t id);
     void cancel(const std::shared_ptr<Job>& job, sdbus::Result<>&& result, const sdbus::Message& message);

@@ -2,6 +2,7 @@
 
 #include "bus-names.h"
 #include "current-error.h"
+#include "event-loop.h"
 #include "utf8.h"
 
 namespace bred {
@@ -9,6 +10,7 @@ namespace bred {
 MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
     : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::machinePath(view.info.name)}), view_(std::move(view))
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();
     try {
         emitInterfacesAddedSignal({dbus::InterfaceName{bus::machineInterface}});
@@ -20,6 +22,7 @@ MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
 
 MachineObject::~MachineObject()
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     try {
         emitInterfacesRemovedSignal({dbus::InterfaceName{bus::machineInterface}});
     } catch (...) {
@@ -30,6 +33,7 @@ MachineObject::~MachineObject()
 
 void MachineObject::update(MachineView view)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     const MachineInfo& before = view_.info;
     const MachineInfo& after = view.info;
     std::vector<dbus::PropertyName> changed;

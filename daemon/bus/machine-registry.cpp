@@ -84,6 +84,7 @@ try {
 
 const MachineView* MachineRegistry::find(const std::string& name) const
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     auto it = objects_.find(name);
     return it == objects_.end() ? nullptr : &it->second->view();
 }

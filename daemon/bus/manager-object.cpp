@@ -14,7 +14,6 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <future>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
@@ -303,30 +302,6 @@ try {
     throw toDbusError(currentError("Convert"));
 }
 
-namespace {
-
-// Work for a job whose outcome arrives on the loop (a systemd job): waits for
-// it, and on cancel asks `onCancel` (once) and keeps waiting for the outcome.
-Job::Work awaitOutcome(std::shared_future<std::optional<Error>> outcome, std::function<void()> onCancel)
-{
-    return [outcome, onCancel](JobContext& context) {
-        bool canceled = false;
-        while (outcome.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready)
-            if (!canceled && context.cancelRequested()) {
-                canceled = true;
-                onCancel();
-            }
-        if (canceled)
-            throw JobCanceled{};
-        // A reference into the shared state: no copy of the optional to destroy.
-        const std::optional<Error>& error = outcome.get();
-        if (error)
-            throw *error;
-    };
-}
-
-} // namespace
-
 void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                           std::map<std::string, sdbus::Variant> options)
 try {
@@ -346,26 +321,31 @@ try {
                   [this, name, request, checks](const JobReply& reply, const Caller& caller) {
                       auto directory = checks(request);
                       auto job = jobs_.admit("start", {name}, "manage", caller.uid);
-                      auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
                       std::string unit = containerUnitName(name);
                       machines_.setRunState(name, "starting");
-                      auto started = [outcome](std::optional<Error> error) { outcome->set_value(error); };
-                      // An enabled container has its unit file: start that, so it is the same unit as at boot.
-                      // A killed nspawn's export mount would make the new one refuse to start: let
-                      // systemd unmount it first (a unit it does not know is stopped already).
-                      units_.stopUnit(unixExportMountUnitName(name), false,
-                                      [this, name, unit, directory, started](std::optional<Error>) {
-                                          std::error_code error;
-                                          if (std::filesystem::exists(config_.unitDirectory / unit, error))
-                                              units_.startUnit(unit, started);
-                                          else
-                                              units_.startContainer(unit, containerService(name, directory),
-                                                                    started);
-                                      });
-                      auto path = jobRegistry_.start(
-                          job,
-                          awaitOutcome(outcome->get_future().share(),
-                                       [this, unit] { units_.stopUnit(unit, false, [](std::optional<Error>) {}); }),
+                      auto start = [this, name, unit, directory, job](Job::Finish finish) {
+                          // A killed nspawn's export mount would make the new one refuse to start: let
+                          // systemd unmount it first (a unit it does not know is stopped already).
+                          units_.stopUnit(unixExportMountUnitName(name), false,
+                                          [this, name, unit, directory, job, finish](std::optional<Error>) {
+                                              if (job->cancelRequested()) {
+                                                  finish(std::nullopt);
+                                                  return;
+                                              }
+                                              // An enabled container has its unit file: start that, so it
+                                              // is the same unit as at boot.
+                                              std::error_code error;
+                                              if (std::filesystem::exists(config_.unitDirectory / unit, error))
+                                                  units_.startUnit(unit, finish);
+                                              else
+                                                  units_.startContainer(unit, containerService(name, directory),
+                                                                        finish);
+                                          });
+                      };
+                      // A container still booting may not heed the halt request (it has no init to
+                      // handle it yet), so a canceled start is killed: it has nothing to save yet.
+                      auto path = jobRegistry_.startOnLoop(
+                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, undone); },
                           [this, name, job] {
                               machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
                                                                          : std::nullopt);
@@ -394,12 +374,11 @@ try {
                       // Whoever started it (us, machinectl, boot), machined knows its unit.
                       std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
                       auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
-                      auto outcome = std::make_shared<std::promise<std::optional<Error>>>();
                       machines_.setRunState(name, "stopping");
-                      units_.stopUnit(unit, force,
-                                      [outcome](std::optional<Error> error) { outcome->set_value(error); });
-                      auto path = jobRegistry_.start(job, awaitOutcome(outcome->get_future().share(), [] {}),
-                                                     [this, name] { machines_.setRunState(name, std::nullopt); });
+                      // systemd's stop job is queued at once and cannot be called off: no cancel handler.
+                      auto path = jobRegistry_.startOnLoop(
+                          job, [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, finish); },
+                          {}, [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 } catch (...) {

@@ -3,10 +3,14 @@
 #include "current-error.h"
 
 #include <algorithm>
+#include <cerrno>
 #include <exception>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
 #include <syslog.h>
+#include <system_error>
+#include <unistd.h>
 #include <utility>
 
 namespace bred {
@@ -52,6 +56,8 @@ bool JobContext::cancelRequested() const
     return job_.cancelRequested_.load() && !job_.pastPointOfNoReturn_.load();
 }
 
+int JobContext::cancelFd() const { return job_.cancelFd_; }
+
 void JobContext::throwIfCanceled() const
 {
     if (cancelRequested())
@@ -66,11 +72,17 @@ void JobContext::enterPointOfNoReturn()
 
 Job::Job(std::uint32_t id, std::string type, std::string machine, std::string polkitAction, uid_t ownerUid)
     : id_(id), type_(std::move(type)), machine_(std::move(machine)), polkitAction_(std::move(polkitAction)),
-      ownerUid_(ownerUid)
+      ownerUid_(ownerUid), cancelFd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
+    if (cancelFd_ < 0)
+        throw std::system_error(errno, std::generic_category(), "eventfd");
 }
 
-Job::~Job() { join(); }
+Job::~Job()
+{
+    join();
+    close(cancelFd_);
+}
 
 void Job::start(Work work)
 {
@@ -87,12 +99,58 @@ void Job::start(Work work)
     });
 }
 
+void Job::startOnLoop(LoopWork work, LoopCancel cancel)
+{
+    loopWork_ = true;
+    loopCancel_ = std::move(cancel);
+    loopWorkRunning_ = true;
+    auto self = shared_from_this();
+    try {
+        work([self](std::optional<Error> error) { self->loopStepEnded(false, std::move(error)); });
+    } catch (...) {
+        loopStepEnded(false, currentError(fmt::format("Job {} ({} {})", id_, type_, machine_)));
+    }
+}
+
 bool Job::requestCancel()
 {
     if (pastPointOfNoReturn_ || progress().state != JobState::Running)
         return false;
-    cancelRequested_ = true;
+    if (runsOnThread()) {
+        cancelRequested_ = true;
+        std::uint64_t one = 1;
+        // A full counter is readable too, so a failed write needs no handling.
+        [[maybe_unused]] auto written = write(cancelFd_, &one, sizeof one);
+        return true;
+    }
+    if (!loopCancel_)
+        return false;
+    if (cancelRequested_.exchange(true))
+        return true; // being undone already
+    undoRunning_ = true;
+    auto self = shared_from_this();
+    // A copy: the job may end, and drop its handler, inside the call.
+    LoopCancel cancel = loopCancel_;
+    try {
+        cancel([self](std::optional<Error> error) { self->loopStepEnded(true, std::move(error)); });
+    } catch (...) {
+        loopStepEnded(true, currentError(fmt::format("Canceling job {} ({} {})", id_, type_, machine_)));
+    }
     return true;
+}
+
+void Job::loopStepEnded(bool undoing, std::optional<Error> error)
+{
+    (undoing ? undoRunning_ : loopWorkRunning_) = false;
+    (undoing ? undoError_ : loopWorkError_) = std::move(error);
+    if (loopWorkRunning_ || undoRunning_ || progress().state != JobState::Running)
+        return;
+    loopCancel_ = nullptr;
+    // Once canceled, the work's own error is the cancel's doing; only a failed undo counts.
+    if (cancelRequested_)
+        finish(undoError_ ? JobState::Failed : JobState::Canceled, undoError_);
+    else
+        finish(loopWorkError_ ? JobState::Failed : JobState::Done, loopWorkError_);
 }
 
 JobProgress Job::progress() const

@@ -1,5 +1,7 @@
-// A long-running operation on a machine. The work runs on its own thread and
-// reports through JobContext; everything else (properties, signals, the final
+// A long-running operation on a machine. Thread work (copy, unpack) runs on a
+// thread of its own and reports through JobContext; loop work (systemd calls
+// and their signals) begins on the event loop and ends through a Finish
+// callback called there. Everything else (properties, signals, the final
 // result) is read on the event-loop thread.
 #pragma once
 
@@ -8,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -47,7 +50,9 @@ public:
     void setExitStatus(std::int32_t status);
     void log(unsigned priority, const std::string& line);
     bool cancelRequested() const;
-    // Throws Error(Failed) "canceled" when a cancel was requested; the job then ends `canceled`.
+    // Readable once a cancel was requested: for work that waits in poll(2).
+    int cancelFd() const;
+    // Throws JobCanceled when a cancel was requested; the job then ends `canceled`.
     void throwIfCanceled() const;
     // Past this point the work cannot be undone, so a cancel is no longer honoured.
     void enterPointOfNoReturn();
@@ -59,9 +64,14 @@ private:
 // Thrown by throwIfCanceled(); the job ends `canceled`.
 struct JobCanceled {};
 
-class Job {
+class Job : public std::enable_shared_from_this<Job> {
 public:
     using Work = std::function<void(JobContext&)>;
+    // Ends loop work, on the loop thread: nullopt when it succeeded.
+    using Finish = std::function<void(std::optional<Error>)>;
+    using LoopWork = std::function<void(Finish finish)>;
+    // Undoes loop work on a cancel, on the loop thread, and calls `undone` when that is over.
+    using LoopCancel = std::function<void(Finish undone)>;
 
     Job(std::uint32_t id, std::string type, std::string machine, std::string polkitAction, uid_t ownerUid);
     ~Job();
@@ -78,9 +88,19 @@ public:
     // added, or it finished; the owner posts to its loop from there.
     void setChangeNotifier(std::function<void()> notifier) { notifier_ = std::move(notifier); }
 
+    // Thread work: runs `work` on a thread of its own.
     void start(Work work);
-    // Asks the work to stop; false once past the point of no return or finished.
+    // Loop work, on the loop thread, for a job owned by a shared_ptr: runs `work`, which
+    // calls its Finish once. With `cancel`, a cancel runs it, and the job ends (canceled,
+    // or failed when the undoing failed) once both have finished; without, the work
+    // cannot be canceled.
+    void startOnLoop(LoopWork work, LoopCancel cancel);
+    // Asks the work to stop; false once past the point of no return or finished, and for
+    // loop work without a cancel handler. For loop work, call it on the loop thread.
     bool requestCancel();
+    // Whether a cancel was accepted (loop work asks it before each step).
+    bool cancelRequested() const { return cancelRequested_.load(); }
+    bool runsOnThread() const { return !loopWork_; }
 
     JobProgress progress() const;
     std::vector<JobLogLine> takeLogLines();
@@ -94,18 +114,26 @@ private:
     void update(const std::function<void(JobProgress&)>& change);
     void addLogLine(unsigned priority, const std::string& line);
     void finish(JobState state, std::optional<Error> failure);
+    // The end of loop work or of its undoing; the job ends when neither is still under way.
+    void loopStepEnded(bool undoing, std::optional<Error> error);
 
     const std::uint32_t id_;
     const std::string type_, machine_, polkitAction_;
     const uid_t ownerUid_;
     std::function<void()> notifier_;
     std::atomic<bool> cancelRequested_{false};
+    int cancelFd_ = -1; // an eventfd
     std::atomic<bool> pastPointOfNoReturn_{false};
     mutable std::mutex mutex_;
     JobProgress progress_;
     std::vector<JobLogLine> logLines_;
     std::optional<Error> failure_;
     std::thread thread_;
+    // Loop work only, touched on the loop thread.
+    bool loopWork_ = false;
+    LoopCancel loopCancel_;
+    bool loopWorkRunning_ = false, undoRunning_ = false;
+    std::optional<Error> loopWorkError_, undoError_;
 };
 
 } // namespace bred

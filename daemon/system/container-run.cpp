@@ -11,6 +11,7 @@
 #include "unit-manager.h"
 
 #include <cerrno>
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <fcntl.h>
@@ -19,6 +20,9 @@
 #include <optional>
 #include <poll.h>
 #include <sys/wait.h>
+#include <time.h>
+#include <utility>
+#include <vector>
 #include <systemd/sd-bus.h>
 #include <unistd.h>
 
@@ -55,7 +59,12 @@ int onJobRemoved(sd_bus_message* message, void* userdata, sd_bus_error*)
     return 0;
 }
 
-int ignoreSignal(sd_bus_message*, void*, sd_bus_error*) { return 0; }
+// Notes that the unit's properties changed, so its state is read again.
+int onUnitChanged(sd_bus_message*, void* userdata, sd_bus_error*)
+{
+    *static_cast<bool*>(userdata) = true;
+    return 0;
+}
 
 class UnitRun {
 public:
@@ -70,7 +79,7 @@ public:
                                   onJobRemoved, &jobs_),
               "cannot watch systemd's jobs");
         check(sd_bus_match_signal(bus_.get(), nullptr, systemdService, unitPath_.c_str(),
-                                  "org.freedesktop.DBus.Properties", "PropertiesChanged", ignoreSignal, nullptr),
+                                  "org.freedesktop.DBus.Properties", "PropertiesChanged", onUnitChanged, &unitChanged_),
               "cannot watch the unit");
         BusError error;
         int r = sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "Subscribe",
@@ -95,24 +104,29 @@ public:
         std::string job = jobPath;
         while (!jobs_.results.count(job)) {
             stopIfCanceled();
-            waitForBus(std::chrono::milliseconds(250));
+            if (stopDeadline_ && std::chrono::steady_clock::now() > *stopDeadline_)
+                throw JobCanceled{};
+            waitForBus();
         }
         startResult_ = jobs_.results[job];
     }
 
     // Waits for the command to end and returns its exit status; `whileWaiting`
-    // runs at least every 250 ms, and at once when `outputFd` (if not -1) is
-    // readable; `whileWaiting` sets it to -1 when the output ends.
+    // runs after each wake-up: a change of the unit, a cancel, or `outputFd`
+    // (if not -1) readable; `whileWaiting` sets it to -1 when the output ends.
     int wait(const int& outputFd, const std::function<void()>& whileWaiting)
     {
+        unitChanged_ = true; // its state before the first signal
         for (;;) {
-            std::string state = property("org.freedesktop.systemd1.Unit", "ActiveState");
-            if (state == "inactive" || state == "failed")
-                break;
+            if (std::exchange(unitChanged_, false)) {
+                std::string state = property("org.freedesktop.systemd1.Unit", "ActiveState");
+                if (state == "inactive" || state == "failed")
+                    break;
+            }
             stopIfCanceled();
             if (stopDeadline_ && std::chrono::steady_clock::now() > *stopDeadline_)
                 break;
-            waitForBus(std::chrono::milliseconds(250), outputFd);
+            waitForBus(outputFd);
             if (whileWaiting)
                 whileWaiting();
         }
@@ -149,26 +163,52 @@ private:
                            nullptr, "ss", unit_.c_str(), "replace");
     }
 
-    void processBus()
+    // Dispatches what sd-bus has read; true when there was anything.
+    bool processBus()
     {
         int r;
-        while ((r = sd_bus_process(bus_.get(), nullptr)) > 0) {
-        }
+        bool dispatched = false;
+        while ((r = sd_bus_process(bus_.get(), nullptr)) > 0)
+            dispatched = true;
         if (r < 0)
             throw Error(ErrorCode::Failed,
                         fmt::format("The connection to the container's systemd was lost ({}); did the container stop?",
                                     std::strerror(-r)));
+        return dispatched;
     }
 
-    // Waits for a message from systemd, or for `otherFd` to be readable, at most `timeout`.
-    void waitForBus(std::chrono::milliseconds timeout, int otherFd = -1)
+    // Waits for a message from systemd, a cancel (until it has been acted on), `otherFd`
+    // readable, or the end of the grace given to a stop.
+    void waitForBus(int otherFd = -1)
     {
-        processBus();
+        // A signal that came in during a method call waits in sd-bus's queue, not on the socket.
+        if (processBus())
+            return;
         int events = sd_bus_get_events(bus_.get());
         if (events < 0)
             check(events, "cannot wait for systemd");
-        pollfd fds[2] = {{sd_bus_get_fd(bus_.get()), short(events), 0}, {otherFd, POLLIN, 0}};
-        int r = poll(fds, otherFd >= 0 ? 2 : 1, int(timeout.count()));
+        std::uint64_t busTimeout = UINT64_MAX;
+        check(sd_bus_get_timeout(bus_.get(), &busTimeout), "cannot wait for systemd");
+        int timeoutMs = -1;
+        if (busTimeout != UINT64_MAX) {
+            timespec monotonic{};
+            clock_gettime(CLOCK_MONOTONIC, &monotonic); // sd-bus's clock
+            auto now = std::chrono::seconds(monotonic.tv_sec) +
+                       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds(monotonic.tv_nsec));
+            timeoutMs = int(std::max<std::int64_t>(
+                0, std::chrono::ceil<std::chrono::milliseconds>(std::chrono::microseconds(busTimeout) - now).count()));
+        }
+        if (stopDeadline_) {
+            auto left = std::chrono::ceil<std::chrono::milliseconds>(*stopDeadline_ - std::chrono::steady_clock::now());
+            int leftMs = int(std::max<std::int64_t>(0, left.count()));
+            timeoutMs = timeoutMs < 0 ? leftMs : std::min(timeoutMs, leftMs);
+        }
+        std::vector<pollfd> fds{{sd_bus_get_fd(bus_.get()), short(events), 0}};
+        if (!stopDeadline_)
+            fds.push_back({job_.cancelFd(), POLLIN, 0});
+        if (otherFd >= 0)
+            fds.push_back({otherFd, POLLIN, 0});
+        int r = poll(fds.data(), fds.size(), timeoutMs);
         if (r < 0 && errno != EINTR)
             check(-errno, "cannot wait for systemd");
         processBus();
@@ -207,16 +247,9 @@ private:
     JobContext& job_;
     JobWatch jobs_;
     std::string startResult_;
+    bool unitChanged_ = false;
     std::optional<std::chrono::steady_clock::time_point> stopDeadline_;
 };
-
-void appendStdio(sd_bus_message* call, const char* fdProperty, const char* modeProperty, int fd)
-{
-    if (fd >= 0)
-        check(sd_bus_message_append(call, "(sv)", fdProperty, "h", fd), "cannot pass a descriptor");
-    else
-        check(sd_bus_message_append(call, "(sv)", modeProperty, "s", "null"), "cannot build the call");
-}
 
 // Reads what the command prints into lines for the job's log.
 class LineReader {
@@ -327,47 +360,22 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         // A terminal becomes the command's controlling terminal, so ^C and job control work.
         command.insert(command.begin(), {"setsid", "--ctty", "--wait"});
 
-    sd_bus_message* rawCall = nullptr;
-    check(sd_bus_message_new_method_call(run.bus(), &rawCall, systemdService, systemdPath, managerInterface,
-                                         "StartTransientUnit"),
-          "cannot build the call");
-    Message call(rawCall);
-    check(sd_bus_message_append(call.get(), "ss", unit.c_str(), "fail"), "cannot build the call");
-    check(sd_bus_message_open_container(call.get(), 'a', "(sv)"), "cannot build the call");
-    std::string description =
-        fmt::format("Command in {} (bred-machined): {}", request.machine, request.command.argv.front());
-    check(sd_bus_message_append(call.get(), "(sv)(sv)(sv)(sv)", "Description", "s", description.c_str(), "Type", "s",
-                                "exec", "AddRef", "b", 1, "CollectMode", "s", "inactive-or-failed"),
-          "cannot build the call");
-    appendStdio(call.get(), "StandardInputFileDescriptor", "StandardInput", stdinFd);
-    appendStdio(call.get(), "StandardOutputFileDescriptor", "StandardOutput", stdoutFd);
-    appendStdio(call.get(), "StandardErrorFileDescriptor", "StandardError", stderrFd);
+    TransientUnit transient;
+    transient.name = unit;
+    transient.description = fmt::format("Command in {} (bred-machined): {}", request.machine,
+                                        request.command.argv.front());
+    transient.type = "exec";
+    transient.command = command;
+    transient.stdio = TransientUnit::Stdio{stdinFd, stdoutFd, stderrFd};
     if (request.running) {
-        const ContainerCommand& command = request.command;
-        if (!command.user.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "User", "s", command.user.c_str()), "cannot build the call");
-        if (!command.workingDirectory.empty())
-            check(sd_bus_message_append(call.get(), "(sv)", "WorkingDirectory", "s", command.workingDirectory.c_str()),
-                  "cannot build the call");
-        if (!request.command.environment.empty()) {
-            check(sd_bus_message_open_container(call.get(), 'r', "sv"), "cannot build the call");
-            check(sd_bus_message_append(call.get(), "s", "Environment"), "cannot build the call");
-            check(sd_bus_message_open_container(call.get(), 'v', "as"), "cannot build the call");
-            std::vector<const char*> strings;
-            for (const auto& variable : request.command.environment)
-                strings.push_back(variable.c_str());
-            strings.push_back(nullptr);
-            check(sd_bus_message_append_strv(call.get(), const_cast<char**>(strings.data())), "cannot build the call");
-            check(sd_bus_message_close_container(call.get()), "cannot build the call");
-            check(sd_bus_message_close_container(call.get()), "cannot build the call");
-        }
+        transient.user = request.command.user;
+        transient.workingDirectory = request.command.workingDirectory;
+        transient.environment = request.command.environment;
     } else {
         // Confined as the booted container is: root inside must not reach the host's devices.
-        appendConfinementProperties(call.get(), NspawnConfinement{});
+        transient.confinement = NspawnConfinement{};
     }
-    appendExecStart(call.get(), command);
-    check(sd_bus_message_close_container(call.get()), "cannot build the call");
-    check(sd_bus_message_append(call.get(), "a(sa(sv))", 0), "cannot build the call");
+    Message call = UnitManager::transientUnitCall(run.bus(), transient);
 
     job.setStage("run");
     run.start(call.get());

@@ -8,10 +8,11 @@
 #include <cstring>
 #include <fstream>
 #include <fmt/format.h>
+#include <map>
 #include <memory>
+#include <set>
 #include <stdexcept>
 #include <systemd/sd-bus.h>
-#include <thread>
 
 namespace bred {
 namespace {
@@ -26,6 +27,39 @@ constexpr auto stopDeadline = std::chrono::seconds(30);
 // Root in a container decides how fast its bus answers, if at all.
 constexpr std::uint64_t containerCallTimeoutUsec = 5'000'000;
 const std::filesystem::path runningCommandNotes = "/run/bred-machined/commands-in-containers";
+
+// The paths of systemd's jobs that have ended, from its JobRemoved signals.
+int onJobRemoved(sd_bus_message* message, void* userdata, sd_bus_error*)
+{
+    std::uint32_t id = 0;
+    const char *path = nullptr, *unit = nullptr, *result = nullptr;
+    if (sd_bus_message_read(message, "uoss", &id, &path, &unit, &result) >= 0)
+        static_cast<std::set<std::string>*>(userdata)->insert(path);
+    return 0;
+}
+
+// Waits for JobRemoved of each of `jobs` (job path → unit), at most `timeout`; returns the units of
+// those still under way.
+std::vector<std::string> awaitJobs(sd_bus* bus, const std::set<std::string>& ended,
+                                   std::map<std::string, std::string> jobs, std::chrono::seconds timeout)
+{
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        std::erase_if(jobs, [&](const auto& job) { return ended.count(job.first) > 0; });
+        auto left = std::chrono::duration_cast<std::chrono::microseconds>(deadline - std::chrono::steady_clock::now());
+        if (jobs.empty() || left.count() <= 0)
+            break;
+        int r = sd_bus_process(bus, nullptr);
+        if (r < 0)
+            throw std::runtime_error(fmt::format("lost the connection to systemd: {}", std::strerror(-r)));
+        if (r == 0 && (r = sd_bus_wait(bus, std::uint64_t(left.count()))) < 0 && r != -EINTR)
+            throw std::runtime_error(fmt::format("cannot wait for systemd: {}", std::strerror(-r)));
+    }
+    std::vector<std::string> units;
+    for (const auto& job : jobs)
+        units.push_back(job.second);
+    return units;
+}
 
 
 // The run units that are not inactive; throws std::runtime_error when systemd cannot say.
@@ -105,20 +139,31 @@ std::vector<std::string> stopLeftoverRunUnits()
     if (r < 0)
         return {fmt::format("could not reach systemd to stop units of interrupted jobs: {}", std::strerror(-r))};
     try {
-        auto units = activeRunUnits(bus.get());
-        for (const auto& unit : units) {
+        // systemd sends JobRemoved to subscribers only; the match comes first, so no end is missed.
+        std::set<std::string> ended;
+        r = sd_bus_match_signal(bus.get(), nullptr, systemdService, systemdPath, managerInterface, "JobRemoved",
+                                onJobRemoved, &ended);
+        if (r < 0)
+            throw std::runtime_error(fmt::format("cannot watch systemd's jobs: {}", std::strerror(-r)));
+        BusError subscribeError;
+        r = sd_bus_call_method(bus.get(), systemdService, systemdPath, managerInterface, "Subscribe",
+                               &subscribeError.error, nullptr, "");
+        if (r < 0)
+            throw std::runtime_error(fmt::format("systemd did not accept a subscription: {}", subscribeError.text(r)));
+        std::map<std::string, std::string> stopJobs; // job path → unit
+        for (const auto& unit : activeRunUnits(bus.get())) {
             BusError error;
+            sd_bus_message* rawReply = nullptr;
             r = sd_bus_call_method(bus.get(), systemdService, systemdPath, managerInterface, "StopUnit", &error.error,
-                                   nullptr, "ss", unit.c_str(), "replace");
+                                   &rawReply, "ss", unit.c_str(), "replace");
+            Message reply(rawReply);
+            const char* job = nullptr;
+            if (r >= 0 && (r = sd_bus_message_read(reply.get(), "o", &job)) >= 0)
+                stopJobs[job] = unit;
             done.push_back(r < 0 ? fmt::format("could not stop {}: {}", unit, error.text(r))
                                  : fmt::format("stopping {}", unit));
         }
-        auto deadline = std::chrono::steady_clock::now() + stopDeadline;
-        while (!units.empty() && std::chrono::steady_clock::now() < deadline) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-            units = activeRunUnits(bus.get());
-        }
-        for (const auto& unit : units)
+        for (const auto& unit : awaitJobs(bus.get(), ended, stopJobs, stopDeadline))
             done.push_back(fmt::format("{} has not stopped within {} s", unit, stopDeadline.count()));
     } catch (const std::runtime_error& error) {
         done.emplace_back(error.what());

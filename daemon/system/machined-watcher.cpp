@@ -1,6 +1,7 @@
 #include "machined-watcher.h"
 
 #include "current-error.h"
+#include "event-loop.h"
 
 #include "sdbus-compat.h"
 #include <spdlog/spdlog.h>
@@ -17,6 +18,7 @@ MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(con
     : bus_(bus), onChange_(std::move(onChange)),
       manager_(sdbus::createProxy(bus, dbus::ServiceName{machinedService}, sdbus::ObjectPath{"/org/freedesktop/machine1"}))
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     manager_->uponSignal("MachineNew")
         .onInterface(machinedManagerInterface)
         .call([this](const std::string& name, const sdbus::ObjectPath& path) { added(name, path); });
@@ -53,6 +55,7 @@ void MachinedWatcher::bindMount(const std::string& name, const std::string& sour
                                 bool readOnly, bool makeDestination,
                                 std::function<void(std::optional<std::string>)> done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a machined call", std::move(done));
     manager_->callMethodAsync("BindMountMachine")
         .onInterface(machinedManagerInterface)
@@ -64,6 +67,7 @@ void MachinedWatcher::bindMount(const std::string& name, const std::string& sour
 
 void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     if (running_.count(name))
         return;
     running_[name] = "";

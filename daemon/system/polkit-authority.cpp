@@ -1,6 +1,7 @@
 #include "polkit-authority.h"
 
 #include "current-error.h"
+#include "event-loop.h"
 #include "raw-message.h"
 
 #include <fmt/format.h>
@@ -34,6 +35,7 @@ Caller Caller::fromMessage(const sdbus::Message& message)
 PolkitAuthority::PolkitAuthority(sdbus::IConnection& bus)
     : proxy_(sdbus::createProxy(bus, dbus::ServiceName{"org.freedesktop.PolicyKit1"}, sdbus::ObjectPath{"/org/freedesktop/PolicyKit1/Authority"}))
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
 }
 
 PolkitAuthority::~PolkitAuthority() = default;
@@ -42,6 +44,7 @@ void PolkitAuthority::check(const Caller& caller, const std::string& action,
                             const std::map<std::string, std::string>& details,
                             std::function<void(std::optional<Error>)> done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a polkit check", std::move(done));
     if (caller.uid == 0) {
         done(std::nullopt);

@@ -23,8 +23,9 @@ void check(int r)
         throw Error(ErrorCode::Failed, fmt::format("cannot build the call to systemd: {}", std::strerror(-r)));
 }
 
-} // namespace
-
+// The properties of a StartTransientUnit call that every unit running
+// systemd-nspawn gets (device policy, cgroup, limits), appended to its open
+// a(sv) array.
 void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& confinement)
 {
     check(sd_bus_message_append(call, "(sv)(sv)(sv)(sv)(sv)(sv)", "KillMode", "s", confinement.killMode.c_str(),
@@ -41,6 +42,8 @@ void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& 
         check(sd_bus_message_close_container(call));
 }
 
+// ExecStart= running `command` word for word (systemd's "$" expansion escaped),
+// appended to the open a(sv) array.
 void appendExecStart(sd_bus_message* call, const std::vector<std::string>& command)
 {
     std::vector<std::string> escaped;
@@ -62,9 +65,12 @@ void appendExecStart(sd_bus_message* call, const std::vector<std::string>& comma
         check(sd_bus_message_close_container(call));
 }
 
+} // namespace
+
 UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop)
     : loop_(loop), manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     manager_->uponSignal("JobRemoved")
         .onInterface(systemdManager)
         .call([this](std::uint32_t, const sdbus::ObjectPath& job, const std::string& unit, const std::string& result) {
@@ -157,58 +163,123 @@ void UnitManager::jobRemoved(const std::string& jobPath, const std::string& unit
                                               tail.empty() ? std::string() : " Its last log lines:" + tail)));
 }
 
-void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
+TransientUnit containerTransientUnit(const std::string& unit, const ContainerService& service)
 {
-    startTransient(unit, service, loggingFailures("After a systemd call", std::move(done)), true);
+    TransientUnit transient;
+    transient.name = unit;
+    transient.description = service.description;
+    transient.type = service.type;
+    transient.command = service.command;
+    transient.confinement = service.confinement;
+    transient.notifyAccess = service.notifyAccess;
+    transient.restart = service.restart;
+    transient.rebootExitStatus = service.rebootExitStatus;
+    return transient;
 }
 
-void UnitManager::startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry)
+void UnitManager::appendTransientUnit(sd_bus_message* call, const TransientUnit& unit)
 {
+    check(sd_bus_message_append(call, "ss", unit.name.c_str(), "fail"));
+    check(sd_bus_message_open_container(call, 'a', "(sv)"));
+    check(sd_bus_message_append(call, "(sv)(sv)", "Description", "s", unit.description.c_str(), "Type", "s",
+                                unit.type.c_str()));
+    if (!unit.notifyAccess.empty())
+        check(sd_bus_message_append(call, "(sv)", "NotifyAccess", "s", unit.notifyAccess.c_str()));
+    if (!unit.restart.empty())
+        check(sd_bus_message_append(call, "(sv)", "Restart", "s", unit.restart.c_str()));
+    if (unit.rebootExitStatus)
+        for (const char* property : {"RestartForceExitStatus", "SuccessExitStatus"})
+            check(sd_bus_message_append(call, "(sv)", property, "(aiai)", 1, *unit.rebootExitStatus, 0));
+    // A failed unit goes too, so the next start can create it again.
+    check(sd_bus_message_append(call, "(sv)", "CollectMode", "s", "inactive-or-failed"));
+    if (unit.stdio) {
+        // Ours until the caller has waited for it: not collected before its exit status is read.
+        check(sd_bus_message_append(call, "(sv)", "AddRef", "b", 1));
+        auto appendStdio = [call](const char* fdProperty, const char* modeProperty, int fd) {
+            if (fd >= 0)
+                check(sd_bus_message_append(call, "(sv)", fdProperty, "h", fd));
+            else
+                check(sd_bus_message_append(call, "(sv)", modeProperty, "s", "null"));
+        };
+        appendStdio("StandardInputFileDescriptor", "StandardInput", unit.stdio->in);
+        appendStdio("StandardOutputFileDescriptor", "StandardOutput", unit.stdio->out);
+        appendStdio("StandardErrorFileDescriptor", "StandardError", unit.stdio->err);
+    }
+    if (!unit.user.empty())
+        check(sd_bus_message_append(call, "(sv)", "User", "s", unit.user.c_str()));
+    if (!unit.workingDirectory.empty())
+        check(sd_bus_message_append(call, "(sv)", "WorkingDirectory", "s", unit.workingDirectory.c_str()));
+    if (!unit.environment.empty()) {
+        check(sd_bus_message_open_container(call, 'r', "sv"));
+        check(sd_bus_message_append(call, "s", "Environment"));
+        check(sd_bus_message_open_container(call, 'v', "as"));
+        std::vector<const char*> strings;
+        for (const auto& variable : unit.environment)
+            strings.push_back(variable.c_str());
+        strings.push_back(nullptr);
+        check(sd_bus_message_append_strv(call, const_cast<char**>(strings.data())));
+        check(sd_bus_message_close_container(call));
+        check(sd_bus_message_close_container(call));
+    }
+    if (unit.confinement)
+        appendConfinementProperties(call, *unit.confinement);
+    appendExecStart(call, unit.command);
+    check(sd_bus_message_close_container(call));
+    check(sd_bus_message_append(call, "a(sa(sv))", 0));
+}
+
+Message UnitManager::transientUnitCall(sd_bus* bus, const TransientUnit& unit)
+{
+    sd_bus_message* raw = nullptr;
+    check(sd_bus_message_new_method_call(bus, &raw, systemdService, "/org/freedesktop/systemd1", systemdManager,
+                                         "StartTransientUnit"));
+    Message call(raw);
+    appendTransientUnit(call.get(), unit);
+    return call;
+}
+
+void UnitManager::startContainer(const std::string& unit, const ContainerService& service, Done done)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    startTransient(containerTransientUnit(unit, service), loggingFailures("After a systemd call", std::move(done)),
+                   true);
+}
+
+void UnitManager::startTransient(const TransientUnit& unit, Done done, bool retry)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
     auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
-    call << unit << std::string("fail");
-    sd_bus_message* raw = RawMessage::of(call);
-    check(sd_bus_message_open_container(raw, 'a', "(sv)"));
-    check(sd_bus_message_append(raw, "(sv)(sv)(sv)(sv)", "Description", "s", service.description.c_str(), "Type", "s",
-                                service.type.c_str(), "NotifyAccess", "s", service.notifyAccess.c_str(), "Restart",
-                                "s", service.restart.c_str()));
-    for (const char* property : {"RestartForceExitStatus", "SuccessExitStatus"})
-        check(sd_bus_message_append(raw, "(sv)", property, "(aiai)", 1, service.rebootExitStatus, 0));
-    // A failed container's unit goes too, so the next Start can create it again.
-    check(sd_bus_message_append(raw, "(sv)", "CollectMode", "s", "inactive-or-failed"));
-    appendConfinementProperties(raw, service.confinement);
-    appendExecStart(raw, service.command);
-    check(sd_bus_message_close_container(raw));
-    check(sd_bus_message_append(raw, "a(sa(sv))", 0));
-    dbus::callAsync(*manager_, call, [this, unit, service, done, retry](dbus::ReceivedReply reply,
-                                                                       dbus::CallError error) {
+    appendTransientUnit(RawMessage::of(call), unit);
+    dbus::callAsync(*manager_, call, [this, unit, done, retry](dbus::ReceivedReply reply, dbus::CallError error) {
         bool exists = error && error->getName() == "org.freedesktop.systemd1.UnitExists";
         if (exists && retry) {
             // The unit of a container that just stopped can outlive it for a
             // moment (systemd 257 keeps it while nspawn's mounts go away):
             // once systemd has collected it, try again.
-            whenUnitRemoved(unit, std::chrono::seconds(10), [this, unit, service, done](bool removed) {
+            whenUnitRemoved(unit.name, std::chrono::seconds(10), [this, unit, done](bool removed) {
                 if (removed)
-                    startTransient(unit, service, done, false);
+                    startTransient(unit, done, false);
                 else
                     done(Error(ErrorCode::Busy, fmt::format("systemd still has {} from before and did not let it go "
                                                             "within 10 s; stop it (systemctl stop {}) and try again.",
-                                                            unit, unit)));
+                                                            unit.name, unit.name)));
             });
             return;
         }
         if (error) {
             done(Error(exists ? ErrorCode::Busy : ErrorCode::Failed,
-                       fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
+                       fmt::format("systemd did not start {}: {}", unit.name, error->getMessage())));
             return;
         }
         sdbus::ObjectPath job;
         reply >> job;
-        expectJob(job, unit, done);
+        expectJob(job, unit.name, done);
     });
 }
 
 void UnitManager::startUnit(const std::string& unit, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("StartUnit")
         .onInterface(systemdManager)
@@ -224,6 +295,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
 
 void UnitManager::reload(Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](dbus::CallError error) {
         if (error)
             done(Error(ErrorCode::Failed, fmt::format("systemd did not reload its units: {}", error->getMessage())));
@@ -234,6 +306,7 @@ void UnitManager::reload(Done done)
 
 void UnitManager::enableUnitFile(const std::string& unit, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     // runtime=false: for every boot; force=true: replace a stale link of ours.
     manager_->callMethodAsync("EnableUnitFiles")
@@ -252,6 +325,7 @@ void UnitManager::enableUnitFile(const std::string& unit, Done done)
 
 void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     manager_->callMethodAsync("DisableUnitFiles")
         .onInterface(systemdManager)
@@ -270,6 +344,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
 
 void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
 {
+    BRED_ASSERT_ON_LOOP_THREAD();
     done = loggingFailures("After a systemd call", std::move(done));
     auto replied = [this, unit, done](dbus::CallError error, std::optional<sdbus::ObjectPath> job) {
         if (error) {

@@ -4,6 +4,7 @@
 
 #include "errors.h"
 #include "nspawn-command.h"
+#include "sd-bus-handles.h"
 
 #include <chrono>
 #include <functional>
@@ -23,13 +24,27 @@ namespace bred {
 
 class EventLoop;
 
-// The properties of a StartTransientUnit call that every unit running
-// systemd-nspawn gets (device policy, cgroup, limits), appended to its open
-// a(sv) array. Throws Error.
-void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& confinement);
-// ExecStart= running `command` word for word (systemd's "$" expansion escaped),
-// appended to the open a(sv) array. Throws Error.
-void appendExecStart(sd_bus_message* call, const std::vector<std::string>& command);
+// Everything our StartTransientUnit calls say: a container's service, or a
+// command run once (in a stopped tree through systemd-nspawn, or inside a
+// running container through its own systemd).
+struct TransientUnit {
+    std::string name, description;
+    std::string type;                             // Type=
+    std::vector<std::string> command;             // ExecStart=, word for word
+    std::optional<NspawnConfinement> confinement; // for units that run systemd-nspawn
+    // A container's service.
+    std::string notifyAccess, restart;
+    std::optional<std::int32_t> rebootExitStatus; // RestartForceExitStatus= and SuccessExitStatus=
+    // A command: its descriptors (-1: /dev/null), held by systemd once the call is made.
+    struct Stdio {
+        int in = -1, out = -1, err = -1;
+    };
+    std::optional<Stdio> stdio;
+    std::string user, workingDirectory;
+    std::vector<std::string> environment;
+};
+
+TransientUnit containerTransientUnit(const std::string& unit, const ContainerService& service);
 
 class UnitManager {
 public:
@@ -56,8 +71,14 @@ public:
     // (an enable or disable, ours or a person's with systemctl).
     void onUnitFilesChanged(std::function<void()> changed) { unitFilesChanged_ = std::move(changed); }
 
+    // The StartTransientUnit call of `unit` on `bus`, a connection of its own (the host's
+    // systemd or a container's), for a caller that waits for it there. Throws Error.
+    static Message transientUnitCall(sd_bus* bus, const TransientUnit& unit);
+    // Appends StartTransientUnit's arguments for `unit` to `call`: the one place they are built.
+    static void appendTransientUnit(sd_bus_message* call, const TransientUnit& unit);
+
 private:
-    void startTransient(const std::string& unit, const ContainerService& service, Done done, bool retry);
+    void startTransient(const TransientUnit& unit, Done done, bool retry);
     // Calls `then(true)` when systemd collects `unit` (UnitRemoved), or
     // `then(false)` after `timeout`.
     void whenUnitRemoved(const std::string& unit, std::chrono::milliseconds timeout, std::function<void(bool)> then);

@@ -170,6 +170,64 @@ TEST_CASE("cancel stops a job until its point of no return")
     }
 }
 
+TEST_CASE("loop work ends through its finish callback, and a cancel waits for the undoing")
+{
+    SECTION("done and failed")
+    {
+        auto job = std::make_shared<Job>(1, "start", "m", "manage", 0);
+        Job::Finish finish;
+        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); }, {});
+        CHECK(job->progress().state == JobState::Running);
+        finish(std::nullopt);
+        CHECK(job->progress().state == JobState::Done);
+
+        auto failing = std::make_shared<Job>(2, "start", "m", "manage", 0);
+        failing->startOnLoop([](Job::Finish f) { f(Error(ErrorCode::Failed, "unit failed")); }, {});
+        CHECK(failing->progress().state == JobState::Failed);
+        REQUIRE(failing->failure());
+        CHECK(std::string(failing->failure()->what()) == "unit failed");
+    }
+    SECTION("without a cancel handler it cannot be canceled")
+    {
+        auto job = std::make_shared<Job>(1, "stop", "m", "manage", 0);
+        Job::Finish finish;
+        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); }, {});
+        CHECK_FALSE(job->requestCancel());
+        finish(std::nullopt);
+        CHECK(job->progress().state == JobState::Done);
+    }
+    SECTION("canceled: ends once both the work and its undoing ended")
+    {
+        auto job = std::make_shared<Job>(1, "start", "m", "manage", 0);
+        Job::Finish finish, undone;
+        int undoings = 0;
+        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); }, [&](Job::Finish u) {
+            ++undoings;
+            undone = std::move(u);
+        });
+        CHECK(job->requestCancel());
+        CHECK(job->requestCancel());
+        CHECK(undoings == 1);
+        finish(Error(ErrorCode::Failed, "systemd's job ended 'canceled'"));
+        CHECK(job->progress().state == JobState::Running);
+        undone(std::nullopt);
+        CHECK(job->progress().state == JobState::Canceled);
+        CHECK_FALSE(job->failure());
+    }
+    SECTION("a failed undoing fails the job")
+    {
+        auto job = std::make_shared<Job>(1, "start", "m", "manage", 0);
+        Job::Finish finish;
+        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); },
+                         [](Job::Finish u) { u(Error(ErrorCode::Failed, "cannot stop")); });
+        CHECK(job->requestCancel());
+        finish(std::nullopt);
+        CHECK(job->progress().state == JobState::Failed);
+        REQUIRE(job->failure());
+        CHECK(std::string(job->failure()->what()) == "cannot stop");
+    }
+}
+
 TEST_CASE("the event loop runs posted tasks, from other threads too, and timers in order")
 {
     EventLoop loop;
