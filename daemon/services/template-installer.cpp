@@ -365,6 +365,9 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     HelperProcess unpacker(BRED_UNPACK_HELPER, unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
                            readEnd.get(), unpackRecordHandler(job, workPath, deviceNodes));
     readEnd.reset(); // the helper's end: its exit makes a write fail with EPIPE
+    // Feeding stops on a cancel, or when the helper ended early (a bad archive,
+    // a crash), also while the source is silent.
+    auto stopFeeding = [&] { return canceled() || unpacker.hasEnded(); };
 
     std::optional<Hasher> hasher;
     if (expectation.checksum)
@@ -380,7 +383,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
                 data += n;
                 size -= std::size_t(n);
             } else if (n < 0 && errno == EAGAIN) {
-                if (canceled())
+                if (stopFeeding())
                     return false;
                 pollfd entry{writeEnd.get(), POLLOUT, 0};
                 poll(&entry, 1, cancelCheckMilliseconds);
@@ -403,7 +406,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
             request.archiveFd.reset();
             std::uint64_t done = 0;
             std::vector<char> buffer(1 << 20);
-            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), canceled)) {
+            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), stopFeeding)) {
                 if (!sink(buffer.data(), n))
                     throw DownloadStopped{};
                 done += n;
@@ -414,7 +417,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
                                   ? Catalog::resolve(*request.distribution, request.architecture).archiveUrl
                                   : request.url;
             job.log(LOG_INFO, fmt::format("Downloading {}", url));
-            DownloadCallbacks callbacks{sink, progress, canceled,
+            DownloadCallbacks callbacks{sink, progress, stopFeeding,
                                         [&](const std::string& line) { job.log(LOG_WARNING, line); }};
             download(url, limits_.download, callbacks);
         }

@@ -136,6 +136,12 @@ bool HelperProcess::reap(std::chrono::milliseconds timeout)
     return true;
 }
 
+bool HelperProcess::hasEnded() const
+{
+    pollfd entry{pidFd_, POLLIN, 0};
+    return pid_ < 0 || poll(&entry, 1, 0) > 0;
+}
+
 void HelperProcess::stop()
 {
     if (pid_ < 0)

@@ -39,6 +39,8 @@ public:
     bool wait(const std::function<bool()>& canceled);
     // SIGTERM, then SIGKILL after `gracePeriod`; returns once it is reaped.
     void stop();
+    // True once the helper has exited (or was killed), before wait() reaps it.
+    bool hasEnded() const;
 
     static constexpr std::chrono::milliseconds gracePeriod{400};
 
