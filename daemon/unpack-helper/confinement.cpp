@@ -14,6 +14,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -58,6 +59,15 @@ void enterRoot(const std::string& root)
         fail("binding the work directory");
     if (mount(nullptr, root.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
         fail("remounting the work directory");
+    // fs/in-root.cpp reopens what it opened O_PATH through /proc/self/fd: that
+    // directory, of this process's own descriptors, is all of /proc it gets.
+    const std::string fdDirectory = root + "/proc/self/fd";
+    for (const std::string& directory : {root + "/proc", root + "/proc/self", fdDirectory})
+        if (mkdir(directory.c_str(), 0555) < 0 && errno != EEXIST)
+            fail("making /proc/self/fd");
+    const std::string ownFds = fmt::format("/proc/{}/fd", getpid());
+    if (mount(ownFds.c_str(), fdDirectory.c_str(), nullptr, MS_BIND, nullptr) < 0)
+        fail("binding /proc/self/fd");
     // The work directory becomes "/", and the host's tree is detached.
     if (chdir(root.c_str()) < 0 || syscall(SYS_pivot_root, ".", ".") < 0)
         fail("pivot_root");

@@ -91,10 +91,12 @@ test_confined_while_unpacking() {
     local pid=$HELPER_PID daemon
     daemon=$(systemctl show -P MainPID bred-machined.service)
     # Its whole file system is the job's work directory, without devices,
-    # setuid or exec; the host's tree is not in its mount namespace.
-    assert_eq "$(ls -A "/proc/$pid/root")" unpacked
-    assert_eq "$(wc -l < "/proc/$pid/mountinfo")" 1
-    assert_contains "$(cat "/proc/$pid/mountinfo")" "nosuid,nodev,noexec"
+    # setuid or exec, and its own descriptors at /proc/self/fd; the host's
+    # tree is not in its mount namespace.
+    assert_eq "$(ls -A "/proc/$pid/root" | paste -sd' ')" "proc unpacked"
+    assert_eq "$(ls -A "/proc/$pid/root/proc" | paste -sd' ')" self
+    assert_eq "$(cut -d' ' -f5 "/proc/$pid/mountinfo" | paste -sd' ')" "/ /proc/self/fd"
+    assert_contains "$(head -n1 "/proc/$pid/mountinfo")" "nosuid,nodev,noexec"
     assert_ne "$(readlink "/proc/$pid/ns/mnt")" "$(readlink "/proc/$daemon/ns/mnt")"
     assert_ne "$(readlink "/proc/$pid/ns/ipc")" "$(readlink "/proc/$daemon/ns/ipc")"
     # CHOWN DAC_OVERRIDE FOWNER FSETID MKNOD SETFCAP, and nothing to regain more.
