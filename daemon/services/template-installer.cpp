@@ -1,6 +1,5 @@
 #include "template-installer.h"
 
-#include "build-config.h"
 #include "checksum.h"
 #include "directory-entries.h"
 #include "disk-image.h"
@@ -198,6 +197,8 @@ HelperProcess::RecordHandler unpackRecordHandler(JobContext& job, const std::fil
     };
 }
 
+std::filesystem::path unpackHelper() { return HelperProcess::besideDaemon("bred-machined-unpack"); }
+
 // bred-machined-unpack's arguments: confined to the work directory, at most
 // `maxTreeBytes` unpacked, `task` (see daemon/unpack-helper/main.cpp).
 std::vector<std::string> unpackArguments(const std::filesystem::path& workPath, std::uint64_t maxTreeBytes,
@@ -246,7 +247,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
     case ArchiveLayout::Oci: {
         job.log(LOG_INFO, "Unpacking the image's layers.");
         makeTreeDirectory(workFd, "layers");
-        HelperProcess unpacker(BRED_UNPACK_HELPER,
+        HelperProcess unpacker(unpackHelper(),
                                unpackArguments(workPath, maxTreeBytes,
                                                {"layers", unpacked, "layers", nativeArchitecture}),
                                -1, unpackRecordHandler(job, workPath, deviceNodes));
@@ -362,7 +363,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
     fcntl(writeEnd.get(), F_SETFL, O_NONBLOCK);
     std::vector<std::filesystem::path> deviceNodes;
-    HelperProcess unpacker(BRED_UNPACK_HELPER, unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
+    HelperProcess unpacker(unpackHelper(), unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
                            readEnd.get(), unpackRecordHandler(job, workPath, deviceNodes));
     readEnd.reset(); // the helper's end: its exit makes a write fail with EPIPE
     // Feeding stops on a cancel, or when the helper ended early (a bad archive,

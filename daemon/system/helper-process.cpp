@@ -31,6 +31,15 @@ std::string signalName(int signal)
 
 } // namespace
 
+std::filesystem::path HelperProcess::besideDaemon(const std::string& name)
+{
+    std::error_code error;
+    auto self = std::filesystem::read_symlink("/proc/self/exe", error);
+    if (error)
+        throw Error(ErrorCode::Failed, fmt::format("cannot find the daemon's own program: {}", error.message()));
+    return self.parent_path() / name;
+}
+
 HelperProcess::HelperProcess(const std::filesystem::path& program, const std::vector<std::string>& arguments,
                              int inputFd, RecordHandler onRecord)
     : name_(program.filename().string()), onRecord_(std::move(onRecord))

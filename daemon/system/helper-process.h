@@ -44,6 +44,10 @@ public:
 
     static constexpr std::chrono::milliseconds gracePeriod{400};
 
+    // A helper program installed beside the running daemon: both go to
+    // libexecdir, and in a build directory both are in daemon/.
+    static std::filesystem::path besideDaemon(const std::string& name);
+
 private:
     void readReports(int fd);
     // Waits up to `timeout` for the helper to end; true once it has been reaped.
