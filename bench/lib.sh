@@ -186,7 +186,8 @@ stop_bus() {
 # --- timed runs ---------------------------------------------------------------------
 clk_tck=$(getconf CLK_TCK)
 # CPU ticks (user+system) of waited-for children of this shell, and of a
-# process (0 for none).
+# process with the children it waited for (the daemon's bred-machined-unpack
+# and gpgv), 0 for none.
 children_ticks() {
     local stat
     read -r stat </proc/$$/stat
@@ -202,7 +203,7 @@ process_ticks() {
     fi
     # shellcheck disable=SC2086 # split into the fields after "(comm) "
     set -- ${stat##*) }
-    echo $((${12} + ${13}))
+    echo $((${12} + ${13} + ${14} + ${15}))
 }
 # Busy CPU ticks of the whole machine: with the above, what everything else used
 # during a run (kernel writeback, loop and filesystem worker threads, other people's work).

@@ -106,7 +106,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     ExtractOptions options;
     options.maxTreeBytes = 64 << 20;
     try {
-        unpackImageLayers(image.get(), trees->freshTree(), "amd64", options, [](const std::string&) {});
+        unpackImageLayers(image.get(), trees->freshTree(), "amd64", options, [](std::size_t, std::size_t) {});
     } catch (const Error&) {
     }
     image.reset();

@@ -93,7 +93,8 @@ std::vector<std::string> dockerLayers(int imageFd)
 } // namespace
 
 void unpackImageLayers(int imageFd, const std::filesystem::path& target, const std::string& architecture,
-                       const ExtractOptions& options, const std::function<void(const std::string&)>& log)
+                       const ExtractOptions& options,
+                       const std::function<void(std::size_t index, std::size_t count)>& onLayer)
 {
     bool oci = readFileInRoot(imageFd, "oci-layout", maxJsonSize).has_value();
     std::vector<std::string> layers;
@@ -109,7 +110,7 @@ void unpackImageLayers(int imageFd, const std::filesystem::path& target, const s
         UniqueFd layer = openRegularFileInRoot(imageFd, layers[i]);
         if (!layer)
             throw Error(ErrorCode::BadArchive, fmt::format("The image lacks its layer {} (a regular file).", layers[i]));
-        log(fmt::format("Unpacking layer {}/{}.", i + 1, layers.size()));
+        onLayer(i, layers.size());
         extractArchive(layer.get(), target, layerOptions);
     }
 }

@@ -5,7 +5,7 @@
 #include "disk-image.h"
 #include "errors.h"
 #include "gpg-verify.h"
-#include "image-layers.h"
+#include "helper-process.h"
 #include "in-root.h"
 #include "job.h"
 #include "os-tree.h"
@@ -22,7 +22,6 @@
 #include <random>
 #include <sys/stat.h>
 #include <syslog.h>
-#include <thread>
 #include <unistd.h>
 
 namespace bred {
@@ -183,11 +182,40 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     return expectation;
 }
 
+// What bred-machined-unpack reports, into the job: its log lines, its way
+// through an image's layers (the last 5 % of the progress), and the device
+// nodes it made, as paths under `workPath`.
+HelperProcess::RecordHandler unpackRecordHandler(JobContext& job, const std::filesystem::path& workPath,
+                                                 std::vector<std::filesystem::path>& deviceNodes)
+{
+    return [&job, workPath, &deviceNodes](const UnpackRecord& record) {
+        if (const auto* log = std::get_if<UnpackLog>(&record))
+            job.log(LOG_INFO, log->line);
+        else if (const auto* progress = std::get_if<UnpackProgress>(&record))
+            job.setProgress(0.95 + 0.05 * double(progress->done) / double(progress->total));
+        else if (const auto* node = std::get_if<UnpackDeviceNode>(&record))
+            deviceNodes.push_back(workPath / node->path);
+    };
+}
+
+std::filesystem::path unpackHelper() { return HelperProcess::besideDaemon("bred-machined-unpack"); }
+
+// bred-machined-unpack's arguments: confined to the work directory, at most
+// `maxTreeBytes` unpacked, `task` (see daemon/unpack-helper/main.cpp).
+std::vector<std::string> unpackArguments(const std::filesystem::path& workPath, std::uint64_t maxTreeBytes,
+                                         std::vector<std::string> task)
+{
+    std::vector<std::string> arguments{workPath.string(), std::to_string(maxTreeBytes)};
+    arguments.insert(arguments.end(), task.begin(), task.end());
+    return arguments;
+}
+
 // The directory of the OS tree inside what was unpacked, after the layout step.
+// Device nodes unpacked are added to `deviceNodes`.
 std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem::path& workPath,
                         const std::string& unpacked, const std::string& nativeArchitecture,
-                        const std::string& treeArchitecture,
-                        const ExtractOptions& extractOptions, JobContext& job)
+                        const std::string& treeArchitecture, std::uint64_t maxTreeBytes,
+                        std::vector<std::filesystem::path>& deviceNodes, JobContext& job)
 {
     UniqueFd unpackedFd(openat(workFd, unpacked.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     auto entries = listDirectory(unpackedFd.get());
@@ -220,8 +248,12 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
     case ArchiveLayout::Oci: {
         job.log(LOG_INFO, "Unpacking the image's layers.");
         makeTreeDirectory(workFd, "layers");
-        unpackImageLayers(unpackedFd.get(), workPath / "layers", nativeArchitecture, extractOptions,
-                          [&](const std::string& line) { job.log(LOG_INFO, line); });
+        HelperProcess unpacker(unpackHelper(),
+                               unpackArguments(workPath, maxTreeBytes,
+                                               {"layers", unpacked, "layers", nativeArchitecture}),
+                               -1, unpackRecordHandler(job, workPath, deviceNodes));
+        if (!unpacker.wait([&job] { return job.cancelRequested(); }))
+            throw JobCanceled{};
         return "layers";
     }
     case ArchiveLayout::DiskImage: {
@@ -231,8 +263,8 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         auto partition = findRootPartition(readGpt(image.get()), treeArchitecture);
         job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
         makeTreeDirectory(workFd, "tree");
-        copyPartitionTree(image.get(), partition, workPath / "tree", extractOptions.canceled,
-                          extractOptions.deviceNode);
+        copyPartitionTree(image.get(), partition, workPath / "tree", [&job] { return job.cancelRequested(); },
+                          [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); });
         return "tree";
     }
     }
@@ -319,30 +351,25 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     UniqueFd workFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const std::string unpacked = "unpacked";
     makeTreeDirectory(workFd.get(), unpacked);
-    auto unpackedPath = store_.directory() / work.name() / unpacked;
+    const auto workPath = store_.directory() / work.name();
 
-    // The archive streams through a pipe into the unpacker while it downloads:
-    // no copy of it lands on disk, and both run at once.
+    // The archive streams through a pipe into bred-machined-unpack while it
+    // downloads: no copy of it lands on disk, both run at once, and the
+    // untrusted bytes are parsed only in that confined process. Writes never
+    // block, so a helper that stops reading cannot hold up a cancel.
     int pipeFds[2];
     if (pipe2(pipeFds, O_CLOEXEC) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
     UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
     fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
-    std::exception_ptr unpackError;
-    std::atomic<bool> sourceFailed{false};
+    fcntl(writeEnd.get(), F_SETFL, O_NONBLOCK);
     std::vector<std::filesystem::path> deviceNodes;
-    ExtractOptions extractOptions;
-    extractOptions.maxTreeBytes = limits_.maxTreeBytes;
-    extractOptions.deviceNode = [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); };
-    extractOptions.canceled = [&] { return job.cancelRequested() || sourceFailed.load(); };
-    std::thread unpacker([&] {
-        try {
-            extractArchive(readEnd.get(), unpackedPath, extractOptions);
-        } catch (...) {
-            unpackError = std::current_exception();
-        }
-        readEnd.reset(); // a writer still going gets EPIPE and stops
-    });
+    HelperProcess unpacker(unpackHelper(), unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
+                           readEnd.get(), unpackRecordHandler(job, workPath, deviceNodes));
+    readEnd.reset(); // the helper's end: its exit makes a write fail with EPIPE
+    // Feeding stops on a cancel, or when the helper ended early (a bad archive,
+    // a crash), also while the source is silent.
+    auto stopFeeding = [&] { return canceled() || unpacker.hasEnded(); };
 
     std::optional<Hasher> hasher;
     if (expectation.checksum)
@@ -354,12 +381,17 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
             expectation.archiveSignature->feed(data, size);
         while (size > 0) {
             ssize_t n = write(writeEnd.get(), data, size);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n <= 0)
-                return false;
-            data += n;
-            size -= std::size_t(n);
+            if (n > 0) {
+                data += n;
+                size -= std::size_t(n);
+            } else if (n < 0 && errno == EAGAIN) {
+                if (stopFeeding())
+                    return false;
+                pollfd entry{writeEnd.get(), POLLOUT, 0};
+                poll(&entry, 1, cancelCheckMilliseconds);
+            } else if (!(n < 0 && errno == EINTR)) {
+                return false; // the helper stopped reading: its result says why
+            }
         }
         return true;
     };
@@ -376,7 +408,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
             request.archiveFd.reset();
             std::uint64_t done = 0;
             std::vector<char> buffer(1 << 20);
-            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), canceled)) {
+            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), stopFeeding)) {
                 if (!sink(buffer.data(), n))
                     throw DownloadStopped{};
                 done += n;
@@ -387,29 +419,26 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
                                   ? Catalog::resolve(*request.distribution, request.architecture).archiveUrl
                                   : request.url;
             job.log(LOG_INFO, fmt::format("Downloading {}", url));
-            DownloadCallbacks callbacks{sink, progress, canceled,
+            DownloadCallbacks callbacks{sink, progress, stopFeeding,
                                         [&](const std::string& line) { job.log(LOG_WARNING, line); }};
             download(url, limits_.download, callbacks);
         }
     } catch (const DownloadStopped&) {
-        // The unpacker stopped (its error says why) or the job was canceled.
+        // The helper stopped (its result says why) or the job was canceled.
     } catch (...) {
         sourceError = std::current_exception();
-        sourceFailed = true;
     }
     writeEnd.reset();
-    unpacker.join();
-    if (job.cancelRequested())
+    if (job.cancelRequested()) {
+        unpacker.stop();
         throw JobCanceled{};
-    if (sourceError)
-        std::rethrow_exception(sourceError);
-    if (unpackError) {
-        try {
-            std::rethrow_exception(unpackError);
-        } catch (const ExtractionStopped&) {
-            throw JobCanceled{};
-        }
     }
+    if (sourceError) {
+        unpacker.stop();
+        std::rethrow_exception(sourceError);
+    }
+    if (!unpacker.wait(canceled))
+        throw JobCanceled{};
 
     job.setStage("verify");
     if (hasher) {
@@ -432,15 +461,11 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     std::string nativeArchitecture;
     if (request.distribution)
         nativeArchitecture = request.distribution->architectures.at(request.architecture);
-    ExtractOptions layerOptions;
-    layerOptions.maxTreeBytes = limits_.maxTreeBytes;
-    layerOptions.canceled = [&] { return job.cancelRequested(); };
-    layerOptions.deviceNode = extractOptions.deviceNode;
     std::string treePath;
     try {
-        treePath = applyLayout(layout, workFd.get(), store_.directory() / work.name(), unpacked, nativeArchitecture,
-                               request.architecture.empty() ? hostArchitecture() : request.architecture, layerOptions,
-                               job);
+        treePath = applyLayout(layout, workFd.get(), workPath, unpacked, nativeArchitecture,
+                               request.architecture.empty() ? hostArchitecture() : request.architecture,
+                               limits_.maxTreeBytes, deviceNodes, job);
     } catch (const ExtractionStopped&) {
         throw JobCanceled{};
     }
@@ -450,7 +475,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     if (!treeFd || !readOsRelease(treeFd.get()))
         throw Error(ErrorCode::BadArchive,
                     "The archive does not hold an OS tree: there is no etc/os-release or usr/lib/os-release.");
-    dropDeviceNodesOutsideDev(treeFd.get(), store_.directory() / work.name() / treePath, deviceNodes, job);
+    dropDeviceNodesOutsideDev(treeFd.get(), workPath / treePath, deviceNodes, job);
     prepareResolvConf(treeFd.get(), job);
     auto architecture = detectTreeArchitecture(treeFd.get());
     job.log(LOG_INFO, fmt::format("The tree's architecture is {}.", architecture.empty() ? "unknown" : architecture));

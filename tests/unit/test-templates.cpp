@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "temp-dir.h"
 #include "unique-fd.h"
+#include "unpack-report.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -356,4 +357,58 @@ TEST_CASE("every device node unpacked is reported, hard links to one too", "[roo
     UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
     std::thread([&] { extractArchive(fd.get(), target, options); }).join();
     CHECK(reported == std::vector<std::filesystem::path>{target / "dev/null", target / "srv/disk", target / "srv/alias"});
+}
+
+TEST_CASE("the unpacking helper's reports read back as written, in any pieces")
+{
+    std::vector<UnpackRecord> records{UnpackLog{"Unpacking layer 1/2."}, UnpackProgress{1, 2},
+                                      UnpackDeviceNode{"unpacked/dev/null"},
+                                      UnpackFailure{ErrorCode::BadArchive, "refusing it"}};
+    std::string stream;
+    for (const auto& record : records)
+        stream += encodeUnpackRecord(record);
+    for (std::size_t piece : {std::size_t(1), std::size_t(3), stream.size()}) {
+        UnpackReportParser parser;
+        std::vector<UnpackRecord> read;
+        for (std::size_t offset = 0; offset < stream.size(); offset += piece) {
+            parser.feed(std::string_view(stream).substr(offset, piece));
+            while (auto record = parser.next())
+                read.push_back(*record);
+        }
+        REQUIRE(parser.empty());
+        REQUIRE(read.size() == records.size());
+        CHECK(std::get<UnpackLog>(read[0]).line == "Unpacking layer 1/2.");
+        CHECK(std::get<UnpackProgress>(read[1]).done == 1);
+        CHECK(std::get<UnpackProgress>(read[1]).total == 2);
+        CHECK(std::get<UnpackDeviceNode>(read[2]).path == "unpacked/dev/null");
+        CHECK(std::get<UnpackFailure>(read[3]).code == ErrorCode::BadArchive);
+        CHECK(std::get<UnpackFailure>(read[3]).message == "refusing it");
+    }
+}
+
+TEST_CASE("malformed reports of the unpacking helper are refused")
+{
+    auto parse = [](const std::string& bytes) {
+        UnpackReportParser parser;
+        parser.feed(bytes);
+        return parser.next();
+    };
+    auto record = [](char tag, const std::string& payload) {
+        std::string out(1, tag);
+        for (int i = 0; i < 4; ++i)
+            out += char((payload.size() >> (8 * i)) & 0xff);
+        return out + payload;
+    };
+    CHECK_FALSE(parse(record('L', "incomplete").substr(0, 8)));
+    CHECK_THROWS_AS(parse(record('X', "x")), Error);
+    CHECK_THROWS_AS(parse(record('L', "")), Error);
+    CHECK_THROWS_AS(parse(record('L', std::string("a\0b", 3))), Error);
+    CHECK_THROWS_AS(parse(std::string("L\xff\xff\xff\x7f")), Error); // a length past any bound
+    CHECK_THROWS_AS(parse(record('P', std::string(15, '\0'))), Error);
+    CHECK_THROWS_AS(parse(record('P', std::string(16, '\0'))), Error); // of 0 steps
+    for (const char* path : {"/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a/"})
+        CHECK_THROWS_AS(parse(record('D', path)), Error);
+    CHECK_THROWS_AS(parse(record('F', "Xmessage")), Error);
+    CHECK_THROWS_AS(parse(record('F', "B")), Error);
+    CHECK_THROWS_AS(parse(record('K', "1234")), Error);
 }

@@ -1,0 +1,146 @@
+#include "unpack-report.h"
+
+#include <fmt/format.h>
+
+namespace bred {
+namespace {
+
+constexpr std::size_t headerSize = 5;
+
+enum Tag : char {
+    logTag = 'L',
+    progressTag = 'P',
+    deviceNodeTag = 'D',
+    failureTag = 'F',
+    doneTag = 'K',
+};
+
+void appendNumber(std::string& out, std::uint64_t value, std::size_t bytes)
+{
+    for (std::size_t i = 0; i < bytes; ++i)
+        out += char((value >> (8 * i)) & 0xff);
+}
+
+std::uint64_t readNumber(std::string_view in, std::size_t bytes)
+{
+    std::uint64_t value = 0;
+    for (std::size_t i = 0; i < bytes; ++i)
+        value |= std::uint64_t(static_cast<unsigned char>(in[i])) << (8 * i);
+    return value;
+}
+
+std::string record(char tag, std::string_view payload)
+{
+    std::string out(1, tag);
+    appendNumber(out, payload.size(), 4);
+    out.append(payload);
+    return out;
+}
+
+std::string_view bounded(std::string_view text, std::size_t bound) { return text.substr(0, bound); }
+
+[[noreturn]] void malformed(const std::string& what)
+{
+    throw Error(ErrorCode::Failed, fmt::format("The unpacking helper sent a malformed report ({}).", what));
+}
+
+std::string checkedText(std::string_view payload, std::size_t bound, const char* what)
+{
+    if (payload.empty() || payload.size() > bound)
+        malformed(fmt::format("a {} of {} bytes", what, payload.size()));
+    if (payload.find('\0') != std::string_view::npos)
+        malformed(fmt::format("a {} with a NUL byte", what));
+    return std::string(payload);
+}
+
+// A path relative to the helper's root, without "." or ".." components or empty ones.
+std::string checkedPath(std::string_view payload)
+{
+    std::string path = checkedText(payload, maxUnpackPathSize, "path");
+    std::size_t start = 0;
+    for (;;) {
+        auto slash = path.find('/', start);
+        std::string_view part = std::string_view(path).substr(start, slash == std::string::npos ? slash : slash - start);
+        if (part.empty() || part == "." || part == "..")
+            malformed("a path that is not plainly relative");
+        if (slash == std::string::npos)
+            return path;
+        start = slash + 1;
+    }
+}
+
+} // namespace
+
+std::string encodeUnpackRecord(const UnpackRecord& unpackRecord)
+{
+    struct Encoder {
+        std::string operator()(const UnpackLog& log) const
+        {
+            return record(logTag, bounded(log.line, maxUnpackTextSize));
+        }
+        std::string operator()(const UnpackProgress& progress) const
+        {
+            std::string payload;
+            appendNumber(payload, progress.done, 8);
+            appendNumber(payload, progress.total, 8);
+            return record(progressTag, payload);
+        }
+        std::string operator()(const UnpackDeviceNode& node) const { return record(deviceNodeTag, node.path); }
+        std::string operator()(const UnpackFailure& failure) const
+        {
+            std::string payload(1, failure.code == ErrorCode::BadArchive ? 'B' : 'F');
+            payload.append(bounded(failure.message, maxUnpackTextSize));
+            return record(failureTag, payload);
+        }
+        std::string operator()(const UnpackDone& done) const
+        {
+            std::string payload;
+            appendNumber(payload, done.bytes, 8);
+            return record(doneTag, payload);
+        }
+    };
+    return std::visit(Encoder{}, unpackRecord);
+}
+
+std::optional<UnpackRecord> UnpackReportParser::next()
+{
+    if (buffer_.size() < headerSize)
+        return std::nullopt;
+    const char tag = buffer_[0];
+    const std::uint64_t length = readNumber(std::string_view(buffer_).substr(1), 4);
+    // The largest payload: a failure's code byte and message.
+    if (length > 1 + std::max(maxUnpackTextSize, maxUnpackPathSize))
+        malformed(fmt::format("a record of {} bytes", length));
+    if (buffer_.size() < headerSize + length)
+        return std::nullopt;
+    const std::string payload = buffer_.substr(headerSize, length);
+    buffer_.erase(0, headerSize + length);
+    switch (tag) {
+    case logTag:
+        return UnpackLog{checkedText(payload, maxUnpackTextSize, "log line")};
+    case progressTag: {
+        if (payload.size() != 16)
+            malformed("a progress record of the wrong size");
+        UnpackProgress progress{readNumber(payload, 8), readNumber(std::string_view(payload).substr(8), 8)};
+        if (progress.total == 0 || progress.done > progress.total)
+            malformed(fmt::format("progress {} of {}", progress.done, progress.total));
+        return progress;
+    }
+    case deviceNodeTag:
+        return UnpackDeviceNode{checkedPath(payload)};
+    case failureTag: {
+        if (payload.empty() || (payload[0] != 'B' && payload[0] != 'F'))
+            malformed("a failure of no known kind");
+        return UnpackFailure{payload[0] == 'B' ? ErrorCode::BadArchive : ErrorCode::Failed,
+                             checkedText(std::string_view(payload).substr(1), maxUnpackTextSize, "message")};
+    }
+    case doneTag:
+        if (payload.size() != 8)
+            malformed("a result record of the wrong size");
+        return UnpackDone{readNumber(payload, 8)};
+    default:
+        malformed(fmt::format("a record of the unknown kind {}", static_cast<unsigned char>(tag)));
+    }
+}
+
+} // namespace bred

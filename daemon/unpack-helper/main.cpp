@@ -1,0 +1,118 @@
+// bred-machined-unpack: unpacks one untrusted archive, or the layers of one
+// container image, for the daemon, confined to the job's work directory
+// (confinement.h). The daemon keeps downloading, hashing and verifying; this
+// program gets only the bytes, and reports on descriptor 3 (unpack-report.h).
+//
+// usage: bred-machined-unpack ROOT MAX_TREE_BYTES archive TARGET
+//          (the archive on standard input, any compression libarchive reads)
+//        bred-machined-unpack ROOT MAX_TREE_BYTES layers IMAGE TARGET ARCHITECTURE
+//          (IMAGE, an unpacked OCI layout or docker-save archive)
+// ROOT is absolute; IMAGE and TARGET are existing directories relative to it.
+#include "archive-extractor.h"
+#include "confinement.h"
+#include "errors.h"
+#include "image-layers.h"
+#include "in-root.h"
+#include "unpack-report.h"
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <exception>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <string>
+#include <string_view>
+#include <unistd.h>
+#include <vector>
+
+namespace {
+
+constexpr int reportFd = 3;
+
+void report(const bred::UnpackRecord& record)
+{
+    std::string bytes = bred::encodeUnpackRecord(record);
+    std::string_view rest = bytes;
+    while (!rest.empty()) {
+        ssize_t n = write(reportFd, rest.data(), rest.size());
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            _exit(2); // the daemon is gone
+        rest.remove_prefix(std::size_t(n));
+    }
+}
+
+[[noreturn]] void usage()
+{
+    throw bred::Error(bred::ErrorCode::Failed, "bred-machined-unpack: wrong arguments (see its source)");
+}
+
+// A directory relative to the root, as the daemon names it: plain components only.
+std::string relativeDirectory(std::string_view path)
+{
+    if (path.empty() || path.front() == '/' || path.find("..") != std::string_view::npos)
+        usage();
+    return "/" + std::string(path);
+}
+
+std::uint64_t parseSize(std::string_view text)
+{
+    std::uint64_t value = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size())
+        usage();
+    return value;
+}
+
+void run(const std::vector<std::string_view>& args)
+{
+    if (args.size() < 4 || args[0].empty() || args[0].front() != '/')
+        usage();
+    bred::ExtractOptions options;
+    options.maxTreeBytes = parseSize(args[1]);
+    // Paths as the daemon sees them: relative to the work directory.
+    options.deviceNode = [](const std::filesystem::path& path) {
+        report(bred::UnpackDeviceNode{path.lexically_relative("/").string()});
+    };
+    const std::string_view task = args[2];
+    if (task == "archive" && args.size() == 4) {
+        const std::string target = relativeDirectory(args[3]);
+        bred::confineUnpacker(std::string(args[0]));
+        report(bred::UnpackDone{bred::extractArchive(STDIN_FILENO, target, options)});
+    } else if (task == "layers" && args.size() == 6) {
+        const std::string image = relativeDirectory(args[3]);
+        const std::string target = relativeDirectory(args[4]);
+        bred::confineUnpacker(std::string(args[0]));
+        bred::UniqueFd imageFd(open(image.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!imageFd)
+            throw bred::Error(bred::ErrorCode::Failed,
+                              fmt::format("cannot open the image's directory: {}", std::strerror(errno)));
+        bred::unpackImageLayers(imageFd.get(), target, std::string(args[5]), options,
+                                [](std::size_t index, std::size_t count) {
+                                    report(bred::UnpackProgress{index, count});
+                                    report(bred::UnpackLog{fmt::format("Unpacking layer {}/{}.", index + 1, count)});
+                                });
+        report(bred::UnpackDone{0});
+    } else {
+        usage();
+    }
+}
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    // Nothing but standard input, output, error and the report pipe.
+    close_range(reportFd + 1, ~0U, 0);
+    try {
+        run(std::vector<std::string_view>(argv + 1, argv + argc));
+        return 0;
+    } catch (const bred::Error& error) {
+        report(bred::UnpackFailure{error.code(), error.what()});
+    } catch (const std::exception& error) {
+        report(bred::UnpackFailure{bred::ErrorCode::Failed, error.what()});
+    }
+    return 1;
+}

@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Archives are unpacked by bred-machined-unpack, a confined process of its
+# own: these tests look at a running one from outside (its root, mounts,
+# capabilities, filter, network), feed it hostile archives, kill it, and
+# cancel it, and check that only its own job is affected.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Not under /tmp or /var/tmp: the daemon has private ones (PrivateTmp=yes).
+FIXTURES=/srv/bred-sandbox
+SENTINEL_DIR=/srv/bred-sandbox-sentinel
+
+# Archives made here: a fake OS tree with enough data that a helper fed part
+# of it is still at work, and archives that try to write to the sentinel.
+setup() {
+    rm -rf "$FIXTURES" "$SENTINEL_DIR"
+    mkdir -p "$FIXTURES" "$SENTINEL_DIR"
+    echo untouched > "$SENTINEL_DIR/sentinel"
+    python3 - "$FIXTURES" "$SENTINEL_DIR" <<'EOF'
+import io, os, sys, tarfile
+out, sentinel = sys.argv[1], sys.argv[2]
+
+def add(tar, name, data=b"", **kw):
+    info = tarfile.TarInfo(name)
+    for key, value in kw.items():
+        setattr(info, key, value)
+    if info.type == tarfile.REGTYPE:
+        info.size = len(data)
+    tar.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
+
+def os_tree(tar):
+    add(tar, "usr", type=tarfile.DIRTYPE, mode=0o755)
+    add(tar, "usr/lib", type=tarfile.DIRTYPE, mode=0o755)
+    add(tar, "usr/lib/os-release", b"ID=sandboxed\nNAME=Sandboxed\n")
+    add(tar, "etc", type=tarfile.DIRTYPE, mode=0o755)
+
+with tarfile.open(f"{out}/good.tar.gz", "w:gz") as tar:
+    os_tree(tar)
+    # Incompressible, so that half of the archive is half of the work.
+    add(tar, "usr/lib/blob", os.urandom(8 << 20))
+
+hostile = {
+    "abs-path": lambda t: add(t, f"{sentinel}/sentinel", b"pwned\n"),
+    "dotdot": lambda t: add(t, "../../../../../.." + sentinel + "/sentinel", b"pwned\n"),
+    "symlink-escape": lambda t: (add(t, "escape", type=tarfile.SYMTYPE, linkname=sentinel),
+                                 add(t, "escape/sentinel", b"pwned\n")),
+    "symlink-then-file": lambda t: (add(t, "dir", type=tarfile.DIRTYPE, mode=0o755),
+                                    add(t, "dir/link", type=tarfile.SYMTYPE, linkname=f"{sentinel}/sentinel"),
+                                    add(t, "dir/link", b"pwned\n")),
+    "hardlink-escape": lambda t: add(t, "hard", type=tarfile.LNKTYPE, linkname=f"{sentinel}/sentinel"),
+}
+for name, build in hostile.items():
+    with tarfile.open(f"{out}/{name}.tar.gz", "w:gz") as tar:
+        os_tree(tar)
+        build(tar)
+EOF
+}
+teardown() {
+    rm -rf "$FIXTURES" "$SENTINEL_DIR"
+}
+
+# Its name is longer than a process name (15 bytes): matched on its command
+# line, whose first argument is the work directory.
+helper_pid() { pgrep -f -- '/bred-machined-unpack /'; }
+
+job_of() {
+    bus_call --json=short ListJobs | jq -r --arg m "$1" '.data[0][] | select(.[2] == $m) | .[0]'
+}
+
+# start_slow_import NAME: imports good.tar.gz from a pipe that gets half of
+# it and then stays open (descriptor 7 of the test), so the helper is busy
+# until the test decides; sets HELPER_PID and CLIENT_PID, the client's
+# output in $FIXTURES/NAME.out.
+start_slow_import() {
+    local name=$1 fifo=$FIXTURES/$1.fifo size
+    remove_machine_dirs "$name"
+    rm -f "$fifo"
+    mkfifo "$fifo"
+    bredmachine import "$name" - < "$fifo" > "$FIXTURES/$name.out" 2>&1 &
+    CLIENT_PID=$!
+    exec 7> "$fifo"
+    size=$(stat -c %s "$FIXTURES/good.tar.gz")
+    head -c $((size / 2)) "$FIXTURES/good.tar.gz" >&7
+    wait_for 10 helper_pid > /dev/null
+    HELPER_PID=$(helper_pid)
+    # Half of the archive unpacked: the helper waits for the rest.
+    wait_for 10 bash -c "[[ \$(stat -c %s $BRED_MACHINES_DIR/.#bred-create-$name-*/unpacked/usr/lib/blob 2>/dev/null) -gt 0 ]]"
+}
+
+test_confined_while_unpacking() {
+    start_slow_import confined
+    local pid=$HELPER_PID daemon
+    daemon=$(systemctl show -P MainPID bred-machined.service)
+    # Its whole file system is the job's work directory, without devices,
+    # setuid or exec, and its own descriptors at /proc/self/fd; the host's
+    # tree is not in its mount namespace.
+    assert_eq "$(ls -A "/proc/$pid/root" | paste -sd' ')" "proc unpacked"
+    assert_eq "$(ls -A "/proc/$pid/root/proc" | paste -sd' ')" self
+    assert_eq "$(cut -d' ' -f5 "/proc/$pid/mountinfo" | paste -sd' ')" "/ /proc/self/fd"
+    assert_contains "$(head -n1 "/proc/$pid/mountinfo")" "nosuid,nodev,noexec"
+    assert_ne "$(readlink "/proc/$pid/ns/mnt")" "$(readlink "/proc/$daemon/ns/mnt")"
+    assert_ne "$(readlink "/proc/$pid/ns/ipc")" "$(readlink "/proc/$daemon/ns/ipc")"
+    # CHOWN DAC_OVERRIDE FOWNER FSETID MKNOD SETFCAP, and nothing to regain more.
+    local status
+    status=$(cat "/proc/$pid/status")
+    for field in CapBnd CapPrm CapEff; do
+        assert_eq "$(sed -n "s/^$field:\t//p" <<< "$status")" 000000008800001b
+    done
+    assert_eq "$(sed -n 's/^CapAmb:\t//p' <<< "$status")" 0000000000000000
+    assert_eq "$(sed -n 's/^NoNewPrivs:\t//p' <<< "$status")" 1
+    assert_eq "$(sed -n 's/^Seccomp:\t//p' <<< "$status")" 2
+    assert_contains "$(grep 'Max address space' "/proc/$pid/limits")" 4294967296
+    # Nothing open but pipes (the archive, the report, the decompressor's), the
+    # journal's stream, and what it unpacks.
+    assert_eq "$(for fd in "/proc/$pid/fd/"*; do readlink "$fd"; done |
+        grep -v -E '^((pipe|socket):\[|/unpacked(/|$))' || true)" ""
+    # Let it finish: the template is made as before.
+    tail -c +$(($(stat -c %s "$FIXTURES/good.tar.gz") / 2 + 1)) "$FIXTURES/good.tar.gz" >&7
+    exec 7>&-
+    wait "$CLIENT_PID" || { cat "$FIXTURES/confined.out"; return 1; }
+    assert_contains "$(cat "$BRED_MACHINES_DIR/confined/usr/lib/os-release")" ID=sandboxed
+    no_leftovers
+    remove_machine_dirs confined
+}
+
+test_no_network() {
+    start_slow_import offline
+    local pid=$HELPER_PID daemon port
+    daemon=$(systemctl show -P MainPID bred-machined.service)
+    assert_ne "$(readlink "/proc/$pid/ns/net")" "$(readlink "/proc/$daemon/ns/net")"
+    # Only a loopback device, and it is down.
+    assert_eq "$(tail -n +3 "/proc/$pid/net/dev" | cut -d: -f1 | tr -d ' ')" lo
+    # A server on the host's loopback is out of reach from its network namespace.
+    python3 -c 'import socket, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(5)
+print(s.getsockname()[1], flush=True)
+s.settimeout(5)
+try:
+    s.accept(); print("connected", flush=True)
+except socket.timeout:
+    print("nobody", flush=True)' > "$FIXTURES/listener.out" &
+    local listener=$!
+    wait_for 5 grep -q . "$FIXTURES/listener.out"
+    port=$(head -n1 "$FIXTURES/listener.out")
+    assert_fails nsenter --net="/proc/$pid/ns/net" python3 -c "import socket
+socket.create_connection(('127.0.0.1', $port), timeout=2)"
+    wait "$listener"
+    assert_eq "$(tail -n1 "$FIXTURES/listener.out")" nobody
+    exec 7>&-
+    wait "$CLIENT_PID" || true
+    remove_machine_dirs offline
+    no_leftovers
+}
+
+test_hostile_archives_leave_the_host_alone() {
+    local before archive message
+    before=$(sha256sum "$SENTINEL_DIR/sentinel")
+    while read -r archive message; do
+        remove_machine_dirs hostile
+        assert_fails_with "$message" bredmachine import hostile "$FIXTURES/$archive.tar.gz"
+        [[ ! -e $BRED_MACHINES_DIR/hostile ]]
+        no_leftovers
+    done <<'EOF'
+abs-path absolute
+dotdot '..'
+symlink-escape Cannot unpack
+hardlink-escape absolute hard link target
+EOF
+    # A file over a symlink replaces the symlink, never writes through it.
+    remove_machine_dirs hostile
+    assert_ok bredmachine import hostile "$FIXTURES/symlink-then-file.tar.gz"
+    [[ -f $BRED_MACHINES_DIR/hostile/dir/link && ! -L $BRED_MACHINES_DIR/hostile/dir/link ]]
+    remove_machine_dirs hostile
+    assert_eq "$(sha256sum "$SENTINEL_DIR/sentinel")" "$before"
+    assert_eq "$(ls -A "$SENTINEL_DIR")" sentinel
+}
+
+test_crash_fails_only_its_job() {
+    start_slow_import crashed
+    kill -SEGV "$HELPER_PID"
+    # The job fails at once, while its source is still open.
+    wait_for 5 grep -q "killed by SIGSEGV" "$FIXTURES/crashed.out"
+    if wait "$CLIENT_PID"; then
+        fail "the import succeeded: $(cat "$FIXTURES/crashed.out")"
+    fi
+    exec 7>&-
+    cat "$FIXTURES/crashed.out"
+    [[ ! -e $BRED_MACHINES_DIR/crashed ]]
+    no_leftovers
+    # The daemon still answers, and the next job succeeds.
+    bus_call ListMachines > /dev/null
+    remove_machine_dirs after-crash
+    assert_ok bredmachine import after-crash "$FIXTURES/good.tar.gz"
+    assert_contains "$(cat "$BRED_MACHINES_DIR/after-crash/usr/lib/os-release")" ID=sandboxed
+    remove_machine_dirs after-crash
+}
+
+test_cancel_stops_it_within_a_second() {
+    start_slow_import canceled
+    local id start elapsed
+    id=$(job_of canceled)
+    [[ -n $id ]]
+    # Stopped, it cannot act on SIGTERM: only the SIGKILL that follows ends it.
+    kill -STOP "$HELPER_PID"
+    start=$(date +%s%N)
+    bredmachine cancel "$id"
+    # Polled more often than wait_for does: the time is what is checked.
+    while kill -0 "$HELPER_PID" 2>/dev/null && (($(date +%s%N) - start < 3000000000)); do
+        sleep 0.02
+    done
+    elapsed=$((($(date +%s%N) - start) / 1000000))
+    ((elapsed < 1000)) || { echo "the helper was still there after $elapsed ms"; return 1; }
+    echo "the helper was gone after $elapsed ms"
+    wait_for 2 job_gone "$id"
+    exec 7>&-
+    wait "$CLIENT_PID" || true
+    [[ ! -e $BRED_MACHINES_DIR/canceled ]]
+    no_leftovers
+}
+
+run_setup setup teardown
+run_test "the helper is confined to the work directory while it unpacks" test_confined_while_unpacking
+run_test "the helper has no network" test_no_network
+run_test "hostile archives fail and the host's files stay as they were" test_hostile_archives_leave_the_host_alone
+run_test "a helper killed by SIGSEGV fails only its job" test_crash_fails_only_its_job
+run_test "cancel ends a stopped helper within a second" test_cancel_stops_it_within_a_second
+run_teardown teardown
