@@ -3,6 +3,7 @@
 # own: these tests look at a running one from outside (its root, mounts,
 # capabilities, filter, network), feed it hostile archives, kill it, and
 # cancel it, and check that only its own job is affected.
+# shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Not under /tmp or /var/tmp: the daemon has private ones (PrivateTmp=yes).
@@ -93,7 +94,9 @@ test_confined_while_unpacking() {
     # Its whole file system is the job's work directory, without devices,
     # setuid or exec, and its own descriptors at /proc/self/fd; the host's
     # tree is not in its mount namespace.
+    # shellcheck disable=SC2012 # the names are ours, and ls sorts them
     assert_eq "$(ls -A "/proc/$pid/root" | paste -sd' ')" "proc unpacked"
+    # shellcheck disable=SC2012 # the names are ours, and ls sorts them
     assert_eq "$(ls -A "/proc/$pid/root/proc" | paste -sd' ')" self
     assert_eq "$(cut -d' ' -f5 "/proc/$pid/mountinfo" | paste -sd' ')" "/ /proc/self/fd"
     assert_contains "$(head -n1 "/proc/$pid/mountinfo")" "nosuid,nodev,noexec"
