@@ -1,6 +1,7 @@
 #include "job.h"
 
 #include "current-error.h"
+#include "log-fields.h"
 
 #include <algorithm>
 #include <cerrno>
@@ -87,6 +88,7 @@ Job::~Job()
 void Job::start(Work work)
 {
     thread_ = std::thread([this, work = std::move(work)] {
+        ScopedLogFields fields(logFields());
         JobContext context(*this);
         try {
             work(context);
@@ -105,6 +107,7 @@ void Job::startOnLoop(LoopWork work, LoopCancel cancel)
     loopCancel_ = std::move(cancel);
     loopWorkRunning_ = true;
     auto self = shared_from_this();
+    ScopedLogFields fields(logFields());
     try {
         work([self](std::optional<Error> error) { self->loopStepEnded(false, std::move(error)); });
     } catch (...) {
@@ -131,6 +134,7 @@ bool Job::requestCancel()
     auto self = shared_from_this();
     // A copy: the job may end, and drop its handler, inside the call.
     LoopCancel cancel = loopCancel_;
+    ScopedLogFields fields(logFields());
     try {
         cancel([self](std::optional<Error> error) { self->loopStepEnded(true, std::move(error)); });
     } catch (...) {
@@ -194,7 +198,11 @@ void Job::addLogLine(unsigned priority, const std::string& line)
                  : priority == LOG_WARNING ? spdlog::level::warn
                  : priority == LOG_DEBUG   ? spdlog::level::debug
                                            : spdlog::level::info;
-    spdlog::log(level, "Job {} ({} {}): {}", id_, type_, machine_, line);
+    {
+        // Also from a loop callback of the job's, which has no fields of its own.
+        ScopedLogFields fields(logFields());
+        spdlog::log(level, "Job {} ({} {}): {}", id_, type_, machine_, line);
+    }
     {
         std::lock_guard lock(mutex_);
         // A runaway producer must not grow memory without bound between two loop turns.
@@ -217,5 +225,7 @@ void Job::finish(JobState state, std::optional<Error> failure)
     if (notifier_)
         notifier_();
 }
+
+LogFields Job::logFields() const { return {machine_, std::to_string(id_)}; }
 
 } // namespace bred

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "errors.h"
+#include "log-fields.h"
 
 #include <atomic>
 #include <cstdint>
@@ -114,6 +115,8 @@ private:
     void update(const std::function<void(JobProgress&)>& change);
     void addLogLine(unsigned priority, const std::string& line);
     void finish(JobState state, std::optional<Error> failure);
+    // MACHINE= and JOB= for the journal lines logged while the job works.
+    LogFields logFields() const;
     // The end of loop work or of its undoing; the job ends when neither is still under way.
     void loopStepEnded(bool undoing, std::optional<Error> error);
 

@@ -1,5 +1,6 @@
 #include "logging.h"
 
+#include "log-fields.h"
 #include "utf8.h"
 
 #include <cstdio>
@@ -16,8 +17,6 @@
 
 namespace bred {
 namespace {
-
-thread_local LogFields currentFields;
 
 int syslogPriority(spdlog::level::level_enum level)
 {
@@ -42,10 +41,11 @@ protected:
             "PRIORITY=" + std::to_string(syslogPriority(message.level)),
             "SYSLOG_IDENTIFIER=bred-machined",
         };
-        if (!currentFields.machine.empty())
-            fields.push_back("MACHINE=" + currentFields.machine);
-        if (!currentFields.job.empty())
-            fields.push_back("JOB=" + currentFields.job);
+        const LogFields& about = currentLogFields();
+        if (!about.machine.empty())
+            fields.push_back("MACHINE=" + escapeInvalidUtf8(about.machine));
+        if (!about.job.empty())
+            fields.push_back("JOB=" + about.job);
         std::vector<iovec> vectors;
         for (auto& field : fields)
             vectors.push_back({field.data(), field.size()});
@@ -68,13 +68,6 @@ bool stderrIsJournal()
 }
 
 } // namespace
-
-ScopedLogFields::ScopedLogFields(LogFields fields) : previous_(std::move(currentFields))
-{
-    currentFields = std::move(fields);
-}
-
-ScopedLogFields::~ScopedLogFields() { currentFields = std::move(previous_); }
 
 void setupLogging(bool verbose)
 {

@@ -58,6 +58,9 @@ test_clone_is_exact() {
     local out
     out=$(bredmachine clone rich rich2 2>&1)
     assert_contains "$out" "'rich2' is ready"
+    # The job's journal lines carry the machine and the job's id.
+    wait_for 5 bash -c "journalctl -u bred-machined MACHINE=rich2 -o cat | grep -q \"'rich2' is ready\""
+    assert_contains "$(journalctl -u bred-machined MACHINE=rich2 -o verbose)" "JOB="
     diff <(describe_tree "$BRED_MACHINES_DIR/rich") <(describe_tree "$BRED_MACHINES_DIR/rich2")
     # Holes stay holes.
     (($(du -k "$BRED_MACHINES_DIR/rich2/var/sparse" | cut -f1) < 1024)) || { echo "the sparse file was filled"; return 1; }

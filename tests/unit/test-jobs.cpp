@@ -1,5 +1,6 @@
 #include "event-loop.h"
 #include "job-manager.h"
+#include "log-fields.h"
 
 #include "catch.h"
 #include <chrono>
@@ -117,6 +118,27 @@ TEST_CASE("a job reports progress, logs and its result")
     CHECK(job.takeLogLines().empty());
     CHECK(notifications >= 5);
     CHECK_FALSE(job.failure());
+}
+
+TEST_CASE("a job's journal lines carry its machine and job id; other threads' do not")
+{
+    Job job(42, "test", "web", "remove", 0);
+    LogFields seen;
+    job.start([&](JobContext&) { seen = currentLogFields(); });
+    job.join();
+    CHECK(seen.machine == "web");
+    CHECK(seen.job == "42");
+    CHECK(currentLogFields().machine.empty());
+    {
+        ScopedLogFields outer({"a", "1"});
+        {
+            ScopedLogFields inner({"b", "2"});
+            CHECK(currentLogFields().machine == "b");
+        }
+        CHECK(currentLogFields().machine == "a");
+        CHECK(currentLogFields().job == "1");
+    }
+    CHECK(currentLogFields().job.empty());
 }
 
 TEST_CASE("a failing job keeps its error")
