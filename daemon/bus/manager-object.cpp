@@ -82,7 +82,7 @@ Caller ManagerObject::currentCaller() const
 }
 
 template <typename Work, typename... Results>
-void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details,
+void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, const Details& details,
                                   Work work)
 {
     Caller caller = currentCaller();
@@ -192,7 +192,7 @@ try {
 }
 
 void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller,
-                                     std::shared_ptr<TemplateRequest> request)
+                                     const std::shared_ptr<TemplateRequest>& request)
 {
     checkTemplate(*request, machineState_);
     const std::string& name = request->name;
@@ -323,11 +323,11 @@ try {
                       auto job = jobs_.admit("start", {name}, "manage", caller.uid);
                       std::string unit = containerUnitName(name);
                       machines_.setRunState(name, "starting");
-                      auto start = [this, name, unit, directory, job](Job::Finish finish) {
+                      auto start = [this, name, unit, directory, job](const Job::Finish& finish) {
                           // A killed nspawn's export mount would make the new one refuse to start: let
                           // systemd unmount it first (a unit it does not know is stopped already).
                           units_.stopUnit(unixExportMountUnitName(name), false,
-                                          [this, name, unit, directory, job, finish](std::optional<Error>) {
+                                          [this, name, unit, directory, job, finish](const std::optional<Error>&) {
                                               if (job->cancelRequested()) {
                                                   finish(std::nullopt);
                                                   return;
@@ -345,7 +345,7 @@ try {
                       // A container still booting may not heed the halt request (it has no init to
                       // handle it yet), so a canceled start is killed: it has nothing to save yet.
                       auto path = jobRegistry_.startOnLoop(
-                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, undone); },
+                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, std::move(undone)); },
                           [this, name, job] {
                               machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
                                                                          : std::nullopt);
@@ -377,7 +377,7 @@ try {
                       machines_.setRunState(name, "stopping");
                       // systemd's stop job is queued at once and cannot be called off: no cancel handler.
                       auto path = jobRegistry_.startOnLoop(
-                          job, [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, finish); },
+                          job, [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, std::move(finish)); },
                           {}, [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
@@ -440,10 +440,10 @@ try {
 }
 
 void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
-                                 UnitManager::Done done)
+                                 const UnitManager::Done& done)
 {
     boot_.writeUnitFile(name, directory);
-    units_.enableUnitFile(containerUnitName(name), [this, name, done](std::optional<Error> error) {
+    units_.enableUnitFile(containerUnitName(name), [this, name, done](const std::optional<Error>& error) {
         if (error || !boot_.isEnabledByMachinectl(name))
             return done(error);
         // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
@@ -461,12 +461,12 @@ void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
         });
 }
 
-void ManagerObject::disableAtBoot(const std::string& name, UnitManager::Done done)
+void ManagerObject::disableAtBoot(const std::string& name, const UnitManager::Done& done)
 {
     std::vector<std::string> enabledUnits = boot_.unitsToDisable(name);
     if (enabledUnits.empty())
         return done(std::nullopt);
-    units_.disableUnitFiles(enabledUnits, [this, name, done](std::optional<Error> failure) {
+    units_.disableUnitFiles(enabledUnits, [this, name, done](const std::optional<Error>& failure) {
         if (!failure)
             boot_.removeUnitFile(name);
         done(failure);
@@ -736,7 +736,7 @@ try {
                             return finish(std::nullopt);
                         }
                         // The boot-time unit names the machine: move it to the new name.
-                        disableAtBoot(name, [this, name, newName, request, machineClass, finish](std::optional<Error> error) {
+                        disableAtBoot(name, [this, name, newName, request, machineClass, finish](const std::optional<Error>& error) {
                             if (error)
                                 return finish(error);
                             try {

@@ -71,7 +71,7 @@ private:
     // the shared reply (which asynchronous work keeps until it answers); errors
     // thrown by `work` (or the denial) become the method's error reply.
     template <typename Work, typename... Results>
-    void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, Details details, Work work);
+    void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, const Details& details, Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
     // Reads the machine again from disk, before checks that depend on whether it is a template.
@@ -79,7 +79,7 @@ private:
 
     // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
     void startTemplateJob(const JobReply& reply, const Caller& caller,
-                          std::shared_ptr<TemplateRequest> request);
+                          const std::shared_ptr<TemplateRequest>& request);
     Catalog loadCatalog() const;
     std::vector<Recipe> loadRecipes() const;
     // Gives the request the machine's side, as checked (checkRun) after polkit, and admits the job.
@@ -87,9 +87,9 @@ private:
                                   const RunTarget& target);
     // Writes the container's unit file and enables it into machines.target
     // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
-    void enableAtBoot(const std::string& name, const std::filesystem::path& directory, UnitManager::Done done);
+    void enableAtBoot(const std::string& name, const std::filesystem::path& directory, const UnitManager::Done& done);
     // Disables the container at boot, whichever unit enabled it.
-    void disableAtBoot(const std::string& name, UnitManager::Done done);
+    void disableAtBoot(const std::string& name, const UnitManager::Done& done);
     // Asks systemd to reload when `needed`: a MachineSettings change rewrote machinectl's drop-in for `name`.
     void reloadIfNeeded(const std::string& name, bool needed);
 

@@ -101,7 +101,7 @@ void Job::start(Work work)
     });
 }
 
-void Job::startOnLoop(LoopWork work, LoopCancel cancel)
+void Job::startOnLoop(const LoopWork& work, LoopCancel cancel)
 {
     loopWork_ = true;
     loopCancel_ = std::move(cancel);

@@ -95,7 +95,7 @@ public:
     // calls its Finish once. With `cancel`, a cancel runs it, and the job ends (canceled,
     // or failed when the undoing failed) once both have finished; without, the work
     // cannot be canceled.
-    void startOnLoop(LoopWork work, LoopCancel cancel);
+    void startOnLoop(const LoopWork& work, LoopCancel cancel);
     // Asks the work to stop; false once past the point of no return or finished, and for
     // loop work without a cancel handler. For loop work, call it on the loop thread.
     bool requestCancel();

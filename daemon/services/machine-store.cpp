@@ -27,7 +27,7 @@
 namespace bred {
 namespace {
 
-constexpr std::size_t maxSettingsFileSize = 1024 * 1024;
+constexpr std::size_t maxSettingsFileSize = std::size_t{1024} * 1024;
 
 std::optional<std::string> readSmallFile(const std::filesystem::path& path)
 {
@@ -92,7 +92,7 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
         info.binds = std::move(settings.binds);
         info.network = std::move(settings.network);
     }
-    if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, 64 * 1024))
+    if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, std::size_t{64} * 1024))
         info.containerNetwork = parseHost0NetworkFile(*host0);
     info.enabled = BootEnablement(config_.unitDirectory).isEnabled(name);
     return info;

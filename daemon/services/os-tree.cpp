@@ -19,7 +19,7 @@
 namespace bred {
 namespace {
 
-constexpr std::size_t maxOsReleaseSize = 64 * 1024;
+constexpr std::size_t maxOsReleaseSize = std::size_t{64} * 1024;
 
 bool isSubvolume(int treeFd)
 {

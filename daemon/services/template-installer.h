@@ -39,7 +39,7 @@ struct InstallLimits {
 
 class TemplateInstaller {
 public:
-    TemplateInstaller(const MachineStore& store, InstallLimits limits) : store_(store), limits_(std::move(limits)) {}
+    TemplateInstaller(const MachineStore& store, InstallLimits limits) : store_(store), limits_(limits) {}
 
     // The job's work. Throws the contract's errors; on any failure or cancel
     // nothing is left under the final name and the temporary tree is gone.

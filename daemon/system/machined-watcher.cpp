@@ -30,7 +30,7 @@ MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(con
     using MachineEntry = sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>;
     manager_->callMethodAsync("ListMachines")
         .onInterface(machinedManagerInterface)
-        .uponReplyInvoke([this](dbus::CallError error, std::vector<MachineEntry> machines) {
+        .uponReplyInvoke([this](dbus::CallError error, const std::vector<MachineEntry>& machines) {
             if (error) {
                 spdlog::info("systemd-machined is not available ({}); containers are shown as stopped",
                              error->getMessage());
@@ -76,7 +76,7 @@ void MachinedWatcher::added(const std::string& name, const std::string& objectPa
     proxy->callMethodAsync("Get")
         .onInterface("org.freedesktop.DBus.Properties")
         .withArguments(std::string("org.freedesktop.machine1.Machine"), std::string("Unit"))
-        .uponReplyInvoke([this, name](dbus::CallError error, sdbus::Variant unit) {
+        .uponReplyInvoke([this, name](dbus::CallError error, const sdbus::Variant& unit) {
             // The proxy must outlive this callback: it goes when the machine does.
             auto it = running_.find(name);
             if (error || it == running_.end())

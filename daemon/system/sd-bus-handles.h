@@ -21,7 +21,7 @@ using Message = std::unique_ptr<sd_bus_message, MessageUnref>;
 
 // An sd_bus_error freed on every path.
 struct BusError {
-    sd_bus_error error = SD_BUS_ERROR_NULL;
+    sd_bus_error error{}; // SD_BUS_ERROR_NULL, which C++ cannot spell: a C compound literal
     ~BusError() { sd_bus_error_free(&error); }
     std::string text(int r) const { return error.message ? error.message : std::strerror(-r); }
 };

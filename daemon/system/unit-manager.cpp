@@ -245,7 +245,7 @@ void UnitManager::startContainer(const std::string& unit, const ContainerService
                    true);
 }
 
-void UnitManager::startTransient(const TransientUnit& unit, Done done, bool retry)
+void UnitManager::startTransient(const TransientUnit& unit, const Done& done, bool retry)
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     auto call = manager_->createMethodCall(dbus::InterfaceName{systemdManager}, dbus::MethodName{"StartTransientUnit"});
@@ -284,7 +284,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
     manager_->callMethodAsync("StartUnit")
         .onInterface(systemdManager)
         .withArguments(unit, std::string("fail"))
-        .uponReplyInvoke([this, unit, done](dbus::CallError error, sdbus::ObjectPath job) {
+        .uponReplyInvoke([this, unit, done](dbus::CallError error, const sdbus::ObjectPath& job) {
             if (error) {
                 done(Error(ErrorCode::Failed, fmt::format("systemd did not start {}: {}", unit, error->getMessage())));
                 return;
@@ -293,7 +293,7 @@ void UnitManager::startUnit(const std::string& unit, Done done)
         });
 }
 
-void UnitManager::reload(Done done)
+void UnitManager::reload(const Done& done)
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     manager_->callMethodAsync("Reload").onInterface(systemdManager).uponReplyInvoke([done](dbus::CallError error) {

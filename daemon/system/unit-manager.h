@@ -66,7 +66,7 @@ public:
     // StopUnit, or with `force` KillUnit with SIGKILL; ends when the unit is gone.
     void stopUnit(const std::string& unit, bool force, Done done);
     // Reload: systemd reads unit files and drop-ins again.
-    void reload(Done done);
+    void reload(const Done& done);
     // Calls `changed` on the loop thread whenever systemd announces UnitFilesChanged
     // (an enable or disable, ours or a person's with systemctl).
     void onUnitFilesChanged(std::function<void()> changed) { unitFilesChanged_ = std::move(changed); }
@@ -78,7 +78,7 @@ public:
     static void appendTransientUnit(sd_bus_message* call, const TransientUnit& unit);
 
 private:
-    void startTransient(const TransientUnit& unit, Done done, bool retry);
+    void startTransient(const TransientUnit& unit, const Done& done, bool retry);
     // Calls `then(true)` when systemd collects `unit` (UnitRemoved), or
     // `then(false)` after `timeout`.
     void whenUnitRemoved(const std::string& unit, std::chrono::milliseconds timeout, std::function<void(bool)> then);
