@@ -1,9 +1,10 @@
 // bred-machined-unpack: unpacks one untrusted archive, or the layers of one
 // container image, or reads the partition table of one disk image, for the
 // daemon, confined to the job's work directory (confinement.h). The daemon
-// keeps downloading, hashing and verifying, and loop-mounting a disk image's
-// root partition (a mount needs CAP_SYS_ADMIN, which this program never has);
-// this program gets only the bytes, and reports on descriptor 3 (unpack-report.h).
+// keeps downloading, hashing and verifying, and mounting a disk image's root
+// partition and copying its tree out (a mount needs CAP_SYS_ADMIN, which this
+// program never has); this program gets only the bytes, and reports on
+// descriptor 3 (unpack-report.h).
 //
 // usage: bred-machined-unpack ROOT MAX_TREE_BYTES archive TARGET
 //          (the archive on standard input, any compression libarchive reads)
