@@ -24,7 +24,6 @@
 namespace bred {
 namespace {
 
-constexpr std::uint64_t sectorSize = 512;
 constexpr const char* genericLinuxGuid = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
 
 // The "Linux root" partition types of the Discoverable Partitions Specification.
@@ -170,19 +169,19 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
 
 std::vector<GptPartition> readGpt(int fd)
 {
-    unsigned char header[sectorSize];
-    readExactly(fd, header, sizeof header, sectorSize);
+    unsigned char header[diskSectorSize];
+    readExactly(fd, header, sizeof header, diskSectorSize);
     if (std::memcmp(header, "EFI PART", 8) != 0)
         throw Error(ErrorCode::BadArchive, "The disk image has no GPT partition table.");
     std::uint64_t entriesLba = le64(header + 72);
     std::uint32_t count = le32(header + 80);
     std::uint32_t entrySize = le32(header + 84);
     // Sector numbers beyond this would overflow as byte offsets (the end of the last sector included).
-    constexpr std::uint64_t maxSector = UINT64_MAX / sectorSize - 1;
-    if (count > 1024 || entrySize < 128 || entrySize > 4096 || entriesLba > maxSector)
+    constexpr std::uint64_t maxSector = UINT64_MAX / diskSectorSize - 1;
+    if (count > maxGptEntries || entrySize < 128 || entrySize > 4096 || entriesLba > maxSector)
         throw Error(ErrorCode::BadArchive, "The disk image's partition table is malformed.");
     std::vector<unsigned char> entries(std::size_t(count) * entrySize);
-    readExactly(fd, entries.data(), entries.size(), entriesLba * sectorSize);
+    readExactly(fd, entries.data(), entries.size(), entriesLba * diskSectorSize);
     std::vector<GptPartition> partitions;
     for (std::uint32_t i = 0; i < count; ++i) {
         const unsigned char* entry = entries.data() + std::size_t(i) * entrySize;
@@ -194,9 +193,25 @@ std::vector<GptPartition> readGpt(int fd)
             throw Error(ErrorCode::BadArchive, "The disk image has a partition that ends before it starts.");
         if (last > maxSector)
             throw Error(ErrorCode::BadArchive, "The disk image's partition table is malformed.");
-        partitions.push_back({i + 1, formatGuid(entry), first * sectorSize, (last - first + 1) * sectorSize});
+        partitions.push_back({i + 1, formatGuid(entry), first * diskSectorSize, (last - first + 1) * diskSectorSize});
     }
     return partitions;
+}
+
+bool partitionFits(const GptPartition& partition, std::uint64_t imageSize)
+{
+    return partition.size > 0 && partition.offset % diskSectorSize == 0 && partition.size % diskSectorSize == 0 &&
+           partition.size <= imageSize && partition.offset <= imageSize - partition.size;
+}
+
+void checkPartitionInImage(int imageFd, const GptPartition& partition)
+{
+    struct stat image {};
+    if (fstat(imageFd, &image) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot inspect the disk image: {}", std::strerror(errno)));
+    if (!S_ISREG(image.st_mode) || !partitionFits(partition, std::uint64_t(image.st_size)))
+        throw Error(ErrorCode::BadArchive,
+                    fmt::format("Partition {} of the disk image does not lie within the image.", partition.number));
 }
 
 GptPartition findRootPartition(const std::vector<GptPartition>& partitions, const std::string& architecture)
@@ -222,13 +237,14 @@ void copyPartitionTree(int imageFd, const GptPartition& partition, const std::fi
                        const std::function<bool()>& canceled,
                        const std::function<void(const std::filesystem::path&)>& deviceNode)
 {
+    checkPartitionInImage(imageFd, partition);
     std::string devicePath;
     UniqueFd device = attachLoop(imageFd, partition.offset, partition.size, devicePath);
     auto mountPoint = target.parent_path() / "mnt";
     std::filesystem::create_directory(mountPoint);
     int mounted = -1;
     for (const char* type : {"ext4", "xfs", "btrfs"})
-        if ((mounted = mount(devicePath.c_str(), mountPoint.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID, nullptr)) == 0)
+        if ((mounted = mount(devicePath.c_str(), mountPoint.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC, nullptr)) == 0)
             break;
     if (mounted < 0)
         throw Error(ErrorCode::BadArchive, fmt::format("The root partition of the disk image cannot be mounted: {}",

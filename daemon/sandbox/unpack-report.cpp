@@ -6,11 +6,15 @@ namespace bred {
 namespace {
 
 constexpr std::size_t headerSize = 5;
+constexpr std::size_t guidSize = 36;
+// A partition: its number (4 bytes), offset and size (8 bytes each), type GUID.
+constexpr std::size_t partitionPayloadSize = 4 + 8 + 8 + guidSize;
 
 enum Tag : char {
     logTag = 'L',
     progressTag = 'P',
     deviceNodeTag = 'D',
+    partitionTag = 'G',
     failureTag = 'F',
     doneTag = 'K',
 };
@@ -69,6 +73,20 @@ std::string checkedPath(std::string_view payload)
     }
 }
 
+// A GPT type GUID as disk-image.h writes it: upper-case hex digits in groups of 8-4-4-4-12.
+bool isGuid(std::string_view text)
+{
+    if (text.size() != guidSize)
+        return false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        const char c = text[i];
+        if (dash ? c != '-' : !((c >= '0' && c <= '9') || (c >= 'A' && c <= 'F')))
+            return false;
+    }
+    return true;
+}
+
 } // namespace
 
 std::string encodeUnpackRecord(const UnpackRecord& unpackRecord)
@@ -86,6 +104,15 @@ std::string encodeUnpackRecord(const UnpackRecord& unpackRecord)
             return record(progressTag, payload);
         }
         std::string operator()(const UnpackDeviceNode& node) const { return record(deviceNodeTag, node.path); }
+        std::string operator()(const UnpackPartition& reported) const
+        {
+            std::string payload;
+            appendNumber(payload, reported.partition.number, 4);
+            appendNumber(payload, reported.partition.offset, 8);
+            appendNumber(payload, reported.partition.size, 8);
+            payload.append(bounded(reported.partition.typeGuid, guidSize));
+            return record(partitionTag, payload);
+        }
         std::string operator()(const UnpackFailure& failure) const
         {
             std::string payload(1, failure.code == ErrorCode::BadArchive ? 'B' : 'F');
@@ -128,6 +155,21 @@ std::optional<UnpackRecord> UnpackReportParser::next()
     }
     case deviceNodeTag:
         return UnpackDeviceNode{checkedPath(payload)};
+    case partitionTag: {
+        if (payload.size() != partitionPayloadSize)
+            malformed("a partition record of the wrong size");
+        const std::string_view fields = payload;
+        GptPartition partition{unsigned(readNumber(fields, 4)), std::string(fields.substr(20)),
+                               readNumber(fields.substr(4), 8), readNumber(fields.substr(12), 8)};
+        if (partition.number == 0 || partition.number > maxGptEntries)
+            malformed(fmt::format("partition number {}", partition.number));
+        if (!isGuid(partition.typeGuid))
+            malformed("a partition type that is not a GUID");
+        if (!partitionFits(partition, UINT64_MAX))
+            malformed(fmt::format("partition {} at {} of {} bytes", partition.number, partition.offset,
+                                  partition.size));
+        return UnpackPartition{partition};
+    }
     case failureTag: {
         if (payload.empty() || (payload[0] != 'B' && payload[0] != 'F'))
             malformed("a failure of no known kind");

@@ -4,6 +4,7 @@
 // the parser accepts only well-formed records of the known kinds and bounds.
 #pragma once
 
+#include "disk-image.h"
 #include "errors.h"
 
 #include <cstdint>
@@ -27,6 +28,10 @@ struct UnpackProgress {
 struct UnpackDeviceNode {
     std::string path;
 };
+// The root partition of a disk image, as the helper read it from the GPT.
+struct UnpackPartition {
+    GptPartition partition;
+};
 // Unpacking failed; the helper exits after this record.
 struct UnpackFailure {
     ErrorCode code; // BadArchive or Failed
@@ -37,7 +42,8 @@ struct UnpackDone {
     std::uint64_t bytes;
 };
 
-using UnpackRecord = std::variant<UnpackLog, UnpackProgress, UnpackDeviceNode, UnpackFailure, UnpackDone>;
+using UnpackRecord =
+    std::variant<UnpackLog, UnpackProgress, UnpackDeviceNode, UnpackPartition, UnpackFailure, UnpackDone>;
 
 // Bounds of a payload: a log line or message, a path.
 constexpr std::size_t maxUnpackTextSize = 4096;

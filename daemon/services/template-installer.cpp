@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <memory>
+#include <optional>
 #include <poll.h>
 #include <random>
 #include <sys/stat.h>
@@ -260,7 +261,25 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         UniqueFd image = openRegularFileInRoot(unpackedFd.get(), "disk.raw");
         if (!image)
             throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image (a regular file).");
-        auto partition = findRootPartition(readGpt(image.get()), treeArchitecture);
+        // The helper parses the partition table; copyPartitionTree checks what it reports against the image.
+        std::optional<GptPartition> root;
+        auto onRecord = unpackRecordHandler(job, workPath, deviceNodes);
+        HelperProcess reader(unpackHelper(),
+                             unpackArguments(workPath, maxTreeBytes, {"disk", unpacked, treeArchitecture}), -1,
+                             [&root, onRecord](const UnpackRecord& record) {
+                                 const auto* reported = std::get_if<UnpackPartition>(&record);
+                                 if (!reported)
+                                     onRecord(record);
+                                 else if (root)
+                                     throw Error(ErrorCode::Failed, "the unpacking helper sent two partitions");
+                                 else
+                                     root = reported->partition;
+                             });
+        if (!reader.wait([&job] { return job.cancelRequested(); }))
+            throw JobCanceled{};
+        if (!root)
+            throw Error(ErrorCode::Failed, "the unpacking helper reported no root partition of disk.raw");
+        const GptPartition partition = *root;
         job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
         makeTreeDirectory(workFd, "tree");
         copyPartitionTree(image.get(), partition, workPath / "tree", [&job] { return job.cancelRequested(); },

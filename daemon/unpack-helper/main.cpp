@@ -1,15 +1,21 @@
 // bred-machined-unpack: unpacks one untrusted archive, or the layers of one
-// container image, for the daemon, confined to the job's work directory
-// (confinement.h). The daemon keeps downloading, hashing and verifying; this
-// program gets only the bytes, and reports on descriptor 3 (unpack-report.h).
+// container image, or reads the partition table of one disk image, for the
+// daemon, confined to the job's work directory (confinement.h). The daemon
+// keeps downloading, hashing and verifying, and mounting a disk image's root
+// partition and copying its tree out (a mount needs CAP_SYS_ADMIN, which this
+// program never has); this program gets only the bytes, and reports on
+// descriptor 3 (unpack-report.h).
 //
 // usage: bred-machined-unpack ROOT MAX_TREE_BYTES archive TARGET
 //          (the archive on standard input, any compression libarchive reads)
 //        bred-machined-unpack ROOT MAX_TREE_BYTES layers IMAGE TARGET ARCHITECTURE
 //          (IMAGE, an unpacked OCI layout or docker-save archive)
+//        bred-machined-unpack ROOT MAX_TREE_BYTES disk IMAGE ARCHITECTURE
+//          (IMAGE, the directory of a disk.raw; reports its root partition)
 // ROOT is absolute; IMAGE and TARGET are existing directories relative to it.
 #include "archive-extractor.h"
 #include "confinement.h"
+#include "disk-image.h"
 #include "errors.h"
 #include "image-layers.h"
 #include "in-root.h"
@@ -66,6 +72,14 @@ std::uint64_t parseSize(std::string_view text)
     return value;
 }
 
+bred::UniqueFd openDirectory(const std::string& path, const char* what)
+{
+    bred::UniqueFd fd(open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!fd)
+        throw bred::Error(bred::ErrorCode::Failed, fmt::format("cannot open {}: {}", what, std::strerror(errno)));
+    return fd;
+}
+
 void run(const std::vector<std::string_view>& args)
 {
     if (args.size() < 4 || args[0].empty() || args[0].front() != '/')
@@ -85,15 +99,23 @@ void run(const std::vector<std::string_view>& args)
         const std::string image = relativeDirectory(args[3]);
         const std::string target = relativeDirectory(args[4]);
         bred::confineUnpacker(std::string(args[0]));
-        bred::UniqueFd imageFd(open(image.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
-        if (!imageFd)
-            throw bred::Error(bred::ErrorCode::Failed,
-                              fmt::format("cannot open the image's directory: {}", std::strerror(errno)));
+        bred::UniqueFd imageFd = openDirectory(image, "the image's directory");
         bred::unpackImageLayers(imageFd.get(), target, std::string(args[5]), options,
                                 [](std::size_t index, std::size_t count) {
                                     report(bred::UnpackProgress{index, count});
                                     report(bred::UnpackLog{fmt::format("Unpacking layer {}/{}.", index + 1, count)});
                                 });
+        report(bred::UnpackDone{0});
+    } else if (task == "disk" && args.size() == 5) {
+        const std::string image = relativeDirectory(args[3]);
+        bred::confineUnpacker(std::string(args[0]));
+        bred::UniqueFd imageFd = openDirectory(image, "the disk image's directory");
+        bred::UniqueFd disk = bred::openRegularFileInRoot(imageFd.get(), "disk.raw");
+        if (!disk) // the daemon opened it as a regular file already
+            throw bred::Error(bred::ErrorCode::Failed, fmt::format("cannot open disk.raw: {}", std::strerror(errno)));
+        auto partition = bred::findRootPartition(bred::readGpt(disk.get()), std::string(args[4]));
+        bred::checkPartitionInImage(disk.get(), partition);
+        report(bred::UnpackPartition{partition});
         report(bred::UnpackDone{0});
     } else {
         usage();

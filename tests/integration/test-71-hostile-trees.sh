@@ -2,10 +2,10 @@
 # Hostile trees and archives, as root in a container or an archive's author
 # would make them: device nodes, FIFOs and symlinks where the daemon writes
 # (Clone's identity files, SetNetwork's host0 file, a template's resolv.conf),
-# device nodes outside /dev and whiteouts naming '.' or '..'. The daemon
-# refuses or steps around them, never opens them, still answers, and a
-# sentinel block device (a loop device over a file of known bytes) stays
-# byte for byte as it was.
+# device nodes outside /dev, whiteouts naming '.' or '..', and disk images
+# whose GPT points past their end. The daemon refuses or steps around them,
+# never opens them, still answers, and a sentinel block device (a loop device
+# over a file of known bytes) stays byte for byte as it was.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -297,6 +297,38 @@ test_oci_whiteouts_of_dot_and_dotdot() {
     done
 }
 
+# A disk image of 40 sectors whose GPT has COUNT entries, the first a
+# generic Linux partition from sector 34 to LAST.
+disk_image_with_gpt() {
+    serve_archive "$1" "    count, last = $2, $3
+    disk = bytearray(512 * 40)
+    header = bytearray(b'EFI PART' + bytes(84))
+    header[72:80] = (2).to_bytes(8, 'little')
+    header[80:84] = count.to_bytes(4, 'little')
+    header[84:88] = (128).to_bytes(4, 'little')
+    disk[512:512 + len(header)] = header
+    partition = bytes.fromhex('AF3DC60F838472478E793D69D8477DE4') + bytes(16)
+    partition += (34).to_bytes(8, 'little') + last.to_bytes(8, 'little')
+    disk[1024:1024 + len(partition)] = partition
+    entry(out, 'disk.raw', data=bytes(disk))"
+}
+
+test_disk_image_hostile_gpt() {
+    local name count last message out
+    while read -r name count last message; do
+        remove_machine_dirs "$name"
+        disk_image_with_gpt "$name.tar" "$count" "$last"
+        out=$(job_outcome CreateTemplate "$name" "$BASE/$name.tar" "{'verify': <'no'>}")
+        assert_contains "$out" "'failed', 'org.bredos.machine1.Error.BadArchive'"
+        assert_contains "$out" "$message"
+        [[ ! -e $BRED_MACHINES_DIR/$name ]]
+        host_unchanged
+    done <<'CASES'
+gptbeyond 4 1099511627775 Partition 1 of the disk image does not lie within the image.
+gpthuge 4294967295 37 partition table is malformed
+CASES
+}
+
 run_setup setup teardown
 run_test "clone: etc/hostname a block device of the host is refused, never written" test_clone_hostname_block_device
 run_test "clone: etc/machine-id a block device of the host is refused" test_clone_machine_id_block_device
@@ -309,4 +341,5 @@ run_test "import: an archive's etc symlink to another machine changes nothing th
     test_archive_etc_symlink_to_another_machine
 run_test "import: device nodes outside /dev are left out" test_archive_device_nodes_outside_dev
 run_test "OCI whiteouts naming . or .. are BadArchive" test_oci_whiteouts_of_dot_and_dotdot
+run_test "disk images: a GPT past the image's end or of 2^32-1 entries is BadArchive" test_disk_image_hostile_gpt
 run_teardown teardown

@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "checksum.h"
 #include "disk-image.h"
+#include "error-code.h"
 #include "errors.h"
 #include "temp-dir.h"
 #include "unique-fd.h"
@@ -326,6 +327,16 @@ TEST_CASE("the GPT of a disk image gives its root partition")
     CHECK(partitions[0].size == 4 * 512);
     CHECK(findRootPartition(partitions, "x86-64").number == 1);
     CHECK_THROWS_AS(findRootPartition({}, "x86-64"), Error);
+    CHECK_NOTHROW(checkPartitionInImage(fd.get(), partitions[0]));
+    // A partition past the end of the image, or not of whole sectors, does not fit it.
+    CHECK(partitionFits(partitions[0], 38 * 512));
+    CHECK_FALSE(partitionFits(partitions[0], 37 * 512));
+    CHECK_FALSE(partitionFits({1, partitions[0].typeGuid, 34 * 512 + 1, 512}, 38 * 512));
+    CHECK_FALSE(partitionFits({1, partitions[0].typeGuid, 34 * 512, 0}, 38 * 512));
+    CHECK_FALSE(partitionFits({1, partitions[0].typeGuid, UINT64_MAX - 511, 1024}, UINT64_MAX));
+    auto beyond = partitions[0];
+    beyond.size = 8 * 512; // to sector 42 of 40
+    CHECK(test::errorCodeOf([&] { checkPartitionInImage(fd.get(), beyond); }) == ErrorCode::BadArchive);
 }
 
 TEST_CASE("whiteouts naming the directory itself or its parent are refused")
@@ -363,6 +374,7 @@ TEST_CASE("the unpacking helper's reports read back as written, in any pieces")
 {
     std::vector<UnpackRecord> records{UnpackLog{"Unpacking layer 1/2."}, UnpackProgress{1, 2},
                                       UnpackDeviceNode{"unpacked/dev/null"},
+                                      UnpackPartition{{2, "0FC63DAF-8483-4772-8E79-3D69D8477DE4", 1 << 20, 3 << 20}},
                                       UnpackFailure{ErrorCode::BadArchive, "refusing it"}};
     std::string stream;
     for (const auto& record : records)
@@ -381,8 +393,13 @@ TEST_CASE("the unpacking helper's reports read back as written, in any pieces")
         CHECK(std::get<UnpackProgress>(read[1]).done == 1);
         CHECK(std::get<UnpackProgress>(read[1]).total == 2);
         CHECK(std::get<UnpackDeviceNode>(read[2]).path == "unpacked/dev/null");
-        CHECK(std::get<UnpackFailure>(read[3]).code == ErrorCode::BadArchive);
-        CHECK(std::get<UnpackFailure>(read[3]).message == "refusing it");
+        const GptPartition& partition = std::get<UnpackPartition>(read[3]).partition;
+        CHECK(partition.number == 2);
+        CHECK(partition.typeGuid == "0FC63DAF-8483-4772-8E79-3D69D8477DE4");
+        CHECK(partition.offset == 1 << 20);
+        CHECK(partition.size == 3 << 20);
+        CHECK(std::get<UnpackFailure>(read[4]).code == ErrorCode::BadArchive);
+        CHECK(std::get<UnpackFailure>(read[4]).message == "refusing it");
     }
 }
 
@@ -411,4 +428,26 @@ TEST_CASE("malformed reports of the unpacking helper are refused")
     CHECK_THROWS_AS(parse(record('F', "Xmessage")), Error);
     CHECK_THROWS_AS(parse(record('F', "B")), Error);
     CHECK_THROWS_AS(parse(record('K', "1234")), Error);
+    // A partition: number, offset, size (little-endian), type GUID.
+    auto partition = [&](std::uint32_t number, std::uint64_t offset, std::uint64_t size, const std::string& guid) {
+        std::string payload;
+        for (int i = 0; i < 4; ++i)
+            payload += char((number >> (8 * i)) & 0xff);
+        for (std::uint64_t value : {offset, size})
+            for (int i = 0; i < 8; ++i)
+                payload += char((value >> (8 * i)) & 0xff);
+        return record('G', payload + guid);
+    };
+    const std::string genericLinux = "0FC63DAF-8483-4772-8E79-3D69D8477DE4";
+    CHECK(parse(partition(1, 1 << 20, 1 << 20, genericLinux)));
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1 << 20, genericLinux.substr(0, 35))), Error);
+    CHECK_THROWS_AS(parse(partition(0, 1 << 20, 1 << 20, genericLinux)), Error);
+    CHECK_THROWS_AS(parse(partition(1025, 1 << 20, 1 << 20, genericLinux)), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1 << 20, "0fc63daf-8483-4772-8e79-3d69d8477de4")), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1 << 20, "0FC63DAF+8483-4772-8E79-3D69D8477DE4")), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1 << 20, genericLinux + "0")), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 0, genericLinux)), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1000, 1 << 20, genericLinux)), Error);
+    CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1000, genericLinux)), Error);
+    CHECK_THROWS_AS(parse(partition(1, UINT64_MAX - 511, 1024, genericLinux)), Error);
 }
