@@ -116,6 +116,10 @@ constexpr const char* deniedCalls[] = {
     "setfsgid",
 };
 
+// A comparison of a call's first argument: what libseccomp's SCMP_A0() makes,
+// which is a C compound literal.
+scmp_arg_cmp firstArgument(scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) { return {0, op, a, b}; }
+
 void installFilter()
 {
     std::unique_ptr<void, decltype(&seccomp_release)> filter(seccomp_init(SCMP_ACT_ALLOW), seccomp_release);
@@ -137,17 +141,17 @@ void installFilter()
     // flags in memory a filter cannot read, so it reports itself missing and
     // the C library falls back to clone.
     check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(clone), 1,
-                           SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)),
+                           firstArgument(SCMP_CMP_MASKED_EQ, CLONE_THREAD, 0)),
           "clone");
     check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0), "clone3");
     // The extractor gives its thread a working directory of its own; no other unsharing.
     check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
-                           SCMP_A0(SCMP_CMP_NE, CLONE_FS)),
+                           firstArgument(SCMP_CMP_NE, CLONE_FS)),
           "unshare");
     // No sockets but local ones (there is no network in the namespace anyway).
     for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)})
         check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
-                               SCMP_A0(SCMP_CMP_NE, AF_UNIX)),
+                               firstArgument(SCMP_CMP_NE, AF_UNIX)),
               "socket");
     check(seccomp_load(filter.get()), "seccomp_load");
 }
