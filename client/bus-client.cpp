@@ -39,24 +39,25 @@ int exitStatusForError(const sdbus::Error& error)
     return ExitFailure;
 }
 
-BusClient::BusClient(const Options& options)
-    : options_(options),
-      connection_(options.host.empty() ? sdbus::createSystemBusConnection()
-                                       : sdbus::createRemoteSystemBusConnection(options.host)),
-      manager_(std::make_unique<ManagerProxy>(*connection_))
+BusClient::BusClient(const Options& options) :
+    options_(options),
+    connection_(options.host.empty() ? sdbus::createSystemBusConnection()
+                                     : sdbus::createRemoteSystemBusConnection(options.host)),
+    manager_(std::make_unique<ManagerProxy>(*connection_))
 {
-    jobLogMatch_ = dbus::addMatch(*connection_,
-        fmt::format("type='signal',sender='{}',interface='{}',member='LogMessage',path_namespace='{}'",
-                    bus::serviceName, bus::jobInterface, bus::jobPathPrefix),
-        [this](dbus::ReceivedMessage message) {
-            std::uint32_t priority = 0;
-            std::string line;
-            message >> priority >> line;
-            if (onJobLogLine_)
-                onJobLogLine_(message.getPath(), line);
-            else
-                jobLogLines_[message.getPath()].push_back(line);
-        });
+    jobLogMatch_ =
+        dbus::addMatch(*connection_,
+                       fmt::format("type='signal',sender='{}',interface='{}',member='LogMessage',path_namespace='{}'",
+                                   bus::serviceName, bus::jobInterface, bus::jobPathPrefix),
+                       [this](dbus::ReceivedMessage message) {
+                           std::uint32_t priority = 0;
+                           std::string line;
+                           message >> priority >> line;
+                           if (onJobLogLine_)
+                               onJobLogLine_(message.getPath(), line);
+                           else
+                               jobLogLines_[message.getPath()].push_back(line);
+                       });
     loop_.attachBus(*connection_);
 }
 
@@ -140,20 +141,22 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
     const std::string daemonGone = fmt::format("bred-machined exited while job {} was running; the job's work may be "
                                                "unfinished. See 'journalctl -u bred-machined' for why.",
                                                id);
-    auto ownerWatch = dbus::addMatch(*connection_,
-        fmt::format("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
-                    "member='NameOwnerChanged',arg0='{}'",
-                    bus::serviceName),
-        [&](dbus::ReceivedMessage message) {
-            std::string name, oldOwner, newOwner;
-            message >> name >> oldOwner >> newOwner;
-            if (!oldOwner.empty() && !outcome)
-                outcome = Outcome{"failed", "", daemonGone};
-        });
+    auto ownerWatch =
+        dbus::addMatch(*connection_,
+                       fmt::format("type='signal',sender='org.freedesktop.DBus',interface='org.freedesktop.DBus',"
+                                   "member='NameOwnerChanged',arg0='{}'",
+                                   bus::serviceName),
+                       [&](dbus::ReceivedMessage message) {
+                           std::string name, oldOwner, newOwner;
+                           message >> name >> oldOwner >> newOwner;
+                           if (!oldOwner.empty() && !outcome)
+                               outcome = Outcome{"failed", "", daemonGone};
+                       });
     // It may have died before the watch was in place; a JobRemoved it sent before is still queued for us.
     try {
         std::string owner;
-        sdbus::createProxy(*connection_, dbus::ServiceName{"org.freedesktop.DBus"}, sdbus::ObjectPath{"/org/freedesktop/DBus"})
+        sdbus::createProxy(*connection_, dbus::ServiceName{"org.freedesktop.DBus"},
+                           sdbus::ObjectPath{"/org/freedesktop/DBus"})
             ->callMethod("GetNameOwner")
             .onInterface("org.freedesktop.DBus")
             .withArguments(std::string(bus::serviceName))

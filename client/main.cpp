@@ -183,13 +183,13 @@ void requireMachineName(const std::string& name)
 struct VerbOptions {
     std::string distro, arch, url, sha256, verify;
     bool force = false;
-    bool asTemplate = false;   // clone --template
-    bool copySettings = false; // clone --settings
-    bool readOnly = false, mkdir = false; // bind
+    bool asTemplate = false;                           // clone --template
+    bool copySettings = false;                         // clone --settings
+    bool readOnly = false, mkdir = false;              // bind
     std::string networkMode, bridge, address, gateway; // network
     std::vector<std::string> dns;
     bool dhcp = false;
-    std::string user, cwd;               // run
+    std::string user, cwd;                // run
     std::vector<std::string> environment; // run
     std::string passwordHash, shell;      // add-user
     std::vector<std::string> groups;      // add-user
@@ -213,8 +213,10 @@ struct VerbOptions {
 
 class Verbs {
 public:
-    Verbs(BusClient& bus, const Options& options, const VerbOptions& verbOptions)
-        : bus_(bus), options_(options), verbOptions_(verbOptions)
+    Verbs(BusClient& bus, const Options& options, const VerbOptions& verbOptions) :
+        bus_(bus),
+        options_(options),
+        verbOptions_(verbOptions)
     {
     }
 
@@ -481,8 +483,8 @@ public:
                 continue; // removed since the listing
             }
             std::string arch = property<std::string>(properties, "Architecture");
-            rows.push_back({machine.get<0>(), machine.get<1>(), machine.get<2>(), osName(properties),
-                            arch.empty() ? "-" : arch});
+            rows.push_back(
+                {machine.get<0>(), machine.get<1>(), machine.get<2>(), osName(properties), arch.empty() ? "-" : arch});
             jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"name\":" + json::quote(machine.get<0>()) +
                        ",\"class\":" + json::quote(machine.get<1>()) + ",\"state\":" + json::quote(machine.get<2>()) +
                        ",\"os\":" + json::quote(osName(properties)) + ",\"architecture\":" + json::quote(arch) +
@@ -513,8 +515,8 @@ public:
         }
         auto unit = property<std::string>(properties, "Unit");
         auto arch = property<std::string>(properties, "Architecture");
-        std::cout << property<std::string>(properties, "Name") << " ("
-                  << property<std::string>(properties, "Class") << ")\n";
+        std::cout << property<std::string>(properties, "Name") << " (" << property<std::string>(properties, "Class")
+                  << ")\n";
         std::vector<std::vector<std::string>> rows{
             {"State:", property<std::string>(properties, "State")},
             {"Unit:", unit.empty() ? "-" : unit},
@@ -567,7 +569,8 @@ public:
             double progress = property<double>(properties, "Progress", -1);
             std::string stage = property<std::string>(properties, "Stage");
             rows.push_back({std::to_string(job.get<0>()), job.get<1>(), job.get<2>(), job.get<3>(),
-                            progress < 0 ? "-" : std::to_string(int(progress * 100)) + "%", stage.empty() ? "-" : stage});
+                            progress < 0 ? "-" : std::to_string(int(progress * 100)) + "%",
+                            stage.empty() ? "-" : stage});
             std::ostringstream progressText;
             progressText << progress;
             jsonOut += std::string(jsonOut.size() > 1 ? "," : "") + "{\"id\":" + std::to_string(job.get<0>()) +
@@ -634,7 +637,8 @@ private:
     {
         std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>> found;
         try {
-            auto machined = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.machine1"}, sdbus::ObjectPath{"/org/freedesktop/machine1"});
+            auto machined = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.machine1"},
+                                               sdbus::ObjectPath{"/org/freedesktop/machine1"});
             machined->callMethod("GetMachineAddresses")
                 .onInterface("org.freedesktop.machine1.Manager")
                 .withArguments(machine)
@@ -723,8 +727,10 @@ void splitCommaList(const std::string& text, std::vector<std::string>& into)
 }
 
 const Verb verbTable[] = {
-    {"list", 0, 0, &Verbs::list, false},     {"status", 1, 1, &Verbs::status, false},
-    {"jobs", 0, 0, &Verbs::jobs, false},     {"distros", 0, 0, &Verbs::distros, false},
+    {"list", 0, 0, &Verbs::list, false},
+    {"status", 1, 1, &Verbs::status, false},
+    {"jobs", 0, 0, &Verbs::jobs, false},
+    {"distros", 0, 0, &Verbs::distros, false},
     {"create-template", 1, 1, &Verbs::createTemplate, true},
     {"import", 2, 2, &Verbs::importTemplate, true},
     {"clone", 2, 2, &Verbs::clone, true},
@@ -732,14 +738,17 @@ const Verb verbTable[] = {
     {"bind", 2, 2, &Verbs::bind, true},
     {"unbind", 2, 2, &Verbs::unbind, true},
     {"network", 1, 1, &Verbs::network, true},
-    {"stop", 1, 1, &Verbs::stop, true},     {"cancel", 1, 1, &Verbs::cancel, true},
-    {"enable", 1, 1, &Verbs::enable, true},  {"disable", 1, 1, &Verbs::disable, true},
+    {"stop", 1, 1, &Verbs::stop, true},
+    {"cancel", 1, 1, &Verbs::cancel, true},
+    {"enable", 1, 1, &Verbs::enable, true},
+    {"disable", 1, 1, &Verbs::disable, true},
     {"add-user", 2, 2, &Verbs::addUser, true},
     {"recipes", 0, 0, &Verbs::recipes, false},
     {"convert", 1, 1, &Verbs::convert, true},
     {"run", 2, SIZE_MAX, &Verbs::run, true},
     {"shell", 1, 2, &Verbs::shell, true},
-    {"remove", 1, 1, &Verbs::remove, true},  {"rename", 2, 2, &Verbs::rename, true},
+    {"remove", 1, 1, &Verbs::remove, true},
+    {"rename", 2, 2, &Verbs::rename, true},
 };
 
 int run(int argc, char** argv)
@@ -825,43 +834,102 @@ int run(int argc, char** argv)
     opterr = 0;
     for (int c; (c = getopt_long(argc, argv, "hH:", longOptions, nullptr)) != -1;) {
         switch (c) {
-        case optionJson: options.json = true; break;
-        case optionNoProgress: options.progress = false; break;
-        case optionNoAskPassword: options.askPassword = false; break;
-        case 'H': options.host = optarg; break;
-        case optionDistro: verbOptions.distro = optarg; break;
-        case optionArch: verbOptions.arch = optarg; break;
-        case optionUrl: verbOptions.url = optarg; break;
-        case optionSha256: verbOptions.sha256 = optarg; break;
-        case optionVerify: verbOptions.verify = optarg; break;
-        case optionForce: verbOptions.force = true; break;
-        case optionTemplate: verbOptions.asTemplate = true; break;
-        case optionSettings: verbOptions.copySettings = true; break;
-        case optionReadOnly: verbOptions.readOnly = true; break;
-        case optionMkdir: verbOptions.mkdir = true; break;
-        case optionHostNetwork: verbOptions.networkMode = "host"; break;
-        case optionVeth: verbOptions.networkMode = "veth"; break;
+        case optionJson:
+            options.json = true;
+            break;
+        case optionNoProgress:
+            options.progress = false;
+            break;
+        case optionNoAskPassword:
+            options.askPassword = false;
+            break;
+        case 'H':
+            options.host = optarg;
+            break;
+        case optionDistro:
+            verbOptions.distro = optarg;
+            break;
+        case optionArch:
+            verbOptions.arch = optarg;
+            break;
+        case optionUrl:
+            verbOptions.url = optarg;
+            break;
+        case optionSha256:
+            verbOptions.sha256 = optarg;
+            break;
+        case optionVerify:
+            verbOptions.verify = optarg;
+            break;
+        case optionForce:
+            verbOptions.force = true;
+            break;
+        case optionTemplate:
+            verbOptions.asTemplate = true;
+            break;
+        case optionSettings:
+            verbOptions.copySettings = true;
+            break;
+        case optionReadOnly:
+            verbOptions.readOnly = true;
+            break;
+        case optionMkdir:
+            verbOptions.mkdir = true;
+            break;
+        case optionHostNetwork:
+            verbOptions.networkMode = "host";
+            break;
+        case optionVeth:
+            verbOptions.networkMode = "veth";
+            break;
         case optionBridge:
             verbOptions.networkMode = "bridge";
             verbOptions.bridge = optarg;
             break;
-        case optionAddress: verbOptions.address = optarg; break;
-        case optionGateway: verbOptions.gateway = optarg; break;
-        case optionDns: verbOptions.dns.push_back(optarg); break;
-        case optionDhcp: verbOptions.dhcp = true; break;
-        case optionUser: verbOptions.user = optarg; break;
-        case optionEnv: verbOptions.environment.push_back(optarg); break;
-        case optionCwd: verbOptions.cwd = optarg; break;
-        case optionPasswordHash: verbOptions.passwordHash = optarg; break;
-        case optionGroups: splitCommaList(optarg, verbOptions.groups); break;
-        case optionRecipe: verbOptions.recipe = optarg; break;
-        case optionWith: splitCommaList(optarg, verbOptions.extras); break;
-        case optionShell: verbOptions.shell = optarg; break;
-        case optionVersion: std::cout << "bredmachine " << BRED_VERSION << "\n"; return ExitSuccess;
-        case 'h': std::cout << helpText; return ExitSuccess;
+        case optionAddress:
+            verbOptions.address = optarg;
+            break;
+        case optionGateway:
+            verbOptions.gateway = optarg;
+            break;
+        case optionDns:
+            verbOptions.dns.push_back(optarg);
+            break;
+        case optionDhcp:
+            verbOptions.dhcp = true;
+            break;
+        case optionUser:
+            verbOptions.user = optarg;
+            break;
+        case optionEnv:
+            verbOptions.environment.push_back(optarg);
+            break;
+        case optionCwd:
+            verbOptions.cwd = optarg;
+            break;
+        case optionPasswordHash:
+            verbOptions.passwordHash = optarg;
+            break;
+        case optionGroups:
+            splitCommaList(optarg, verbOptions.groups);
+            break;
+        case optionRecipe:
+            verbOptions.recipe = optarg;
+            break;
+        case optionWith:
+            splitCommaList(optarg, verbOptions.extras);
+            break;
+        case optionShell:
+            verbOptions.shell = optarg;
+            break;
+        case optionVersion:
+            std::cout << "bredmachine " << BRED_VERSION << "\n";
+            return ExitSuccess;
+        case 'h':
+            std::cout << helpText;
+            return ExitSuccess;
         default:
-            std::cerr << "Unknown or incomplete option '" << argv[optind - 1]
-                      << "'; see 'bredmachine --help'.\n";
+            std::cerr << "Unknown or incomplete option '" << argv[optind - 1] << "'; see 'bredmachine --help'.\n";
             return ExitUsage;
         }
     }

@@ -15,7 +15,8 @@ using Properties = dbus::Properties;
 
 class ManagerProxy final : public sdbus::ProxyInterfaces<org::bredos::machine1::Manager_proxy> {
 public:
-    explicit ManagerProxy(sdbus::IConnection& bus) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{bus::managerPath})
+    explicit ManagerProxy(sdbus::IConnection& bus) :
+        ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{bus::managerPath})
     {
         registerProxy();
     }
@@ -28,9 +29,9 @@ public:
         jobRemoved;
 
 private:
-    void onMachineNew(const std::string&, const sdbus::ObjectPath&) override {}
-    void onMachineRemoved(const std::string&, const sdbus::ObjectPath&) override {}
-    void onJobNew(const uint32_t&, const sdbus::ObjectPath&) override {}
+    void onMachineNew(const std::string&, const sdbus::ObjectPath&) override { }
+    void onMachineRemoved(const std::string&, const sdbus::ObjectPath&) override { }
+    void onJobNew(const uint32_t&, const sdbus::ObjectPath&) override { }
     void onJobRemoved(const uint32_t& id, const sdbus::ObjectPath&, const std::string& result,
                       const std::string& errorName, const std::string& errorMessage) override
     {
@@ -42,22 +43,24 @@ private:
 class MachineProxy final
     : public sdbus::ProxyInterfaces<org::bredos::machine1::Machine_proxy, sdbus::Properties_proxy> {
 public:
-    MachineProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
+    MachineProxy(sdbus::IConnection& bus, const std::string& path) :
+        ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
     {
         registerProxy();
     }
     ~MachineProxy() { unregisterProxy(); }
 
 private:
-    void onPropertiesChanged(const dbus::InterfaceName&, const Properties&, const std::vector<dbus::PropertyName>&) override
+    void onPropertiesChanged(const dbus::InterfaceName&, const Properties&,
+                             const std::vector<dbus::PropertyName>&) override
     {
     }
 };
 
-class JobProxy final
-    : public sdbus::ProxyInterfaces<org::bredos::machine1::Job_proxy, sdbus::Properties_proxy> {
+class JobProxy final : public sdbus::ProxyInterfaces<org::bredos::machine1::Job_proxy, sdbus::Properties_proxy> {
 public:
-    JobProxy(sdbus::IConnection& bus, const std::string& path) : ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
+    JobProxy(sdbus::IConnection& bus, const std::string& path) :
+        ProxyInterfaces(bus, dbus::ServiceName{bus::serviceName}, sdbus::ObjectPath{path})
     {
         registerProxy();
     }
@@ -69,7 +72,7 @@ public:
 
 private:
     // Log lines are subscribed to for every job at once, before the call (BusClient).
-    void onLogMessage(const uint32_t&, const std::string&) override {}
+    void onLogMessage(const uint32_t&, const std::string&) override { }
     void onPropertiesChanged(const dbus::InterfaceName& interfaceName, const Properties& changed,
                              const std::vector<dbus::PropertyName>&) override
     {

@@ -106,8 +106,7 @@ void TerminalRelay::start(EventLoop& loop)
     if (resizeSignals_)
         loop.watchFd(resizeSignals_.get(), POLLIN, [this](short) {
             signalfd_siginfo info{};
-            while (read(resizeSignals_.get(), &info, sizeof info) == sizeof info) {
-            }
+            while (read(resizeSignals_.get(), &info, sizeof info) == sizeof info) { }
             copySize(userTerminal(), master_.get());
         });
 }

@@ -23,8 +23,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 19> errorTable{{
     {ErrorCode::NoSuchJob, "org.bredos.machine1.Error.NoSuchJob"},
     {ErrorCode::NotSupported, "org.bredos.machine1.Error.NotSupported"},
     {ErrorCode::AccessDenied, "org.freedesktop.DBus.Error.AccessDenied"},
-    {ErrorCode::InteractiveAuthorizationRequired,
-     "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"},
+    {ErrorCode::InteractiveAuthorizationRequired, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"},
     {ErrorCode::InvalidArgs, "org.freedesktop.DBus.Error.InvalidArgs"},
     {ErrorCode::Failed, "org.freedesktop.DBus.Error.Failed"},
 }};

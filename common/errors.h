@@ -32,7 +32,7 @@ enum class ErrorCode {
 // An error a domain class reports; the message is for a person and says what to do.
 class Error : public std::runtime_error {
 public:
-    Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) {}
+    Error(ErrorCode code, const std::string& message) : std::runtime_error(message), code_(code) { }
     ErrorCode code() const noexcept { return code_; }
 
 private:

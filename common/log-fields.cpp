@@ -11,7 +11,7 @@ thread_local LogFields threadFields;
 
 const LogFields& currentLogFields() { return threadFields; }
 
-ScopedLogFields::ScopedLogFields(LogFields fields) : previous_(std::exchange(threadFields, std::move(fields))) {}
+ScopedLogFields::ScopedLogFields(LogFields fields) : previous_(std::exchange(threadFields, std::move(fields))) { }
 
 ScopedLogFields::~ScopedLogFields() { threadFields = std::move(previous_); }
 

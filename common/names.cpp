@@ -42,9 +42,8 @@ bool isValidUserName(std::string_view name)
     if (!isAsciiAlpha(name.front()) && name.front() != '_')
         return false;
     // The first character is not a digit, so the name cannot be all digits.
-    return std::all_of(name.begin(), name.end(), [](char c) {
-        return isAsciiAlpha(c) || isAsciiDigit(c) || c == '_' || c == '-';
-    });
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return isAsciiAlpha(c) || isAsciiDigit(c) || c == '_' || c == '-'; });
 }
 
 bool isAbsoluteNormalPath(std::string_view path)
@@ -105,7 +104,8 @@ bool isAddressWithPrefix(std::string_view text)
     if (slash == std::string_view::npos)
         return false;
     std::string_view address = text.substr(0, slash), bits = text.substr(slash + 1);
-    if (!isIpAddress(address) || bits.empty() || bits.size() > 3 || !std::all_of(bits.begin(), bits.end(), isAsciiDigit))
+    if (!isIpAddress(address) || bits.empty() || bits.size() > 3 ||
+        !std::all_of(bits.begin(), bits.end(), isAsciiDigit))
         return false;
     int prefix = std::stoi(std::string(bits));
     bool v4 = address.find(':') == std::string_view::npos;
@@ -118,7 +118,8 @@ bool isEnvironmentAssignment(std::string_view assignment)
     if (equals == std::string_view::npos || equals == 0 || isAsciiDigit(assignment.front()))
         return false;
     std::string_view name = assignment.substr(0, equals);
-    return std::all_of(name.begin(), name.end(), [](char c) { return isAsciiAlpha(c) || isAsciiDigit(c) || c == '_'; }) &&
+    return std::all_of(name.begin(), name.end(),
+                       [](char c) { return isAsciiAlpha(c) || isAsciiDigit(c) || c == '_'; }) &&
            !hasControlCharacter(assignment.substr(equals + 1));
 }
 

@@ -33,7 +33,9 @@ void printHelp()
                  "directory and offers them as org.bredos.machine1 on D-Bus.\n\n"
                  "Options:\n"
                  "  --bus=system|user|ADDRESS  bus to serve on (default: system)\n"
-                 "  --config=FILE              configuration file (default: " << bred::defaultConfigPath << ")\n"
+                 "  --config=FILE              configuration file (default: "
+              << bred::defaultConfigPath
+              << ")\n"
                  "  -v, --verbose              log debug messages\n"
                  "  -h, --help                 show this help\n"
                  "      --version              show the version\n";
@@ -57,18 +59,29 @@ int main(int argc, char** argv)
     bool verbose = false;
     enum { optionBus = 0x100, optionConfig, optionVersion };
     const option options[] = {
-        {"bus", required_argument, nullptr, optionBus},     {"config", required_argument, nullptr, optionConfig},
-        {"verbose", no_argument, nullptr, 'v'},             {"help", no_argument, nullptr, 'h'},
-        {"version", no_argument, nullptr, optionVersion},   {nullptr, 0, nullptr, 0},
+        {"bus", required_argument, nullptr, optionBus},   {"config", required_argument, nullptr, optionConfig},
+        {"verbose", no_argument, nullptr, 'v'},           {"help", no_argument, nullptr, 'h'},
+        {"version", no_argument, nullptr, optionVersion}, {nullptr, 0, nullptr, 0},
     };
     for (int c; (c = getopt_long(argc, argv, "vh", options, nullptr)) != -1;) {
         switch (c) {
-        case optionBus: busName = optarg; break;
-        case optionConfig: configPath = optarg; break;
-        case 'v': verbose = true; break;
-        case 'h': printHelp(); return 0;
-        case optionVersion: std::cout << "bred-machined " << BRED_VERSION << "\n"; return 0;
-        default: return 2;
+        case optionBus:
+            busName = optarg;
+            break;
+        case optionConfig:
+            configPath = optarg;
+            break;
+        case 'v':
+            verbose = true;
+            break;
+        case 'h':
+            printHelp();
+            return 0;
+        case optionVersion:
+            std::cout << "bred-machined " << BRED_VERSION << "\n";
+            return 0;
+        default:
+            return 2;
         }
     }
     bred::setupLogging(verbose);

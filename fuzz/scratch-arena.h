@@ -37,7 +37,8 @@ public:
         if (!context || fsconfig(context.get(), FSCONFIG_SET_STRING, "size", "512m", 0) < 0 ||
             fsconfig(context.get(), FSCONFIG_CMD_CREATE, nullptr, nullptr, 0) < 0)
             die("cannot create a tmpfs");
-        arena_ = UniqueFd(fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC));
+        arena_ =
+            UniqueFd(fsmount(context.get(), FSMOUNT_CLOEXEC, MOUNT_ATTR_NODEV | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC));
         if (!arena_)
             die("cannot mount the tmpfs");
         UniqueFd sentinel(openat(arena_.get(), sentinelName, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
@@ -63,7 +64,7 @@ public:
     {
         if (fchdir(workingDirectory_.get()) < 0)
             die("cannot return to the working directory");
-        struct stat st {};
+        struct stat st { };
         if (fstatat(arena_.get(), scratchName, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
             removeTree(arena_.get(), scratchName, [] {});
         std::set<std::string> names = entries();
@@ -146,7 +147,7 @@ private:
 
     UniqueFd arena_;
     UniqueFd workingDirectory_;
-    struct stat sentinelStat_ {};
+    struct stat sentinelStat_ { };
 };
 
 } // namespace bred::fuzz

@@ -37,10 +37,7 @@ EventLoop::EventLoop()
 
 EventLoop::~EventLoop() { close(wakeFd_); }
 
-void EventLoop::watchFd(int fd, short events, FdHandler handler)
-{
-    fds_[fd] = {events, std::move(handler)};
-}
+void EventLoop::watchFd(int fd, short events, FdHandler handler) { fds_[fd] = {events, std::move(handler)}; }
 
 void EventLoop::unwatchFd(int fd) { fds_.erase(fd); }
 
@@ -53,8 +50,7 @@ EventLoop::TimerId EventLoop::addTimer(std::chrono::milliseconds delay, Task tas
 
 void EventLoop::cancelTimer(TimerId id)
 {
-    auto it = std::find_if(timers_.begin(), timers_.end(),
-                           [id](const auto& entry) { return entry.second.id == id; });
+    auto it = std::find_if(timers_.begin(), timers_.end(), [id](const auto& entry) { return entry.second.id == id; });
     if (it != timers_.end())
         timers_.erase(it);
 }
@@ -133,8 +129,7 @@ void EventLoop::dispatch(const std::function<void()>& handler)
 void EventLoop::iterate(const std::function<bool()>& done)
 {
     if (bus_)
-        while (dbus::processPendingEvent(*bus_)) {
-        }
+        while (dbus::processPendingEvent(*bus_)) { }
     bool ranTasks = runPostedTasks();
     runDueTimers();
     if (quit_ || done())
@@ -143,8 +138,8 @@ void EventLoop::iterate(const std::function<bool()>& done)
     // Tasks and timers may have queued bus messages or more tasks: look again at once.
     int timeoutMs = ranTasks ? 0 : -1;
     if (!timers_.empty()) {
-        auto wait = std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first -
-                                                                 std::chrono::steady_clock::now());
+        auto wait =
+            std::chrono::ceil<std::chrono::milliseconds>(timers_.begin()->first - std::chrono::steady_clock::now());
         int timerMs = static_cast<int>(std::max<std::int64_t>(0, wait.count()));
         timeoutMs = timeoutMs < 0 ? timerMs : std::min(timeoutMs, timerMs);
     }

@@ -10,9 +10,11 @@
 
 namespace bred {
 
-JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHandler cancel)
-    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::jobPath(job->id())}), job_(std::move(job)), cancel_(std::move(cancel)),
-      published_(job_->progress())
+JobObject::JobObject(sdbus::IConnection& bus, std::shared_ptr<Job> job, CancelHandler cancel) :
+    AdaptorInterfaces(bus, sdbus::ObjectPath{bus::jobPath(job->id())}),
+    job_(std::move(job)),
+    cancel_(std::move(cancel)),
+    published_(job_->progress())
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();
@@ -77,7 +79,8 @@ void JobObject::publish()
         changed.emplace_back("ExitStatus");
     published_ = now;
     if (!changed.empty())
-        emitting("the changed properties", [&] { emitPropertiesChangedSignal(dbus::InterfaceName{bus::jobInterface}, changed); });
+        emitting("the changed properties",
+                 [&] { emitPropertiesChangedSignal(dbus::InterfaceName{bus::jobInterface}, changed); });
 }
 
 } // namespace bred

@@ -10,9 +10,8 @@
 
 namespace bred {
 
-class JobObject final
-    : public sdbus::AdaptorInterfaces<org::bredos::machine1::Job_adaptor, sdbus::ManagedObject_adaptor,
-                                      sdbus::Properties_adaptor> {
+class JobObject final : public sdbus::AdaptorInterfaces<org::bredos::machine1::Job_adaptor,
+                                                        sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
 public:
     using CancelHandler = std::function<void(sdbus::Result<>&& result, const sdbus::Message& message)>;
 

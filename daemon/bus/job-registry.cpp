@@ -17,8 +17,11 @@ constexpr auto publishInterval = std::chrono::milliseconds(250);
 
 } // namespace
 
-JobRegistry::JobRegistry(sdbus::IConnection& bus, EventLoop& loop, JobManager& jobs, PolkitAuthority& polkit)
-    : bus_(bus), loop_(loop), jobs_(jobs), polkit_(polkit)
+JobRegistry::JobRegistry(sdbus::IConnection& bus, EventLoop& loop, JobManager& jobs, PolkitAuthority& polkit) :
+    bus_(bus),
+    loop_(loop),
+    jobs_(jobs),
+    polkit_(polkit)
 {
 }
 
@@ -38,7 +41,7 @@ std::string JobRegistry::start(const std::shared_ptr<Job>& job, Job::Work work, 
 std::string JobRegistry::startOnLoop(const std::shared_ptr<Job>& job, Job::LoopWork work, Job::LoopCancel cancel,
                                      std::function<void()> onFinished)
 {
-    return launch(job, std::move(onFinished), [&] { job->startOnLoop(std::move(work), std::move(cancel)); });
+    return launch(job, std::move(onFinished), [&] { job->startOnLoop(work, std::move(cancel)); });
 }
 
 std::string JobRegistry::launch(const std::shared_ptr<Job>& job, std::function<void()> onFinished,
@@ -167,8 +170,7 @@ void JobRegistry::cancel(const std::shared_ptr<Job>& job, sdbus::Result<>&& resu
         requestCancel();
         return;
     }
-    polkit_.check(caller, job->polkitAction(),
-                  {{"machine", job->machine()}, {"verb", "cancel"}},
+    polkit_.check(caller, job->polkitAction(), {{"machine", job->machine()}, {"verb", "cancel"}},
                   [sharedResult, requestCancel](std::optional<Error> denied) {
                       if (denied)
                           sharedResult->returnError(toDbusError(*denied));

@@ -7,8 +7,9 @@
 
 namespace bred {
 
-MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view)
-    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::machinePath(view.info.name)}), view_(std::move(view))
+MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view) :
+    AdaptorInterfaces(bus, sdbus::ObjectPath{bus::machinePath(view.info.name)}),
+    view_(std::move(view))
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();

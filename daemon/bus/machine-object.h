@@ -15,9 +15,8 @@ struct MachineView {
     std::string unit;
 };
 
-class MachineObject final
-    : public sdbus::AdaptorInterfaces<org::bredos::machine1::Machine_adaptor, sdbus::ManagedObject_adaptor,
-                                      sdbus::Properties_adaptor> {
+class MachineObject final : public sdbus::AdaptorInterfaces<org::bredos::machine1::Machine_adaptor,
+                                                            sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
 public:
     MachineObject(sdbus::IConnection& bus, MachineView view);
     ~MachineObject();

@@ -11,10 +11,11 @@
 
 namespace bred {
 
-MachineRegistry::MachineRegistry(sdbus::IConnection& bus, EventLoop& loop, MachineStore& store,
-                                 const Config& config)
-    : bus_(bus), loop_(loop), store_(store),
-      directoryWatcher_(config.machinesDirectory, config.settingsDirectory, config.unitDirectory)
+MachineRegistry::MachineRegistry(sdbus::IConnection& bus, EventLoop& loop, MachineStore& store, const Config& config) :
+    bus_(bus),
+    loop_(loop),
+    store_(store),
+    directoryWatcher_(config.machinesDirectory, config.settingsDirectory, config.unitDirectory)
 {
     loop_.watchFd(directoryWatcher_.fd(), POLLIN, [this](short) { onDirectoryEvents(); });
     machinedWatcher_ = std::make_unique<MachinedWatcher>(bus, [this](const std::string& name) { refresh(name); });

@@ -50,23 +50,35 @@ bool ManagerObject::RegistryState::isHeld(const std::string& name) const { retur
 
 ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, MachineStore& store,
                              MachineRegistry& machines, JobManager& jobs, JobRegistry& jobRegistry,
-                             PolkitAuthority& polkit, UnitManager& units)
-    : AdaptorInterfaces(bus, sdbus::ObjectPath{bus::managerPath}), config_(config),
-      installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
-                                                     config.lowSpeedTimeout, 1024, config.downloadRetries},
-                                      config.maxTreeBytes}),
-      cloner_(store), settings_(store), boot_(config.unitDirectory), store_(store), machines_(machines), jobs_(jobs),
-      jobRegistry_(jobRegistry), polkit_(polkit), units_(units), machineState_(machines, jobs)
+                             PolkitAuthority& polkit, UnitManager& units) :
+    AdaptorInterfaces(bus, sdbus::ObjectPath{bus::managerPath}),
+    config_(config),
+    installer_(store, InstallLimits{DownloadLimits{config.maxDownloadBytes, config.connectTimeout,
+                                                   config.lowSpeedTimeout, 1024, config.downloadRetries},
+                                    config.maxTreeBytes}),
+    cloner_(store),
+    settings_(store),
+    boot_(config.unitDirectory),
+    store_(store),
+    machines_(machines),
+    jobs_(jobs),
+    jobRegistry_(jobRegistry),
+    polkit_(polkit),
+    units_(units),
+    machineState_(machines, jobs)
 {
     registerAdaptor();
-    machines_.setAnnouncers([this](const std::string& name, const std::string& path) { emitMachineNew(name, sdbus::ObjectPath{path}); },
-                            [this](const std::string& name, const std::string& path) {
-                                emitMachineRemoved(name, sdbus::ObjectPath{path});
-                            });
+    machines_.setAnnouncers(
+        [this](const std::string& name, const std::string& path) { emitMachineNew(name, sdbus::ObjectPath{path}); },
+        [this](const std::string& name, const std::string& path) {
+            emitMachineRemoved(name, sdbus::ObjectPath{path});
+        });
     jobRegistry_.setAnnouncers(
         [this](std::uint32_t id, const std::string& path) { emitJobNew(id, sdbus::ObjectPath{path}); },
         [this](std::uint32_t id, const std::string& path, const std::string& jobResult, const std::string& errorName,
-               const std::string& errorMessage) { emitJobRemoved(id, sdbus::ObjectPath{path}, jobResult, errorName, errorMessage); });
+               const std::string& errorMessage) {
+            emitJobRemoved(id, sdbus::ObjectPath{path}, jobResult, errorName, errorMessage);
+        });
 }
 
 ManagerObject::~ManagerObject()
@@ -76,10 +88,7 @@ ManagerObject::~ManagerObject()
     unregisterAdaptor();
 }
 
-Caller ManagerObject::currentCaller() const
-{
-    return Caller::fromMessage(dbus::currentMessage(getObject()));
-}
+Caller ManagerObject::currentCaller() const { return Caller::fromMessage(dbus::currentMessage(getObject())); }
 
 template <typename Work, typename... Results>
 void ManagerObject::authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, const Details& details,
@@ -119,8 +128,8 @@ std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPa
 try {
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> list;
     for (const MachineView* machine : machines_.list())
-        list.emplace_back(machine->info.name, std::string(machineClassName(machine->info.machineClass)),
-                          machine->state, sdbus::ObjectPath(bus::machinePath(machine->info.name)));
+        list.emplace_back(machine->info.name, std::string(machineClassName(machine->info.machineClass)), machine->state,
+                          sdbus::ObjectPath(bus::machinePath(machine->info.name)));
     return list;
 } catch (...) {
     throw toDbusError(currentError("ListMachines"));
@@ -215,11 +224,9 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "create-template",
-                  {{"machine", name}, {"verb", "create-template"}, {"source", source}},
-                  [this, request](const JobReply& reply, const Caller& caller) {
-                      startTemplateJob(reply, caller, request);
-                  });
+    authorizeThen(
+        std::move(result), "create-template", {{"machine", name}, {"verb", "create-template"}, {"source", source}},
+        [this, request](const JobReply& reply, const Caller& caller) { startTemplateJob(reply, caller, request); });
 } catch (...) {
     throw toDbusError(currentError("CreateTemplate"));
 }
@@ -236,10 +243,9 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
-                  [this, request](const JobReply& reply, const Caller& caller) {
-                      startTemplateJob(reply, caller, request);
-                  });
+    authorizeThen(
+        std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
+        [this, request](const JobReply& reply, const Caller& caller) { startTemplateJob(reply, caller, request); });
 } catch (...) {
     throw toDbusError(currentError("ImportTemplate"));
 }
@@ -255,8 +261,7 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "clone",
-                  {{"machine", name}, {"verb", "clone"}, {"source", source}},
+    authorizeThen(std::move(result), "clone", {{"machine", name}, {"verb", "clone"}, {"source", source}},
                   [this, request](const JobReply& reply, const Caller& caller) {
                       checkClone(request, machineState_);
                       auto job = jobs_.admit("clone", {request.name}, "clone", caller.uid, {request.source});
@@ -282,22 +287,21 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "convert",
-                  {{"machine", name}, {"verb", "convert"}, {"recipe", conversion->recipe.id}},
-                  [this, conversion](const JobReply& reply, const Caller& caller) {
-                      refreshReadOnlyFlag(conversion->machine);
-                      auto request = std::make_shared<RunRequest>();
-                      request->machine = conversion->machine;
-                      auto job = admitRun("convert", "convert", caller.uid, *request,
-                                          checkConvert(*conversion, machineState_));
-                      auto path = jobRegistry_.start(
-                          job,
-                          [request, conversion](JobContext& context) {
-                              runRecipe(conversion->recipe, conversion->steps, *request, context);
-                          },
-                          [this, name = request->machine] { machines_.refresh(name); });
-                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
-                  });
+    authorizeThen(
+        std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", conversion->recipe.id}},
+        [this, conversion](const JobReply& reply, const Caller& caller) {
+            refreshReadOnlyFlag(conversion->machine);
+            auto request = std::make_shared<RunRequest>();
+            request->machine = conversion->machine;
+            auto job = admitRun("convert", "convert", caller.uid, *request, checkConvert(*conversion, machineState_));
+            auto path = jobRegistry_.start(
+                job,
+                [request, conversion](JobContext& context) {
+                    runRecipe(conversion->recipe, conversion->steps, *request, context);
+                },
+                [this, name = request->machine] { machines_.refresh(name); });
+            reply->returnResults(job->id(), sdbus::ObjectPath(path));
+        });
 } catch (...) {
     throw toDbusError(currentError("Convert"));
 }
@@ -317,41 +321,40 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-                  [this, name, request, checks](const JobReply& reply, const Caller& caller) {
-                      auto directory = checks(request);
-                      auto job = jobs_.admit("start", {name}, "manage", caller.uid);
-                      std::string unit = containerUnitName(name);
-                      machines_.setRunState(name, "starting");
-                      auto start = [this, name, unit, directory, job](const Job::Finish& finish) {
-                          // A killed nspawn's export mount would make the new one refuse to start: let
-                          // systemd unmount it first (a unit it does not know is stopped already).
-                          units_.stopUnit(unixExportMountUnitName(name), false,
-                                          [this, name, unit, directory, job, finish](const std::optional<Error>&) {
-                                              if (job->cancelRequested()) {
-                                                  finish(std::nullopt);
-                                                  return;
-                                              }
-                                              // An enabled container has its unit file: start that, so it
-                                              // is the same unit as at boot.
-                                              std::error_code error;
-                                              if (std::filesystem::exists(config_.unitDirectory / unit, error))
-                                                  units_.startUnit(unit, finish);
-                                              else
-                                                  units_.startContainer(unit, containerService(name, directory),
-                                                                        finish);
-                                          });
-                      };
-                      // A container still booting may not heed the halt request (it has no init to
-                      // handle it yet), so a canceled start is killed: it has nothing to save yet.
-                      auto path = jobRegistry_.startOnLoop(
-                          job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, std::move(undone)); },
-                          [this, name, job] {
-                              machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
-                                                                         : std::nullopt);
-                          });
-                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
-                  });
+    authorizeThen(
+        std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
+        [this, name, request, checks](const JobReply& reply, const Caller& caller) {
+            auto directory = checks(request);
+            auto job = jobs_.admit("start", {name}, "manage", caller.uid);
+            std::string unit = containerUnitName(name);
+            machines_.setRunState(name, "starting");
+            auto start = [this, name, unit, directory, job](const Job::Finish& finish) {
+                // A killed nspawn's export mount would make the new one refuse to start: let
+                // systemd unmount it first (a unit it does not know is stopped already).
+                units_.stopUnit(unixExportMountUnitName(name), false,
+                                [this, name, unit, directory, job, finish](const std::optional<Error>&) {
+                                    if (job->cancelRequested()) {
+                                        finish(std::nullopt);
+                                        return;
+                                    }
+                                    // An enabled container has its unit file: start that, so it
+                                    // is the same unit as at boot.
+                                    std::error_code error;
+                                    if (std::filesystem::exists(config_.unitDirectory / unit, error))
+                                        units_.startUnit(unit, finish);
+                                    else
+                                        units_.startContainer(unit, containerService(name, directory), finish);
+                                });
+            };
+            // A container still booting may not heed the halt request (it has no init to
+            // handle it yet), so a canceled start is killed: it has nothing to save yet.
+            auto path = jobRegistry_.startOnLoop(
+                job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, std::move(undone)); },
+                [this, name, job] {
+                    machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed") : std::nullopt);
+                });
+            reply->returnResults(job->id(), sdbus::ObjectPath(path));
+        });
 } catch (...) {
     throw toDbusError(currentError("Start"));
 }
@@ -377,7 +380,8 @@ try {
                       machines_.setRunState(name, "stopping");
                       // systemd's stop job is queued at once and cannot be called off: no cancel handler.
                       auto path = jobRegistry_.startOnLoop(
-                          job, [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, std::move(finish)); },
+                          job,
+                          [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, std::move(finish)); },
                           {}, [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
@@ -457,7 +461,7 @@ void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
         units_.reload([name](std::optional<Error> error) {
             if (error)
                 spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
-                                error->what());
+                             error->what());
         });
 }
 
@@ -540,7 +544,8 @@ try {
     throw toDbusError(currentError("Unbind"));
 }
 
-void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings)
+void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name,
+                               std::map<std::string, sdbus::Variant> settings)
 try {
     NetworkRequest request;
     try {
@@ -645,22 +650,21 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(std::move(result), "shell",
-                  {{"machine", name},
-                   {"verb", "run"},
-                   {"command", joined(request->command.argv, " ")},
-                   {"user", request->command.user.empty() ? std::string("root") : request->command.user},
-                   {"cwd", request->command.workingDirectory}},
-                  [this, request](const JobReply& reply, const Caller& caller) {
-                      refreshReadOnlyFlag(request->machine);
-                      auto job = admitRun("run", "shell", caller.uid, *request,
-                                          checkRun(request->machine, machineState_));
-                      auto path = jobRegistry_.start(
-                          job,
-                          [request](JobContext& context) { context.setExitStatus(runInContainer(*request, context)); },
-                          [] {});
-                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
-                  });
+    authorizeThen(
+        std::move(result), "shell",
+        {{"machine", name},
+         {"verb", "run"},
+         {"command", joined(request->command.argv, " ")},
+         {"user", request->command.user.empty() ? std::string("root") : request->command.user},
+         {"cwd", request->command.workingDirectory}},
+        [this, request](const JobReply& reply, const Caller& caller) {
+            refreshReadOnlyFlag(request->machine);
+            auto job = admitRun("run", "shell", caller.uid, *request, checkRun(request->machine, machineState_));
+            auto path = jobRegistry_.start(
+                job, [request](JobContext& context) { context.setExitStatus(runInContainer(*request, context)); },
+                [] {});
+            reply->returnResults(job->id(), sdbus::ObjectPath(path));
+        });
 } catch (...) {
     throw toDbusError(currentError("Run"));
 }
@@ -675,27 +679,26 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(
-        std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
-        [this, name, request](const JobReply& reply, const Caller& caller) {
-            checkRemove(request, machineState_);
-            auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
-            // A removed machine must not be started at boot.
-            disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
-                if (error) {
-                    jobs_.release(job->id());
-                    return replyError(*reply, *error);
-                }
-                try {
-                    auto path = jobRegistry_.start(
-                        job, [this, name](JobContext& context) { store_.remove(name, context); },
-                        [this, name] { machines_.refresh(name); });
-                    reply->returnResults(job->id(), sdbus::ObjectPath(path));
-                } catch (...) {
-                    replyError(*reply, currentError("Remove"));
-                }
-            });
-        });
+    authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
+                  [this, name, request](const JobReply& reply, const Caller& caller) {
+                      checkRemove(request, machineState_);
+                      auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
+                      // A removed machine must not be started at boot.
+                      disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
+                          if (error) {
+                              jobs_.release(job->id());
+                              return replyError(*reply, *error);
+                          }
+                          try {
+                              auto path = jobRegistry_.start(
+                                  job, [this, name](JobContext& context) { store_.remove(name, context); },
+                                  [this, name] { machines_.refresh(name); });
+                              reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                          } catch (...) {
+                              replyError(*reply, currentError("Remove"));
+                          }
+                      });
+                  });
 } catch (...) {
     throw toDbusError(currentError("Remove"));
 }
@@ -711,43 +714,44 @@ try {
         return;
     }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
-                    [this, name, newName, request](const DoneReply& reply, const Caller&) {
-                        checkRename(request, machineState_);
-                        bool enabled = existingMachine(name).info.enabled;
-                        MachineClass machineClass = existingMachine(name).info.machineClass;
-                        // Held from this check to the reply: no Start or job can slip in while systemd
-                        // moves the boot unit.
-                        auto hold = jobs_.hold({name, newName});
-                        auto finish = [this, name, newName, reply, hold](std::optional<Error> error) {
-                            hold->release();
-                            machines_.refresh(name);
-                            machines_.refresh(newName);
-                            if (error)
-                                return replyError(*reply, *error);
-                            reply->returnResults();
-                        };
-                        if (!enabled) {
-                            try {
-                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                            } catch (const Error& failure) {
-                                return finish(failure);
-                            }
-                            spdlog::info("Renamed machine {} to {}", name, newName);
-                            return finish(std::nullopt);
-                        }
-                        // The boot-time unit names the machine: move it to the new name.
-                        disableAtBoot(name, [this, name, newName, request, machineClass, finish](const std::optional<Error>& error) {
-                            if (error)
-                                return finish(error);
-                            try {
-                                reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                                spdlog::info("Renamed machine {} to {}", name, newName);
-                                enableAtBoot(newName, store_.directory() / newName, finish);
-                            } catch (const Error& failure) {
-                                finish(failure);
-                            }
-                        });
-                    });
+                  [this, name, newName, request](const DoneReply& reply, const Caller&) {
+                      checkRename(request, machineState_);
+                      bool enabled = existingMachine(name).info.enabled;
+                      MachineClass machineClass = existingMachine(name).info.machineClass;
+                      // Held from this check to the reply: no Start or job can slip in while systemd
+                      // moves the boot unit.
+                      auto hold = jobs_.hold({name, newName});
+                      auto finish = [this, name, newName, reply, hold](std::optional<Error> error) {
+                          hold->release();
+                          machines_.refresh(name);
+                          machines_.refresh(newName);
+                          if (error)
+                              return replyError(*reply, *error);
+                          reply->returnResults();
+                      };
+                      if (!enabled) {
+                          try {
+                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
+                          } catch (const Error& failure) {
+                              return finish(failure);
+                          }
+                          spdlog::info("Renamed machine {} to {}", name, newName);
+                          return finish(std::nullopt);
+                      }
+                      // The boot-time unit names the machine: move it to the new name.
+                      disableAtBoot(name, [this, name, newName, request, machineClass,
+                                           finish](const std::optional<Error>& error) {
+                          if (error)
+                              return finish(error);
+                          try {
+                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
+                              spdlog::info("Renamed machine {} to {}", name, newName);
+                              enableAtBoot(newName, store_.directory() / newName, finish);
+                          } catch (const Error& failure) {
+                              finish(failure);
+                          }
+                      });
+                  });
 } catch (...) {
     throw toDbusError(currentError("Rename"));
 }

@@ -42,8 +42,8 @@ private:
 
     void CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string source,
                         std::map<std::string, sdbus::Variant> options) override;
-    void ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
-                        sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options) override;
+    void ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, sdbus::UnixFd archive,
+                        std::map<std::string, sdbus::Variant> options) override;
     void Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
                std::map<std::string, sdbus::Variant> options) override;
     void Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipe,
@@ -57,7 +57,8 @@ private:
     void Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
               std::map<std::string, sdbus::Variant> options) override;
     void Unbind(sdbus::Result<>&& result, std::string name, std::string destination) override;
-    void SetNetwork(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> settings) override;
+    void SetNetwork(sdbus::Result<>&& result, std::string name,
+                    std::map<std::string, sdbus::Variant> settings) override;
     void AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
                  std::map<std::string, sdbus::Variant> options) override;
     void Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::vector<std::string> argv,
@@ -71,15 +72,15 @@ private:
     // the shared reply (which asynchronous work keeps until it answers); errors
     // thrown by `work` (or the denial) become the method's error reply.
     template <typename Work, typename... Results>
-    void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, const Details& details, Work work);
+    void authorizeThen(sdbus::Result<Results...>&& result, const std::string& action, const Details& details,
+                       Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
     // Reads the machine again from disk, before checks that depend on whether it is a template.
     void refreshReadOnlyFlag(const std::string& name) const;
 
     // Starts a template job for a prepared request (shared by CreateTemplate and ImportTemplate).
-    void startTemplateJob(const JobReply& reply, const Caller& caller,
-                          const std::shared_ptr<TemplateRequest>& request);
+    void startTemplateJob(const JobReply& reply, const Caller& caller, const std::shared_ptr<TemplateRequest>& request);
     Catalog loadCatalog() const;
     std::vector<Recipe> loadRecipes() const;
     // Gives the request the machine's side, as checked (checkRun) after polkit, and admits the job.
@@ -108,7 +109,7 @@ private:
     // The machines as the request checks see them: the registry's, and the jobs' holds.
     class RegistryState final : public MachineStateView {
     public:
-        RegistryState(const MachineRegistry& machines, const JobManager& jobs) : machines_(machines), jobs_(jobs) {}
+        RegistryState(const MachineRegistry& machines, const JobManager& jobs) : machines_(machines), jobs_(jobs) { }
         const MachineInfo* find(const std::string& name) const override;
         bool isRunning(const std::string& name) const override;
         bool isHeld(const std::string& name) const override;

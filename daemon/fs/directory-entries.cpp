@@ -32,7 +32,7 @@ std::vector<DirectoryEntry> listDirectory(int dirFd)
             continue;
         bool isDirectory = entry->d_type == DT_DIR;
         if (entry->d_type == DT_UNKNOWN) {
-            struct stat st {};
+            struct stat st { };
             isDirectory = fstatat(dirFd, entry->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode);
         }
         entries.push_back({std::string(name), isDirectory});

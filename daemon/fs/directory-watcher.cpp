@@ -11,8 +11,8 @@
 namespace bred {
 namespace {
 
-constexpr std::uint32_t entryEvents = IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE |
-                                      IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW;
+constexpr std::uint32_t entryEvents =
+    IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_CLOSE_WRITE | IN_ATTRIB | IN_ONLYDIR | IN_DONT_FOLLOW;
 
 std::string machineFromFileName(std::string_view fileName, std::string_view prefix, std::string_view suffix)
 {
@@ -26,8 +26,9 @@ std::string machineFromFileName(std::string_view fileName, std::string_view pref
 
 DirectoryWatcher::DirectoryWatcher(const std::filesystem::path& machinesDirectory,
                                    const std::filesystem::path& settingsDirectory,
-                                   const std::filesystem::path& unitDirectory)
-    : machinesDirectory_(machinesDirectory), inotify_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
+                                   const std::filesystem::path& unitDirectory) :
+    machinesDirectory_(machinesDirectory),
+    inotify_(inotify_init1(IN_NONBLOCK | IN_CLOEXEC))
 {
     if (!inotify_)
         throw Error(ErrorCode::Failed, fmt::format("inotify: {}", std::strerror(errno)));

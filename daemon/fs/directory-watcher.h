@@ -14,8 +14,7 @@ namespace bred {
 
 class DirectoryWatcher {
 public:
-    DirectoryWatcher(const std::filesystem::path& machinesDirectory,
-                     const std::filesystem::path& settingsDirectory,
+    DirectoryWatcher(const std::filesystem::path& machinesDirectory, const std::filesystem::path& settingsDirectory,
                      const std::filesystem::path& unitDirectory);
 
     int fd() const { return inotify_.get(); }

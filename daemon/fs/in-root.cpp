@@ -64,14 +64,14 @@ void makeDirectoriesInRoot(int rootFd, const std::string& path, int depth)
         if (!openInRoot(rootFd, next, O_PATH | O_DIRECTORY)) {
             UniqueFd parent = openInRoot(rootFd, prefix.empty() ? "." : prefix, O_PATH | O_DIRECTORY);
             if (!parent)
-                throw Error(ErrorCode::Failed, fmt::format("cannot open /{} in the machine's tree: {}", prefix,
-                                                           std::strerror(errno)));
+                throw Error(ErrorCode::Failed,
+                            fmt::format("cannot open /{} in the machine's tree: {}", prefix, std::strerror(errno)));
             if (auto link = readLink(parent.get(), component)) {
                 // A dangling symlink: make what it points to, resolved as the container would.
                 makeDirectoriesInRoot(rootFd, link->front() == '/' ? *link : prefix + "/" + *link, depth + 1);
             } else if (mkdirat(parent.get(), component.c_str(), 0755) < 0 && errno != EEXIST) {
-                throw Error(ErrorCode::Failed, fmt::format("cannot create /{} in the machine's tree: {}", next,
-                                                           std::strerror(errno)));
+                throw Error(ErrorCode::Failed,
+                            fmt::format("cannot create /{} in the machine's tree: {}", next, std::strerror(errno)));
             }
         }
         prefix = next;
@@ -109,7 +109,7 @@ UniqueFd openRegularFileInRoot(int rootFd, const std::string& path)
     UniqueFd pathFd = openInRoot(rootFd, path, O_PATH);
     if (!pathFd)
         return {};
-    struct stat st {};
+    struct stat st { };
     if (fstat(pathFd.get(), &st) < 0)
         return {};
     if (!S_ISREG(st.st_mode)) {
@@ -135,7 +135,7 @@ std::optional<std::string> readFileHeadInRoot(int rootFd, const std::string& pat
 std::optional<std::string> readFileInRoot(int rootFd, const std::string& path, std::size_t maxBytes)
 {
     UniqueFd fd = openRegularFileInRoot(rootFd, path);
-    struct stat st {};
+    struct stat st { };
     if (!fd || fstat(fd.get(), &st) < 0 || std::size_t(st.st_size) > maxBytes)
         return std::nullopt;
     std::string content;
@@ -176,13 +176,13 @@ void replaceFileInRoot(int rootFd, const std::string& path, const std::string& c
                                                        parentPath, std::strerror(errno)));
         mode_t mode = 0644;
         std::optional<FileOwner> owner;
-        struct stat st {};
+        struct stat st { };
         if (fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
             if (S_ISLNK(st.st_mode) && finalSymlink == FinalSymlink::Follow) {
                 auto target = readLink(parent.get(), name);
                 if (!target)
-                    throw Error(ErrorCode::Failed, fmt::format("cannot read the symlink {} in the machine's tree",
-                                                               shown));
+                    throw Error(ErrorCode::Failed,
+                                fmt::format("cannot read the symlink {} in the machine's tree", shown));
                 current = target->front() == '/' ? *target : parentPath + "/" + *target;
                 continue;
             }
@@ -196,8 +196,8 @@ void replaceFileInRoot(int rootFd, const std::string& path, const std::string& c
                                         shown, via, fileTypeName(st.st_mode)));
             }
         } else if (errno != ENOENT) {
-            throw Error(ErrorCode::Failed, fmt::format("cannot write {} in the machine's tree{}: {}", shown, via,
-                                                       std::strerror(errno)));
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot write {} in the machine's tree{}: {}", shown, via, std::strerror(errno)));
         }
         replaceFileAt(parent.get(), name, content, mode, owner, shown + " in the machine's tree" + via);
         return;
@@ -222,14 +222,22 @@ void makeSymlinkInRoot(int rootFd, const std::string& path, const std::string& t
 std::string fileTypeName(mode_t mode)
 {
     switch (mode & S_IFMT) {
-    case S_IFREG: return "a regular file";
-    case S_IFDIR: return "a directory";
-    case S_IFLNK: return "a symlink";
-    case S_IFBLK: return "a block device";
-    case S_IFCHR: return "a character device";
-    case S_IFIFO: return "a FIFO";
-    case S_IFSOCK: return "a socket";
-    default: return "a file of unknown type";
+    case S_IFREG:
+        return "a regular file";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFLNK:
+        return "a symlink";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFSOCK:
+        return "a socket";
+    default:
+        return "a file of unknown type";
     }
 }
 

@@ -15,7 +15,7 @@ public:
     // Longer lines are passed on in pieces of this many bytes.
     static constexpr std::size_t maxLineBytes = 4096;
 
-    explicit LineSplitter(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) {}
+    explicit LineSplitter(std::function<void(const std::string&)> sink) : sink_(std::move(sink)) { }
 
     // Passes on every complete line (without its newline) and every full piece.
     void feed(std::string_view data);

@@ -143,7 +143,7 @@ struct Directory {
 // keeps open only the ancestors of the directories being worked on.
 class Copier {
 public:
-    Copier(const CopyOptions& options, int targetRootFd) : options_(options), targetRootFd_(targetRootFd) {}
+    Copier(const CopyOptions& options, int targetRootFd) : options_(options), targetRootFd_(targetRootFd) { }
 
     void run(int sourceFd, int targetFd)
     {
@@ -167,7 +167,7 @@ public:
         if (error_)
             std::rethrow_exception(error_);
         // The top directory's own metadata comes last, once everything inside is in.
-        struct stat st {};
+        struct stat st { };
         fstat(sourceFd, &st);
         copyMetadataByFd(sourceFd, targetFd, st, "/");
         report(true);
@@ -191,7 +191,7 @@ private:
     void count(int dirFd, CopyProgress& totals, std::set<std::pair<dev_t, ino_t>>& countedInodes)
     {
         for (const auto& entry : listDirectory(dirFd)) {
-            struct stat st {};
+            struct stat st { };
             if (fstatat(dirFd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
                 continue;
             ++totals.entriesTotal;
@@ -302,8 +302,7 @@ private:
             if (!directory->source && errno == EXDEV) {
                 // Another filesystem is mounted here: keep the mount point, not what is mounted.
                 if (options_.log)
-                    options_.log(
-                        fmt::format("Not copying {}: another filesystem is mounted there.", directory->path));
+                    options_.log(fmt::format("Not copying {}: another filesystem is mounted there.", directory->path));
                 directory->source = UniqueFd(openat(directory->parent->source.get(), directory->name.c_str(),
                                                     O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
                 finishListing(directory);
@@ -325,7 +324,7 @@ private:
     {
         const int sourceDirFd = directory->source.get(), targetDirFd = directory->target.get();
         std::string childPath = directory->path + "/" + name;
-        struct stat st {};
+        struct stat st { };
         if (fstatat(sourceDirFd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
             fail("cannot read", childPath);
         if (S_ISDIR(st.st_mode)) {
@@ -358,7 +357,7 @@ private:
             // a FIFO or device node in its place since the fstatat.
             UniqueFd source(openat(sourceDirFd, name.c_str(),
                                    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME));
-            struct stat opened {};
+            struct stat opened { };
             if (!source || fstat(source.get(), &opened) < 0)
                 fail("cannot open", childPath);
             if (opened.st_dev != st.st_dev || opened.st_ino != st.st_ino)

@@ -20,7 +20,7 @@ struct CopyProgress {
 };
 
 struct CopyOptions {
-    std::function<bool()> canceled;                  // polled often; true stops with CopyStopped
+    std::function<bool()> canceled;                    // polled often; true stops with CopyStopped
     std::function<void(const CopyProgress&)> progress; // called now and then from the copying thread
     std::function<void(const std::string&)> log;
     // Creating entries and copying data mostly wait on the filesystem: several
@@ -28,7 +28,7 @@ struct CopyOptions {
     unsigned threads = 6;
 };
 
-struct CopyStopped {};
+struct CopyStopped { };
 
 // Copies the tree at directory fd `sourceFd` into the existing empty directory
 // fd `targetFd` (whose own metadata is set from the source's). Throws Error.

@@ -32,7 +32,7 @@ void clearImmutableAttributes(int parentFd, const std::string& name)
 {
     // Only directories and regular files are opened: never a tree's device node or FIFO.
     UniqueFd pathFd(openat(parentFd, name.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
-    struct stat st {};
+    struct stat st { };
     if (!pathFd || fstat(pathFd.get(), &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)))
         return;
     UniqueFd fd = reopenPathFd(pathFd.get(), O_RDONLY | O_NONBLOCK);

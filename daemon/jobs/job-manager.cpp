@@ -13,8 +13,7 @@ Error machineBusy(const std::string& machine)
                                               machine));
 }
 
-void JobManager::checkFree(const std::vector<std::string>& machines,
-                           const std::vector<std::string>& readMachines) const
+void JobManager::checkFree(const std::vector<std::string>& machines, const std::vector<std::string>& readMachines) const
 {
     for (const auto& machine : readMachines)
         if (heldMachines_.count(machine))

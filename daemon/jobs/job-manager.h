@@ -22,7 +22,7 @@ Error machineBusy(const std::string& machine);
 // systemd): until it is released, jobs on them and other holds get Busy.
 class MachineHold {
 public:
-    MachineHold(JobManager& jobs, std::vector<std::string> machines) : jobs_(jobs), machines_(std::move(machines)) {}
+    MachineHold(JobManager& jobs, std::vector<std::string> machines) : jobs_(jobs), machines_(std::move(machines)) { }
     ~MachineHold() { release(); }
     MachineHold(const MachineHold&) = delete;
     MachineHold& operator=(const MachineHold&) = delete;
@@ -37,7 +37,7 @@ private:
 class JobManager {
 public:
     // At most `maxJobs` jobs at once, and `maxJobsPerCaller` of one uid (root is exempt).
-    JobManager(unsigned maxJobs, unsigned maxJobsPerCaller) : maxJobs_(maxJobs), maxJobsPerCaller_(maxJobsPerCaller) {}
+    JobManager(unsigned maxJobs, unsigned maxJobsPerCaller) : maxJobs_(maxJobs), maxJobsPerCaller_(maxJobsPerCaller) { }
 
     // Admits a new job holding `machines` (its machine, plus e.g. a new name it
     // creates) for itself, and `readMachines` (a clone's source) shared with

@@ -19,10 +19,14 @@ namespace bred {
 std::string_view jobStateName(JobState state)
 {
     switch (state) {
-    case JobState::Running: return "running";
-    case JobState::Done: return "done";
-    case JobState::Failed: return "failed";
-    case JobState::Canceled: return "canceled";
+    case JobState::Running:
+        return "running";
+    case JobState::Done:
+        return "done";
+    case JobState::Failed:
+        return "failed";
+    case JobState::Canceled:
+        return "canceled";
     }
     return "failed";
 }
@@ -52,10 +56,7 @@ void JobContext::setExitStatus(std::int32_t status)
 
 void JobContext::log(unsigned priority, const std::string& line) { job_.addLogLine(priority, line); }
 
-bool JobContext::cancelRequested() const
-{
-    return job_.cancelRequested_.load() && !job_.pastPointOfNoReturn_.load();
-}
+bool JobContext::cancelRequested() const { return job_.cancelRequested_.load() && !job_.pastPointOfNoReturn_.load(); }
 
 int JobContext::cancelFd() const { return job_.cancelFd_; }
 
@@ -71,9 +72,13 @@ void JobContext::enterPointOfNoReturn()
     job_.pastPointOfNoReturn_ = true;
 }
 
-Job::Job(std::uint32_t id, std::string type, std::string machine, std::string polkitAction, uid_t ownerUid)
-    : id_(id), type_(std::move(type)), machine_(std::move(machine)), polkitAction_(std::move(polkitAction)),
-      ownerUid_(ownerUid), cancelFd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
+Job::Job(std::uint32_t id, std::string type, std::string machine, std::string polkitAction, uid_t ownerUid) :
+    id_(id),
+    type_(std::move(type)),
+    machine_(std::move(machine)),
+    polkitAction_(std::move(polkitAction)),
+    ownerUid_(ownerUid),
+    cancelFd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK))
 {
     if (cancelFd_ < 0)
         throw std::system_error(errno, std::generic_category(), "eventfd");

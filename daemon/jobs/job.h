@@ -44,7 +44,7 @@ class Job;
 // What the work function sees. Thread-safe.
 class JobContext {
 public:
-    explicit JobContext(Job& job) : job_(job) {}
+    explicit JobContext(Job& job) : job_(job) { }
     void setStage(const std::string& stage);
     void setProgress(double fraction);
     void setBytes(std::uint64_t done, std::uint64_t total);
@@ -63,7 +63,7 @@ private:
 };
 
 // Thrown by throwIfCanceled(); the job ends `canceled`.
-struct JobCanceled {};
+struct JobCanceled { };
 
 class Job : public std::enable_shared_from_this<Job> {
 public:

@@ -30,9 +30,9 @@ namespace {
 using ArchiveReader = std::unique_ptr<archive, decltype(&archive_read_free)>;
 using ArchiveWriter = std::unique_ptr<archive, decltype(&archive_write_free)>;
 
-constexpr int diskFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME |
-                          ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_ACL |
-                          ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
+constexpr int diskFlags = ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                          ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                          ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS;
 
 // Refuses entries that would be written through a symlink, in a tree that was
 // empty when extraction began: then every symlink in it is one this archive
@@ -129,7 +129,7 @@ void removeInTree(int treeFd, const std::string& path)
     UniqueFd parentFd = openInRoot(treeFd, parent, O_RDONLY | O_DIRECTORY);
     if (!parentFd)
         return; // nothing there to delete
-    struct stat st {};
+    struct stat st { };
     if (fstatat(parentFd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
         return;
     if (S_ISDIR(st.st_mode))
@@ -203,7 +203,7 @@ bool isDeviceNode(int treeFd, const std::string& path, archive_entry* entry)
         return archive_entry_filetype(entry) == AE_IFCHR || archive_entry_filetype(entry) == AE_IFBLK;
     auto [parent, name] = splitParent(path);
     UniqueFd parentFd = openInRoot(treeFd, parent, O_PATH | O_DIRECTORY);
-    struct stat st {};
+    struct stat st { };
     return parentFd && fstatat(parentFd.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
            (S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode));
 }
@@ -211,9 +211,8 @@ bool isDeviceNode(int treeFd, const std::string& path, archive_entry* entry)
 void throwArchiveError(archive* reader, const std::string& context)
 {
     const char* message = archive_error_string(reader);
-    throw Error(ErrorCode::BadArchive,
-                fmt::format("The archive is damaged or not a supported format{}: {}", context,
-                            message ? message : "unknown error"));
+    throw Error(ErrorCode::BadArchive, fmt::format("The archive is damaged or not a supported format{}: {}", context,
+                                                   message ? message : "unknown error"));
 }
 
 // Unpacks an uncompressed tar stream into `target`.
@@ -306,8 +305,8 @@ std::uint64_t extractArchive(int fd, const std::filesystem::path& target, const 
     } catch (const Error& error) {
         // A damaged compressed stream shows as a tar archive ending early: name the real cause.
         if (std::string problem = decompressor.finish(); !problem.empty() && error.code() == ErrorCode::BadArchive)
-            throw Error(ErrorCode::BadArchive, fmt::format("The archive is damaged or not a supported format: {}",
-                                                           problem));
+            throw Error(ErrorCode::BadArchive,
+                        fmt::format("The archive is damaged or not a supported format: {}", problem));
         throw;
     }
 }

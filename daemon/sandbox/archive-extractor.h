@@ -23,7 +23,7 @@ struct ExtractOptions {
     std::function<void(const std::filesystem::path&)> deviceNode;
 };
 
-struct ExtractionStopped {};
+struct ExtractionStopped { };
 
 // Extracts the archive readable from `fd` (any compression libarchive knows)
 // into `target`, an existing directory. Throws Error(BadArchive) naming the

@@ -11,9 +11,12 @@ namespace {
 std::size_t digestLength(HashAlgorithm algorithm)
 {
     switch (algorithm) {
-    case HashAlgorithm::Sha256: return 32;
-    case HashAlgorithm::Sha512: return 64;
-    case HashAlgorithm::Md5: return 16;
+    case HashAlgorithm::Sha256:
+        return 32;
+    case HashAlgorithm::Sha512:
+        return 64;
+    case HashAlgorithm::Md5:
+        return 16;
     }
     return 0;
 }

@@ -41,8 +41,7 @@ struct ExpectedChecksum {
 
 // Finds `fileName`'s checksum in a checksum file of `format`; nullopt when the
 // file is not listed.
-std::optional<ExpectedChecksum> findChecksum(ChecksumFormat format, std::string_view text,
-                                             std::string_view fileName);
+std::optional<ExpectedChecksum> findChecksum(ChecksumFormat format, std::string_view text, std::string_view fileName);
 
 // True for a hex string of the algorithm's digest length.
 bool isHexDigest(std::string_view hex, HashAlgorithm algorithm);

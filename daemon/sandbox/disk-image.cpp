@@ -45,9 +45,10 @@ std::string rootGuidFor(const std::string& architecture)
 // A GPT GUID is stored mixed-endian: the first three fields little-endian.
 std::string formatGuid(const unsigned char* raw)
 {
-    return fmt::format("{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}",
-                       raw[3], raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6], raw[8], raw[9], raw[10],
-                       raw[11], raw[12], raw[13], raw[14], raw[15]);
+    return fmt::format(
+        "{:02X}{:02X}{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}-{:02X}{:02X}{:02X}{:02X}{:02X}{:02X}", raw[3],
+        raw[2], raw[1], raw[0], raw[5], raw[4], raw[7], raw[6], raw[8], raw[9], raw[10], raw[11], raw[12], raw[13],
+        raw[14], raw[15]);
 }
 
 std::uint64_t le64(const unsigned char* p)
@@ -113,17 +114,16 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
     archive_entry_linkresolver_set_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
     archive_read_disk_set_behavior(reader.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
     archive_read_disk_set_symlink_physical(reader.get());
-    archive_write_disk_set_options(writer.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM |
-                                                     ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                                                     ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE |
-                                                     ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                                     ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    archive_write_disk_set_options(
+        writer.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                          ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                          ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
     // The writer works relative to the working directory, this thread's own.
     if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));
     if (archive_read_disk_open(reader.get(), source.c_str()) != ARCHIVE_OK)
-        throw Error(ErrorCode::Failed, fmt::format("cannot read {}: {}", source.string(),
-                                                   archive_error_string(reader.get())));
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot read {}: {}", source.string(), archive_error_string(reader.get())));
     const std::string prefix = source.string() + "/";
     for (;;) {
         if (canceled && canceled())
@@ -133,8 +133,8 @@ void copyTree(const std::filesystem::path& source, const std::filesystem::path& 
         if (status == ARCHIVE_EOF)
             break;
         if (status < ARCHIVE_WARN)
-            throw Error(ErrorCode::Failed, fmt::format("cannot read the image's tree: {}",
-                                                       archive_error_string(reader.get())));
+            throw Error(ErrorCode::Failed,
+                        fmt::format("cannot read the image's tree: {}", archive_error_string(reader.get())));
         archive_read_disk_descend(reader.get());
         std::string sourcePath = archive_entry_pathname(entry.get());
         if (!sourcePath.starts_with(prefix))
@@ -206,7 +206,7 @@ bool partitionFits(const GptPartition& partition, std::uint64_t imageSize)
 
 void checkPartitionInImage(int imageFd, const GptPartition& partition)
 {
-    struct stat image {};
+    struct stat image { };
     if (fstat(imageFd, &image) < 0)
         throw Error(ErrorCode::Failed, fmt::format("cannot inspect the disk image: {}", std::strerror(errno)));
     if (!S_ISREG(image.st_mode) || !partitionFits(partition, std::uint64_t(image.st_size)))
@@ -244,11 +244,12 @@ void copyPartitionTree(int imageFd, const GptPartition& partition, const std::fi
     std::filesystem::create_directory(mountPoint);
     int mounted = -1;
     for (const char* type : {"ext4", "xfs", "btrfs"})
-        if ((mounted = mount(devicePath.c_str(), mountPoint.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC, nullptr)) == 0)
+        if ((mounted = mount(devicePath.c_str(), mountPoint.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC,
+                             nullptr)) == 0)
             break;
     if (mounted < 0)
-        throw Error(ErrorCode::BadArchive, fmt::format("The root partition of the disk image cannot be mounted: {}",
-                                                       std::strerror(errno)));
+        throw Error(ErrorCode::BadArchive,
+                    fmt::format("The root partition of the disk image cannot be mounted: {}", std::strerror(errno)));
     struct Unmount {
         std::filesystem::path path;
         ~Unmount() { umount2(path.c_str(), MNT_DETACH); }

@@ -116,9 +116,8 @@ std::string verifyClearSigned(const std::string& keyring, const std::string& cle
     TemporaryFile signedFile(clearSigned);
     TemporaryFile output("");
     // gpgv writes the signed text to --output, replacing the empty file.
-    auto run = spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, "--output", output.path() + ".out",
-                          signedFile.path()},
-                         -1);
+    auto run = spawnGpgv(
+        {gpgvPath, "--quiet", "--keyring", keyring, "--output", output.path() + ".out", signedFile.path()}, -1);
     struct RemoveOutput {
         std::string path;
         ~RemoveOutput() { unlink(path.c_str()); }
@@ -136,19 +135,20 @@ struct StreamingSignatureCheck::Process {
     TemporaryFile signatureFile;
     UniqueFd input;
     GpgvRun run;
-    explicit Process(const std::string& signature) : signatureFile(signature) {}
+    explicit Process(const std::string& signature) : signatureFile(signature) { }
 };
 
-StreamingSignatureCheck::StreamingSignatureCheck(const std::string& keyring, const std::string& signature)
-    : process_(std::make_unique<Process>(signature)), keyring_(keyring)
+StreamingSignatureCheck::StreamingSignatureCheck(const std::string& keyring, const std::string& signature) :
+    process_(std::make_unique<Process>(signature)),
+    keyring_(keyring)
 {
     int input[2];
     if (pipe2(input, O_CLOEXEC) < 0)
         throw Error(ErrorCode::Failed, "cannot create a pipe for gpgv");
     UniqueFd readEnd(input[0]);
     process_->input = UniqueFd(input[1]);
-    process_->run = spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, process_->signatureFile.path(), "-"},
-                              readEnd.get());
+    process_->run =
+        spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, process_->signatureFile.path(), "-"}, readEnd.get());
 }
 
 StreamingSignatureCheck::~StreamingSignatureCheck()

@@ -34,7 +34,7 @@ struct DownloadCallbacks {
 // requested by `sink` or `canceled` throws DownloadStopped.
 void download(const std::string& url, const DownloadLimits& limits, const DownloadCallbacks& callbacks);
 
-struct DownloadStopped {};
+struct DownloadStopped { };
 
 // A small file (checksum list, signature) into memory, at most `maxBytes`.
 std::string downloadSmall(const std::string& url, const DownloadLimits& limits, std::size_t maxBytes,

@@ -109,7 +109,8 @@ void unpackImageLayers(int imageFd, const std::filesystem::path& target, const s
         // Paths come from the archive: open them inside it, never through its symlinks.
         UniqueFd layer = openRegularFileInRoot(imageFd, layers[i]);
         if (!layer)
-            throw Error(ErrorCode::BadArchive, fmt::format("The image lacks its layer {} (a regular file).", layers[i]));
+            throw Error(ErrorCode::BadArchive,
+                        fmt::format("The image lacks its layer {} (a regular file).", layers[i]));
         onLayer(i, layers.size());
         extractArchive(layer.get(), target, layerOptions);
     }

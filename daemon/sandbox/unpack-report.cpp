@@ -64,7 +64,8 @@ std::string checkedPath(std::string_view payload)
     std::size_t start = 0;
     for (;;) {
         auto slash = path.find('/', start);
-        std::string_view part = std::string_view(path).substr(start, slash == std::string::npos ? slash : slash - start);
+        std::string_view part =
+            std::string_view(path).substr(start, slash == std::string::npos ? slash : slash - start);
         if (part.empty() || part == "." || part == "..")
             malformed("a path that is not plainly relative");
         if (slash == std::string::npos)
@@ -166,8 +167,8 @@ std::optional<UnpackRecord> UnpackReportParser::next()
         if (!isGuid(partition.typeGuid))
             malformed("a partition type that is not a GUID");
         if (!partitionFits(partition, UINT64_MAX))
-            malformed(fmt::format("partition {} at {} of {} bytes", partition.number, partition.offset,
-                                  partition.size));
+            malformed(
+                fmt::format("partition {} at {} of {} bytes", partition.number, partition.offset, partition.size));
         return UnpackPartition{partition};
     }
     case failureTag: {

@@ -13,7 +13,7 @@ namespace bred {
 class BootEnablement {
 public:
     // `unitDirectory`: where units are written and enabled (/etc/systemd/system).
-    explicit BootEnablement(std::filesystem::path unitDirectory) : unitDirectory_(std::move(unitDirectory)) {}
+    explicit BootEnablement(std::filesystem::path unitDirectory) : unitDirectory_(std::move(unitDirectory)) { }
 
     // The Enabled property: machines.target pulls in ours or machinectl's.
     bool isEnabled(const std::string& name) const;

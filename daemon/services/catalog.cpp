@@ -41,8 +41,8 @@ std::string expand(const std::string& pattern, const std::map<std::string, std::
 void applyTable(Distribution& distribution, const toml::table& table, const std::string& source)
 {
     auto bad = [&](const std::string& key) {
-        return Error(ErrorCode::InvalidArgs,
-                     fmt::format("{}: distribution '{}': '{}' has a wrong type or value", source, distribution.id, key));
+        return Error(ErrorCode::InvalidArgs, fmt::format("{}: distribution '{}': '{}' has a wrong type or value",
+                                                         source, distribution.id, key));
     };
     for (const auto& [keyNode, node] : table) {
         std::string key(keyNode.str());
@@ -174,8 +174,8 @@ Catalog Catalog::parse(const std::vector<std::pair<std::string, std::string>>& s
         try {
             root = toml::parse(text, sourceName);
         } catch (const toml::parse_error& error) {
-            throw Error(ErrorCode::InvalidArgs, fmt::format("{}:{}: {}", sourceName, error.source().begin.line,
-                                                            error.description()));
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("{}:{}: {}", sourceName, error.source().begin.line, error.description()));
         }
         for (const auto& [idNode, node] : root) {
             std::string id(idNode.str());

@@ -29,10 +29,10 @@ struct Distribution {
     std::string name;
     // Values for the {placeholders} of the URL patterns: mirror, release, ...
     std::map<std::string, std::string> variables;
-    std::string archiveUrl;   // pattern
-    std::string checksumUrl;  // pattern; empty: nothing published
+    std::string archiveUrl;  // pattern
+    std::string checksumUrl; // pattern; empty: nothing published
     ChecksumFormat checksumFormat = ChecksumFormat::Sha256Sums;
-    std::string signatureUrl; // pattern; empty: nothing published
+    std::string signatureUrl;            // pattern; empty: nothing published
     bool signatureCoversArchive = false; // else it covers the checksum file
     // For gpgv: where each distribution keeps the keyring (Debian, Arch, ...);
     // the first one installed is used. None installed: signatures cannot be checked.

@@ -29,8 +29,8 @@ namespace {
 
 bool isBtrfsSubvolume(int fd)
 {
-    struct statfs fs {};
-    struct stat st {};
+    struct statfs fs { };
+    struct stat st { };
     return fstatfs(fd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC && fstat(fd, &st) == 0 &&
            st.st_ino == BTRFS_FIRST_FREE_OBJECTID;
 }
@@ -85,8 +85,7 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
             }
             job.setBytes(progress.bytesDone, progress.bytesTotal);
             double bytes = progress.bytesTotal ? double(progress.bytesDone) / double(progress.bytesTotal) : 1.0;
-            double entries =
-                progress.entriesTotal ? double(progress.entriesDone) / double(progress.entriesTotal) : 1.0;
+            double entries = progress.entriesTotal ? double(progress.entriesDone) / double(progress.entriesTotal) : 1.0;
             job.setProgress(std::min(bytes, entries));
         };
         options.log = [&job](const std::string& line) { job.log(LOG_WARNING, line); };

@@ -19,7 +19,7 @@ struct CloneRequest {
 
 class Cloner {
 public:
-    explicit Cloner(const MachineStore& store) : store_(store) {}
+    explicit Cloner(const MachineStore& store) : store_(store) { }
 
     // The job's work: copies into a hidden directory, makes it a new machine
     // (empty machine-id, its own hostname), then renames it into place. On any

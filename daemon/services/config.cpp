@@ -19,8 +19,7 @@ std::filesystem::path absolutePath(const toml::table& section, std::string_view 
         return fallback;
     auto value = node.value<std::string>();
     if (!value || value->empty() || value->front() != '/')
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("{}: '{}' must be an absolute path", source, key));
+        throw Error(ErrorCode::InvalidArgs, fmt::format("{}: '{}' must be an absolute path", source, key));
     return std::filesystem::path(*value).lexically_normal();
 }
 
@@ -32,8 +31,7 @@ std::int64_t nonNegativeInteger(const toml::table& section, std::string_view key
         return fallback;
     auto value = node.value<std::int64_t>();
     if (!value || *value < 0)
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("{}: '{}' must be a non-negative integer", source, key));
+        throw Error(ErrorCode::InvalidArgs, fmt::format("{}: '{}' must be a non-negative integer", source, key));
     return *value;
 }
 
@@ -45,9 +43,8 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
     try {
         root = toml::parse(text, sourceName);
     } catch (const toml::parse_error& error) {
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("{}:{}:{}: {}", sourceName, error.source().begin.line,
-                                error.source().begin.column, error.description()));
+        throw Error(ErrorCode::InvalidArgs, fmt::format("{}:{}:{}: {}", sourceName, error.source().begin.line,
+                                                        error.source().begin.column, error.description()));
     }
     Config config;
     config.catalogFile = std::filesystem::path(BRED_DATADIR) / "distributions.toml";
@@ -68,8 +65,8 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
                         auto itemText = item.value<std::string>();
                         if (!itemText)
                             throw Error(ErrorCode::InvalidArgs,
-                                        fmt::format("{}: recipes.{}.{} must be a list of strings", sourceName,
-                                                    id.str(), name.str()));
+                                        fmt::format("{}: recipes.{}.{} must be a list of strings", sourceName, id.str(),
+                                                    name.str()));
                         items.push_back(*itemText);
                     }
                     parsed = items;
@@ -98,10 +95,8 @@ Config parseConfig(std::string_view text, const std::string& sourceName)
         return config;
     config.catalogFile = absolutePath(*daemon, "catalog_file", config.catalogFile, sourceName);
     config.catalogDirectory = absolutePath(*daemon, "catalog_directory", config.catalogDirectory, sourceName);
-    config.machinesDirectory =
-        absolutePath(*daemon, "machines_directory", config.machinesDirectory, sourceName);
-    config.settingsDirectory =
-        absolutePath(*daemon, "settings_directory", config.settingsDirectory, sourceName);
+    config.machinesDirectory = absolutePath(*daemon, "machines_directory", config.machinesDirectory, sourceName);
+    config.settingsDirectory = absolutePath(*daemon, "settings_directory", config.settingsDirectory, sourceName);
     config.unitDirectory = absolutePath(*daemon, "unit_directory", config.unitDirectory, sourceName);
     config.recipeDirectory = absolutePath(*daemon, "recipe_directory", config.recipeDirectory, sourceName);
     config.localRecipeDirectory =

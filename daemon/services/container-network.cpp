@@ -30,8 +30,9 @@ void validateContainerNetwork(const ContainerNetwork& network)
                                 "192.168.1.20/24 or 2001:db8::20/64.",
                                 network.address));
     if (!network.gateway.empty() && !isIpAddress(network.gateway))
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("Setting 'gateway' ('{}') must be an IP address, such as 192.168.1.1.", network.gateway));
+        throw Error(
+            ErrorCode::InvalidArgs,
+            fmt::format("Setting 'gateway' ('{}') must be an IP address, such as 192.168.1.1.", network.gateway));
     for (const auto& server : network.dns)
         if (!isIpAddress(server))
             throw Error(ErrorCode::InvalidArgs,

@@ -23,8 +23,8 @@ bool isCryptHash(const std::string& hash)
     if (hash.size() < 4 || hash.front() != '$')
         return false;
     for (char c : hash)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '$' || c == '.' || c == '/' || c == '=' ||
-              c == '-' || c == ','))
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '$' || c == '.' || c == '/' || c == '=' || c == '-' ||
+              c == ','))
             return false;
     return true;
 }
@@ -39,7 +39,7 @@ UserAddition userAddition(const std::string& user, const std::optional<std::stri
         throw Error(ErrorCode::InvalidName,
                     fmt::format("'{}' is not a valid user name: start with a letter or '_', then letters, digits, "
                                 "'_' or '-', at most 31 characters, not all digits.",
-                                  user));
+                                user));
     std::vector<std::string> command{"useradd", "--create-home"};
     if (groups && !groups->empty()) {
         std::string list;
@@ -84,9 +84,9 @@ void checkUserAddStatus(int status, const std::string& user, const std::string& 
     if (status == userAddNameInUse)
         throw Error(ErrorCode::AlreadyExists, fmt::format("A user '{}' exists already in '{}'.", user, machine));
     if (status == userAddNoSuchGroup)
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("A group given does not exist in '{}'; create it first or leave it out.{}", machine,
-                                printed));
+        throw Error(
+            ErrorCode::InvalidArgs,
+            fmt::format("A group given does not exist in '{}'; create it first or leave it out.{}", machine, printed));
     if (status == commandNotFound)
         throw Error(ErrorCode::NotSupported,
                     fmt::format("'{}' has no useradd; install its shadow (passwd) package first.", machine));

@@ -80,7 +80,7 @@ RequestOptions templateOptions(TemplateRequest& request, const std::string& name
 // no archives.
 void checkArchiveDescriptor(int fd)
 {
-    struct stat st {};
+    struct stat st { };
     if (fstat(fd, &st) < 0)
         throw Error(ErrorCode::InvalidArgs,
                     fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
@@ -180,7 +180,8 @@ ConvertRequest parseConvert(const std::string& name, const std::string& recipeId
     const std::string id = recipeId.empty() ? "bredos" : recipeId;
     auto found = std::find_if(recipes.begin(), recipes.end(), [&](const Recipe& recipe) { return recipe.id == id; });
     if (found == recipes.end())
-        throw Error(ErrorCode::NoSuchRecipe, fmt::format("There is no recipe '{}'; 'bredmachine recipes' lists them.", id));
+        throw Error(ErrorCode::NoSuchRecipe,
+                    fmt::format("There is no recipe '{}'; 'bredmachine recipes' lists them.", id));
     ConvertRequest request{name, std::move(*found), {}};
     RecipeVariables variables;
     if (auto administrators = configured.find(request.recipe.id); administrators != configured.end())
@@ -297,10 +298,7 @@ UnbindRequest parseUnbind(const std::string& name, const std::string& destinatio
     return UnbindRequest{name, checkedBindPath(destination, "destination")};
 }
 
-void checkUnbind(const UnbindRequest& request, const MachineStateView& state)
-{
-    existingMachine(request.name, state);
-}
+void checkUnbind(const UnbindRequest& request, const MachineStateView& state) { existingMachine(request.name, state); }
 
 NetworkRequest parseSetNetwork(const std::string& name, OptionMap settings)
 {

@@ -20,9 +20,9 @@ bool MachineSettings::bind(const BindRequest& request) const
     } else {
         std::error_code existsError;
         if (!std::filesystem::exists(bind.source, existsError))
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("The source {} does not exist on the host; create it, or pass mkdir.",
-                                    bind.source));
+            throw Error(
+                ErrorCode::InvalidArgs,
+                fmt::format("The source {} does not exist on the host; create it, or pass mkdir.", bind.source));
     }
     return store_.editSettings(request.name, [&](NspawnSettingsEditor& settings) { settings.setBind(bind); });
 }
@@ -31,8 +31,9 @@ bool MachineSettings::unbind(const UnbindRequest& request) const
 {
     return store_.editSettings(request.name, [&](NspawnSettingsEditor& settings) {
         if (!settings.removeBind(request.destination))
-            throw Error(ErrorCode::InvalidArgs, fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.",
-                                                            request.name, request.destination, request.name));
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("'{}' has no bind at {}; 'bredmachine status {}' lists them.", request.name,
+                                    request.destination, request.name));
     });
 }
 

@@ -12,7 +12,7 @@ namespace bred {
 
 class MachineSettings {
 public:
-    explicit MachineSettings(const MachineStore& store) : store_(store) {}
+    explicit MachineSettings(const MachineStore& store) : store_(store) { }
 
     // Creates the host folder first when the request says so; throws
     // InvalidArgs when it is missing otherwise.

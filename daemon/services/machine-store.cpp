@@ -145,7 +145,7 @@ std::vector<std::string> MachineStore::addMissingStartSettings(bool& reloadNeede
             continue;
         bool foreign = false;
         for (const auto& path : {settingsFile(name), machinectlDropIn(name)}) {
-            struct stat st {};
+            struct stat st { };
             if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
                 done.push_back(fmt::format("left '{}' as it is: {} is not a regular file", name, path.string()));
                 foreign = true;
@@ -185,8 +185,7 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
     bool immutable = isTreeReadOnly(treeFd.get());
     if (immutable)
         setTreeReadOnly(treeFd.get(), false);
-    int renamed = renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), newName.c_str(),
-                            RENAME_NOREPLACE);
+    int renamed = renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), newName.c_str(), RENAME_NOREPLACE);
     int renameErrno = errno;
     if (immutable)
         setTreeReadOnly(treeFd.get(), true);
@@ -205,8 +204,8 @@ void MachineStore::rename(const std::string& name, const std::string& newName) c
         renameat2(directoryFd_.get(), newName.c_str(), directoryFd_.get(), name.c_str(), RENAME_NOREPLACE);
         if (immutable)
             setTreeReadOnly(treeFd.get(), true);
-        throw Error(ErrorCode::Failed, fmt::format("cannot rename the settings file {}: {}",
-                                                   oldSettings.string(), std::strerror(settingsErrno)));
+        throw Error(ErrorCode::Failed, fmt::format("cannot rename the settings file {}: {}", oldSettings.string(),
+                                                   std::strerror(settingsErrno)));
     }
     removeMachinectlDropIn(name);
 }
@@ -235,8 +234,8 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     if (::unlink(settings.c_str()) == 0)
         job.log(LOG_INFO, fmt::format("Removed settings file {}.", settings.string()));
     else if (errno != ENOENT)
-        job.log(LOG_WARNING, fmt::format("Could not remove settings file {}: {}", settings.string(),
-                                         std::strerror(errno)));
+        job.log(LOG_WARNING,
+                fmt::format("Could not remove settings file {}: {}", settings.string(), std::strerror(errno)));
     removeMachinectlDropIn(name);
 
     std::uint64_t removed = 0;
@@ -255,7 +254,7 @@ constexpr std::string_view removalPrefix = ".#bred-remove-";
 // The identity of a tree that survives a rename: inode and birth time.
 std::string treeIdentity(int treeFd)
 {
-    struct stat st {};
+    struct stat st { };
     if (fstat(treeFd, &st) < 0)
         return {};
     return fmt::format("{} {}", st.st_ino, treeCreationTimestamp(treeFd));
@@ -263,15 +262,15 @@ std::string treeIdentity(int treeFd)
 
 } // namespace
 
-PendingTemplate::PendingTemplate(const MachineStore& store, const std::string& name, int treeFd)
-    : directoryFd_(store.directoryFd()),
-      marker_(fmt::format("{}{}", pendingTemplatePrefix, randomSuffix()))
+PendingTemplate::PendingTemplate(const MachineStore& store, const std::string& name, int treeFd) :
+    directoryFd_(store.directoryFd()),
+    marker_(fmt::format("{}{}", pendingTemplatePrefix, randomSuffix()))
 {
     std::string record = name + "\n" + treeIdentity(treeFd) + "\n";
     UniqueFd file(openat(directoryFd_, marker_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
     if (!file || write(file.get(), record.data(), record.size()) != ssize_t(record.size()) || fsync(file.get()) < 0)
-        throw Error(ErrorCode::Failed, fmt::format("cannot record the template being installed in {}: {}", marker_,
-                                                   std::strerror(errno)));
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot record the template being installed in {}: {}", marker_, std::strerror(errno)));
 }
 
 PendingTemplate::~PendingTemplate() { unlinkat(directoryFd_, marker_.c_str(), 0); }
@@ -305,12 +304,12 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
             // .#bred-remove-NAME-SUFFIX: the tree was moved aside, its settings may not be gone yet.
             std::string name = entry.name.substr(removalPrefix.size());
             name = name.substr(0, name.rfind('-'));
-            struct stat st {};
+            struct stat st { };
             if (isValidMachineName(name) && fstatat(directoryFd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 &&
                 ::unlink(settingsFile(name).c_str()) == 0) {
                 removeMachinectlDropIn(name);
-                done.push_back(fmt::format("removed {}, the settings of removed machine '{}'", settingsFile(name).string(),
-                                           name));
+                done.push_back(
+                    fmt::format("removed {}, the settings of removed machine '{}'", settingsFile(name).string(), name));
             }
         }
     }

@@ -23,8 +23,8 @@ constexpr std::size_t maxOsReleaseSize = std::size_t{64} * 1024;
 
 bool isSubvolume(int treeFd)
 {
-    struct statfs fs {};
-    struct stat st {};
+    struct statfs fs { };
+    struct stat st { };
     return fstatfs(treeFd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC && fstat(treeFd, &st) == 0 &&
            st.st_ino == BTRFS_FIRST_FREE_OBJECTID;
 }
@@ -106,25 +106,36 @@ std::string architectureFromElfHeader(std::string_view header)
     auto byte1 = static_cast<unsigned char>(header[offsetof(Elf32_Ehdr, e_machine) + 1]);
     unsigned machine = littleEndian ? (byte0 | byte1 << 8) : (byte1 | byte0 << 8);
     switch (machine) {
-    case EM_X86_64: return "x86-64";
-    case EM_386: return "x86";
-    case EM_AARCH64: return littleEndian ? "arm64" : "arm64-be";
-    case EM_ARM: return littleEndian ? "arm" : "arm-be";
-    case EM_RISCV: return is64 ? "riscv64" : "riscv32";
-    case EM_PPC64: return littleEndian ? "ppc64-le" : "ppc64";
-    case EM_PPC: return "ppc";
-    case EM_S390: return is64 ? "s390x" : "s390";
-    case EM_LOONGARCH: return is64 ? "loongarch64" : "";
-    case EM_MIPS: return is64 ? (littleEndian ? "mips64-le" : "mips64") : (littleEndian ? "mips-le" : "mips");
-    default: return {};
+    case EM_X86_64:
+        return "x86-64";
+    case EM_386:
+        return "x86";
+    case EM_AARCH64:
+        return littleEndian ? "arm64" : "arm64-be";
+    case EM_ARM:
+        return littleEndian ? "arm" : "arm-be";
+    case EM_RISCV:
+        return is64 ? "riscv64" : "riscv32";
+    case EM_PPC64:
+        return littleEndian ? "ppc64-le" : "ppc64";
+    case EM_PPC:
+        return "ppc";
+    case EM_S390:
+        return is64 ? "s390x" : "s390";
+    case EM_LOONGARCH:
+        return is64 ? "loongarch64" : "";
+    case EM_MIPS:
+        return is64 ? (littleEndian ? "mips64-le" : "mips64") : (littleEndian ? "mips-le" : "mips");
+    default:
+        return {};
     }
 }
 
 std::string detectTreeArchitecture(int treeFd)
 {
     // Binaries every distribution the catalog names has; symlinks resolve inside the tree.
-    for (const char* path : {"usr/lib/systemd/systemd", "usr/bin/sh", "bin/sh", "usr/bin/env",
-                             "usr/bin/bash", "usr/bin/busybox", "sbin/init"})
+    for (const char* path : {"usr/lib/systemd/systemd", "usr/bin/sh", "bin/sh", "usr/bin/env", "usr/bin/bash",
+                             "usr/bin/busybox", "sbin/init"})
         if (auto head = readFileHeadInRoot(treeFd, path, sizeof(Elf64_Ehdr)))
             if (auto arch = architectureFromElfHeader(*head); !arch.empty())
                 return arch;
@@ -135,8 +146,7 @@ bool isTreeReadOnly(int treeFd)
 {
     if (isSubvolume(treeFd)) {
         std::uint64_t subvolumeFlags = 0;
-        if (ioctl(treeFd, BTRFS_IOC_SUBVOL_GETFLAGS, &subvolumeFlags) == 0 &&
-            (subvolumeFlags & BTRFS_SUBVOL_RDONLY))
+        if (ioctl(treeFd, BTRFS_IOC_SUBVOL_GETFLAGS, &subvolumeFlags) == 0 && (subvolumeFlags & BTRFS_SUBVOL_RDONLY))
             return true;
     }
     int flags = 0;
@@ -156,16 +166,15 @@ void setImmutable(int treeFd, bool immutable)
     }
     int wanted = immutable ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
     if (wanted != flags && ioctl(treeFd, FS_IOC_SETFLAGS, &wanted) < 0)
-        throw Error(ErrorCode::Failed,
-                    fmt::format("cannot {} the immutable attribute of the tree: {}",
-                                immutable ? "set" : "clear", std::strerror(errno)));
+        throw Error(ErrorCode::Failed, fmt::format("cannot {} the immutable attribute of the tree: {}",
+                                                   immutable ? "set" : "clear", std::strerror(errno)));
 }
 
 } // namespace
 
 void makeTreeDirectory(int parentFd, const std::string& name)
 {
-    struct statfs fs {};
+    struct statfs fs { };
     if (fstatfs(parentFd, &fs) == 0 && fs.f_type == BTRFS_SUPER_MAGIC) {
         btrfs_ioctl_vol_args args{};
         std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
@@ -183,8 +192,8 @@ void setTreeReadOnly(int treeFd, bool readOnly)
         if (ioctl(treeFd, BTRFS_IOC_SUBVOL_GETFLAGS, &flags) == 0) {
             flags = readOnly ? (flags | BTRFS_SUBVOL_RDONLY) : (flags & ~std::uint64_t(BTRFS_SUBVOL_RDONLY));
             if (ioctl(treeFd, BTRFS_IOC_SUBVOL_SETFLAGS, &flags) < 0)
-                throw Error(ErrorCode::Failed, fmt::format("cannot change the subvolume's read-only flag: {}",
-                                                           std::strerror(errno)));
+                throw Error(ErrorCode::Failed,
+                            fmt::format("cannot change the subvolume's read-only flag: {}", std::strerror(errno)));
         }
         if (readOnly)
             return;
@@ -194,7 +203,7 @@ void setTreeReadOnly(int treeFd, bool readOnly)
 
 std::uint64_t treeCreationTimestamp(int treeFd)
 {
-    struct statx stx {};
+    struct statx stx { };
     if (statx(treeFd, "", AT_EMPTY_PATH, STATX_BTIME, &stx) < 0 || !(stx.stx_mask & STATX_BTIME))
         return 0;
     return std::uint64_t(stx.stx_btime.tv_sec) * 1000000 + stx.stx_btime.tv_nsec / 1000;

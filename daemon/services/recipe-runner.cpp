@@ -20,8 +20,10 @@ constexpr std::size_t failureLines = 15;
 
 class StepRunner {
 public:
-    StepRunner(const Recipe& recipe, const RunRequest& target, JobContext& job)
-        : recipe_(recipe), target_(target), job_(job)
+    StepRunner(const Recipe& recipe, const RunRequest& target, JobContext& job) :
+        recipe_(recipe),
+        target_(target),
+        job_(job)
     {
     }
 

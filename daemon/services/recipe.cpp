@@ -23,7 +23,7 @@ const std::map<std::string, RecipeStepKind> stepKinds{
 
 class RecipeReader {
 public:
-    explicit RecipeReader(std::string source) : source_(std::move(source)) {}
+    explicit RecipeReader(std::string source) : source_(std::move(source)) { }
 
     [[noreturn]] void fail(const std::string& what) const
     {
@@ -85,10 +85,9 @@ private:
 
 bool isRecipeId(const std::string& id)
 {
-    return !id.empty() && id.size() <= 64 &&
-           std::all_of(id.begin(), id.end(), [](char c) {
-               return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
-           });
+    return !id.empty() && id.size() <= 64 && std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+    });
 }
 
 std::string joined(const std::vector<std::string>& values)
@@ -213,8 +212,8 @@ Recipe parseRecipe(std::string_view text, const std::string& sourceName)
             step.path = reader.string(*table, "path", true, where);
             if (!isAbsoluteNormalPath(step.path))
                 reader.fail(where + ": 'path' must be an absolute path inside the container");
-            step.content = reader.string(*table, step.kind == RecipeStepKind::WriteFile ? "content" : "block",
-                                         false, where);
+            step.content =
+                reader.string(*table, step.kind == RecipeStepKind::WriteFile ? "content" : "block", false, where);
             step.contentFrom = reader.string(*table, "content_from", false, where);
             if (step.kind == RecipeStepKind::EnsureBlock && step.content.empty())
                 reader.fail(where + " (ensure-block) needs 'block'");

@@ -19,11 +19,11 @@ using RecipeValue = std::variant<std::string, std::vector<std::string>>;
 using RecipeVariables = std::map<std::string, RecipeValue>;
 
 enum class RecipeStepKind {
-    Run,            // run `command` inside the container
-    WriteFile,      // make `path` hold exactly `content` (or the host file `content_from`)
-    EnsureBlock,    // make `path` contain `block` once, appending it when missing
+    Run,             // run `command` inside the container
+    WriteFile,       // make `path` hold exactly `content` (or the host file `content_from`)
+    EnsureBlock,     // make `path` contain `block` once, appending it when missing
     InstallPackages, // install `packages` with the recipe's package manager (already installed: nothing)
-    RemovePackages, // remove those of `packages` that are installed
+    RemovePackages,  // remove those of `packages` that are installed
 };
 
 struct RecipeStep {
@@ -38,9 +38,9 @@ struct RecipeStep {
 
 struct Recipe {
     std::string id, description;
-    std::vector<std::string> osIds;        // os-release ID or ID_LIKE values it applies to
+    std::vector<std::string> osIds;         // os-release ID or ID_LIKE values it applies to
     std::vector<std::string> architectures; // empty: any
-    std::string packageManager;            // "pacman"
+    std::string packageManager;             // "pacman"
     RecipeVariables variables;
     std::vector<RecipeStep> steps;
     std::filesystem::path source;

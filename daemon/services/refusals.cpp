@@ -20,9 +20,8 @@ Error noSuchMachine(const std::string& name)
 
 Error machineExists(const std::string& name, bool replaceable)
 {
-    return Error(ErrorCode::AlreadyExists,
-                 fmt::format("A machine '{}' already exists; choose another name{}.", name,
-                             replaceable ? ", or replace it (force)" : ""));
+    return Error(ErrorCode::AlreadyExists, fmt::format("A machine '{}' already exists; choose another name{}.", name,
+                                                       replaceable ? ", or replace it (force)" : ""));
 }
 
 Error notReplaceable(const std::string& name)
@@ -33,8 +32,9 @@ Error notReplaceable(const std::string& name)
 
 Error running(const std::string& name, const std::string& verb)
 {
-    return Error(ErrorCode::Busy, fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.",
-                                              name, name, verb));
+    return Error(
+        ErrorCode::Busy,
+        fmt::format("Machine '{}' is running; stop it first ('bredmachine stop {}') to {} it.", name, name, verb));
 }
 
 Error runningAlready(const std::string& name)

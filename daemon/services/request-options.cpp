@@ -13,8 +13,8 @@ RequestOptions::RequestOptions(OptionMap options, const std::set<std::string>& k
             std::string names;
             for (const auto& name : known)
                 names += (names.empty() ? "" : ", ") + name;
-            throw Error(ErrorCode::InvalidArgs,
-                        fmt::format("Unknown option '{}'; this method takes: {}.", key, names.empty() ? "none" : names));
+            throw Error(ErrorCode::InvalidArgs, fmt::format("Unknown option '{}'; this method takes: {}.", key,
+                                                            names.empty() ? "none" : names));
         }
 }
 
@@ -47,8 +47,8 @@ std::optional<T> RequestOptions::get(const std::string& key, const char* signatu
         return std::nullopt;
     if (const T* value = std::get_if<T>(&it->second))
         return *value;
-    throw Error(ErrorCode::InvalidArgs,
-                fmt::format("Option '{}' must be {} ({}), not '{}'.", key, typeName, signature, signatureOf(it->second)));
+    throw Error(ErrorCode::InvalidArgs, fmt::format("Option '{}' must be {} ({}), not '{}'.", key, typeName, signature,
+                                                    signatureOf(it->second)));
 }
 
 std::optional<std::string> RequestOptions::string(const std::string& key) const

@@ -39,7 +39,7 @@ constexpr int cancelCheckMilliseconds = 200;
 // so waiting for data is a poll that a cancel ends. A regular file is read as is.
 UniqueFd nonBlockingReader(int callerFd)
 {
-    struct stat st {};
+    struct stat st { };
     if (fstat(callerFd, &st) == 0 && S_ISREG(st.st_mode))
         return UniqueFd(fcntl(callerFd, F_DUPFD_CLOEXEC, 3));
     std::string path = fmt::format("/proc/self/fd/{}", callerFd);
@@ -137,9 +137,8 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     const Distribution& distribution = *request.distribution;
     auto source = Catalog::resolve(distribution, request.architecture);
     const std::optional<std::string> keyring = installedKeyring(distribution);
-    bool canCheckSignature =
-        keyring &&
-        (!distribution.signatureUrl.empty() || distribution.checksumFormat == ChecksumFormat::FedoraChecksum);
+    bool canCheckSignature = keyring && (!distribution.signatureUrl.empty() ||
+                                         distribution.checksumFormat == ChecksumFormat::FedoraChecksum);
     if (wanted == VerifyMode::Signature && !canCheckSignature) {
         if (request.verify)
             throw Error(ErrorCode::VerificationFailed,
@@ -249,10 +248,9 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
     case ArchiveLayout::Oci: {
         job.log(LOG_INFO, "Unpacking the image's layers.");
         makeTreeDirectory(workFd, "layers");
-        HelperProcess unpacker(unpackHelper(),
-                               unpackArguments(workPath, maxTreeBytes,
-                                               {"layers", unpacked, "layers", nativeArchitecture}),
-                               -1, unpackRecordHandler(job, workPath, deviceNodes));
+        HelperProcess unpacker(
+            unpackHelper(), unpackArguments(workPath, maxTreeBytes, {"layers", unpacked, "layers", nativeArchitecture}),
+            -1, unpackRecordHandler(job, workPath, deviceNodes));
         if (!unpacker.wait([&job] { return job.cancelRequested(); }))
             throw JobCanceled{};
         return "layers";
@@ -282,8 +280,9 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         const GptPartition partition = *root;
         job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
         makeTreeDirectory(workFd, "tree");
-        copyPartitionTree(image.get(), partition, workPath / "tree", [&job] { return job.cancelRequested(); },
-                          [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); });
+        copyPartitionTree(
+            image.get(), partition, workPath / "tree", [&job] { return job.cancelRequested(); },
+            [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); });
         return "tree";
     }
     }
@@ -307,7 +306,7 @@ void dropDeviceNodesOutsideDev(int treeFd, const std::filesystem::path& treePath
         std::string parentPath = relative.parent_path().string();
         std::string name = relative.filename().string();
         UniqueFd parent = openInRoot(treeFd, parentPath.empty() ? "." : parentPath, O_PATH | O_DIRECTORY);
-        struct stat st {};
+        struct stat st { };
         // A later layer may have replaced it, or a whiteout removed it.
         if (!parent || fstatat(parent.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 ||
             !(S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)))
@@ -330,7 +329,7 @@ void prepareResolvConf(int treeFd, JobContext& job)
 {
     // etc itself is the archive's: resolved inside the tree like every path.
     UniqueFd etc = openInRoot(treeFd, "etc", O_PATH | O_DIRECTORY);
-    struct stat st {};
+    struct stat st { };
     if (!etc || fstatat(etc.get(), "resolv.conf", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(st.st_mode))
         return;
     if (openInRoot(treeFd, "etc/resolv.conf", O_PATH))
@@ -421,7 +420,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     std::exception_ptr sourceError;
     try {
         if (request.archiveFd) {
-            struct stat st {};
+            struct stat st { };
             std::uint64_t total = fstat(request.archiveFd.get(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
             UniqueFd reader = nonBlockingReader(request.archiveFd.get());
             request.archiveFd.reset();
@@ -516,8 +515,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         if (oldFd && isTreeReadOnly(oldFd.get()))
             setTreeReadOnly(oldFd.get(), false);
         if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_EXCHANGE) < 0)
-            throw Error(ErrorCode::Failed,
-                        fmt::format("cannot replace '{}': {}", request.name, std::strerror(errno)));
+            throw Error(ErrorCode::Failed, fmt::format("cannot replace '{}': {}", request.name, std::strerror(errno)));
         job.log(LOG_INFO, fmt::format("Replaced the previous '{}'.", request.name));
     }
     try {

@@ -26,7 +26,7 @@ struct TemplateRequest {
     // systemd name: which build of a distribution to fetch; for any source, the
     // architecture the tree must have (empty: any).
     std::string architecture;
-    std::string sha256;       // expected, lower-case hex; empty when not given
+    std::string sha256; // expected, lower-case hex; empty when not given
     // nullopt: the strongest the source allows (signature where a keyring is installed).
     std::optional<VerifyMode> verify;
     bool force = false;
@@ -39,7 +39,7 @@ struct InstallLimits {
 
 class TemplateInstaller {
 public:
-    TemplateInstaller(const MachineStore& store, InstallLimits limits) : store_(store), limits_(limits) {}
+    TemplateInstaller(const MachineStore& store, InstallLimits limits) : store_(store), limits_(limits) { }
 
     // The job's work. Throws the contract's errors; on any failure or cancel
     // nothing is left under the final name and the temporary tree is gone.

@@ -82,8 +82,8 @@ public:
                                   "org.freedesktop.DBus.Properties", "PropertiesChanged", onUnitChanged, &unitChanged_),
               "cannot watch the unit");
         BusError error;
-        int r = sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "Subscribe",
-                                   &error.error, nullptr, "");
+        int r = sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "Subscribe", &error.error,
+                                   nullptr, "");
         if (r < 0)
             throw Error(ErrorCode::Failed, fmt::format("systemd did not accept a subscription: {}", error.text(r)));
     }
@@ -137,8 +137,8 @@ public:
         // fails: that is still the command's own status. Only systemd's own exit
         // statuses for a failed start (EXIT_CHDIR 200 ... EXIT_EXEC 203 ... EXIT_USER
         // 217 ...) on a failed start job mean it never ran.
-        if (startResult_ != "done" && (code == 0 || (code == CLD_EXITED && status >= systemdExitChdir &&
-                                                     status <= systemdExitLast))) {
+        if (startResult_ != "done" &&
+            (code == 0 || (code == CLD_EXITED && status >= systemdExitChdir && status <= systemdExitLast))) {
             if (code == CLD_EXITED && status == systemdExitExec)
                 throw Error(ErrorCode::Failed, "The command could not be executed inside the container: it was not "
                                                "found there, or is not executable.");
@@ -159,8 +159,8 @@ private:
             return;
         stopDeadline_ = std::chrono::steady_clock::now() + stopGrace;
         BusError error;
-        sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "StopUnit", &error.error,
-                           nullptr, "ss", unit_.c_str(), "replace");
+        sd_bus_call_method(bus_.get(), systemdService, systemdPath, managerInterface, "StopUnit", &error.error, nullptr,
+                           "ss", unit_.c_str(), "replace");
     }
 
     // Dispatches what sd-bus has read; true when there was anything.
@@ -193,8 +193,8 @@ private:
         if (busTimeout != UINT64_MAX) {
             timespec monotonic{};
             clock_gettime(CLOCK_MONOTONIC, &monotonic); // sd-bus's clock
-            auto now = std::chrono::seconds(monotonic.tv_sec) +
-                       std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::nanoseconds(monotonic.tv_nsec));
+            auto now = std::chrono::seconds(monotonic.tv_sec) + std::chrono::duration_cast<std::chrono::microseconds>(
+                                                                    std::chrono::nanoseconds(monotonic.tv_nsec));
             timeoutMs = int(std::max<std::int64_t>(
                 0, std::chrono::ceil<std::chrono::milliseconds>(std::chrono::microseconds(busTimeout) - now).count()));
         }
@@ -218,8 +218,8 @@ private:
     {
         BusError error;
         char* value = nullptr;
-        int r = sd_bus_get_property_string(bus_.get(), systemdService, unitPath_.c_str(), interface, name,
-                                           &error.error, &value);
+        int r = sd_bus_get_property_string(bus_.get(), systemdService, unitPath_.c_str(), interface, name, &error.error,
+                                           &value);
         if (r < 0)
             throw Error(ErrorCode::Failed, fmt::format("cannot read the state of {}: {}", unit_, error.text(r)));
         std::string text = value;
@@ -254,7 +254,7 @@ private:
 // Reads what the command prints into lines for the job's log.
 class LineReader {
 public:
-    explicit LineReader(std::function<void(const std::string&)> sink) : lines_(std::move(sink)) {}
+    explicit LineReader(std::function<void(const std::string&)> sink) : lines_(std::move(sink)) { }
     // Reads what is there without blocking, at most a few MiB so that a command
     // printing without pause still lets the caller look at cancels; false at end of file.
     bool drain(int fd)
@@ -362,8 +362,8 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
 
     TransientUnit transient;
     transient.name = unit;
-    transient.description = fmt::format("Command in {} (bred-machined): {}", request.machine,
-                                        request.command.argv.front());
+    transient.description =
+        fmt::format("Command in {} (bred-machined): {}", request.machine, request.command.argv.front());
     transient.type = "exec";
     transient.command = command;
     transient.stdio = TransientUnit::Stdio{stdinFd, stdoutFd, stderrFd};
@@ -397,8 +397,7 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
     if (reader) {
         // What the command printed last may still be in the pipe.
         pollfd entry{outputRead.get(), POLLIN, 0};
-        while (poll(&entry, 1, 200) > 0 && reader->drain(outputRead.get())) {
-        }
+        while (poll(&entry, 1, 200) > 0 && reader->drain(outputRead.get())) { }
         reader->flush();
     }
     return status;

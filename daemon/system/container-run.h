@@ -36,9 +36,9 @@ struct RunRequest {
 void validateContainerCommand(const ContainerCommand& command);
 
 // Runs the request (a caller's command checked with validateContainerCommand
-// first) and returns the command's exit status (128+N when killed by signal N). Throws Error when it cannot be run, JobCanceled when canceled
-// (the command is stopped first). `outputLine`, when set, replaces the
-// caller's stdout and stderr: each line the command prints goes there.
+// first) and returns the command's exit status (128+N when killed by signal N). Throws Error when it cannot be run,
+// JobCanceled when canceled (the command is stopped first). `outputLine`, when set, replaces the caller's stdout and
+// stderr: each line the command prints goes there.
 int runInContainer(RunRequest& request, JobContext& job,
                    const std::function<void(const std::string&)>& outputLine = {});
 

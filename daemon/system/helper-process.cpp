@@ -41,8 +41,9 @@ std::filesystem::path HelperProcess::besideDaemon(const std::string& name)
 }
 
 HelperProcess::HelperProcess(const std::filesystem::path& program, const std::vector<std::string>& arguments,
-                             int inputFd, RecordHandler onRecord)
-    : name_(program.filename().string()), onRecord_(std::move(onRecord))
+                             int inputFd, RecordHandler onRecord) :
+    name_(program.filename().string()),
+    onRecord_(std::move(onRecord))
 {
     int reportPipe[2];
     if (pipe2(reportPipe, O_CLOEXEC) < 0)
@@ -93,10 +94,7 @@ HelperProcess::HelperProcess(const std::filesystem::path& program, const std::ve
     reader_ = std::thread([this, fd = readEnd.release()] { readReports(fd); });
 }
 
-HelperProcess::~HelperProcess()
-{
-    stop();
-}
+HelperProcess::~HelperProcess() { stop(); }
 
 void HelperProcess::readReports(int fd)
 {
@@ -135,8 +133,7 @@ bool HelperProcess::reap(std::chrono::milliseconds timeout)
     pollfd entry{pidFd_, POLLIN, 0};
     if (poll(&entry, 1, int(timeout.count())) <= 0)
         return false;
-    while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) {
-    }
+    while (waitpid(pid_, &status_, 0) < 0 && errno == EINTR) { }
     close(pidFd_);
     pidFd_ = -1;
     pid_ = -1;
@@ -175,18 +172,16 @@ bool HelperProcess::wait(const std::function<bool()>& canceled)
     if (!reportError_.empty())
         throw Error(ErrorCode::Failed, reportError_);
     if (WIFSIGNALED(status_))
-        throw Error(ErrorCode::Failed,
-                    fmt::format("The unpacking helper ({}) was killed by {}; nothing was installed.", name_,
-                                signalName(WTERMSIG(status_))));
+        throw Error(ErrorCode::Failed, fmt::format("The unpacking helper ({}) was killed by {}; nothing was installed.",
+                                                   name_, signalName(WTERMSIG(status_))));
     if (final_) {
         if (const auto* failure = std::get_if<UnpackFailure>(&*final_))
             throw Error(failure->code, failure->message);
         if (WIFEXITED(status_) && WEXITSTATUS(status_) == 0)
             return true;
     }
-    throw Error(ErrorCode::Failed,
-                fmt::format("The unpacking helper ({}) exited with status {} without a result.", name_,
-                            WIFEXITED(status_) ? WEXITSTATUS(status_) : -1));
+    throw Error(ErrorCode::Failed, fmt::format("The unpacking helper ({}) exited with status {} without a result.",
+                                               name_, WIFEXITED(status_) ? WEXITSTATUS(status_) : -1));
 }
 
 } // namespace bred

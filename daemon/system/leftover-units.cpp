@@ -61,14 +61,13 @@ std::vector<std::string> awaitJobs(sd_bus* bus, const std::set<std::string>& end
     return units;
 }
 
-
 // The run units that are not inactive; throws std::runtime_error when systemd cannot say.
 std::vector<std::string> activeRunUnits(sd_bus* bus)
 {
     BusError error;
     sd_bus_message* rawReply = nullptr;
-    int r = sd_bus_call_method(bus, systemdService, systemdPath, managerInterface, "ListUnitsByPatterns",
-                               &error.error, &rawReply, "asas", 0, 1, runUnitPattern);
+    int r = sd_bus_call_method(bus, systemdService, systemdPath, managerInterface, "ListUnitsByPatterns", &error.error,
+                               &rawReply, "asas", 0, 1, runUnitPattern);
     Message reply(rawReply);
     if (r < 0)
         throw std::runtime_error(fmt::format("systemd did not list units: {}", error.text(r)));
@@ -112,8 +111,8 @@ std::string stopNotedUnit(const std::filesystem::path& note)
 
 } // namespace
 
-RunningCommandNote::RunningCommandNote(const std::string& machine, const std::string& unit)
-    : path_(runningCommandNotes / unit)
+RunningCommandNote::RunningCommandNote(const std::string& machine, const std::string& unit) :
+    path_(runningCommandNotes / unit)
 {
     writeFileAtomically(path_, machine + "\n", 0600);
 }

@@ -22,12 +22,18 @@ int syslogPriority(spdlog::level::level_enum level)
 {
     switch (level) {
     case spdlog::level::trace:
-    case spdlog::level::debug: return LOG_DEBUG;
-    case spdlog::level::info: return LOG_INFO;
-    case spdlog::level::warn: return LOG_WARNING;
-    case spdlog::level::err: return LOG_ERR;
-    case spdlog::level::critical: return LOG_CRIT;
-    default: return LOG_INFO;
+    case spdlog::level::debug:
+        return LOG_DEBUG;
+    case spdlog::level::info:
+        return LOG_INFO;
+    case spdlog::level::warn:
+        return LOG_WARNING;
+    case spdlog::level::err:
+        return LOG_ERR;
+    case spdlog::level::critical:
+        return LOG_CRIT;
+    default:
+        return LOG_INFO;
     }
 }
 
@@ -51,14 +57,14 @@ protected:
             vectors.push_back({field.data(), field.size()});
         sd_journal_sendv(vectors.data(), static_cast<int>(vectors.size()));
     }
-    void flush_() override {}
+    void flush_() override { }
 };
 
 // systemd sets JOURNAL_STREAM to the device and inode of the stderr it connected to the journal.
 bool stderrIsJournal()
 {
     const char* stream = std::getenv("JOURNAL_STREAM");
-    struct stat st {};
+    struct stat st { };
     if (!stream || fstat(STDERR_FILENO, &st) < 0)
         return false;
     unsigned long long device = 0, inode = 0;

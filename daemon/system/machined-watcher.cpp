@@ -14,9 +14,11 @@ constexpr const char* machinedManagerInterface = "org.freedesktop.machine1.Manag
 
 } // namespace
 
-MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(const std::string&)> onChange)
-    : bus_(bus), onChange_(std::move(onChange)),
-      manager_(sdbus::createProxy(bus, dbus::ServiceName{machinedService}, sdbus::ObjectPath{"/org/freedesktop/machine1"}))
+MachinedWatcher::MachinedWatcher(sdbus::IConnection& bus, std::function<void(const std::string&)> onChange) :
+    bus_(bus),
+    onChange_(std::move(onChange)),
+    manager_(
+        sdbus::createProxy(bus, dbus::ServiceName{machinedService}, sdbus::ObjectPath{"/org/freedesktop/machine1"}))
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     manager_->uponSignal("MachineNew")

@@ -61,20 +61,15 @@ std::string homeInTree(const std::filesystem::path& directory, const std::string
 
 std::vector<std::string> nspawnCommand(const std::string& name, const std::filesystem::path& directory)
 {
-    return {"/usr/bin/systemd-nspawn", "--quiet",        "--keep-unit",      "--boot",
-            "--machine=" + name,       "--directory=" + directory.string(), "--notify-ready=yes"};
+    return {"/usr/bin/systemd-nspawn",           "--quiet",           "--keep-unit", "--boot", "--machine=" + name,
+            "--directory=" + directory.string(), "--notify-ready=yes"};
 }
 
 std::vector<std::string> nspawnRunCommand(const std::string& name, const std::filesystem::path& directory,
                                           const ContainerCommand& payload, bool interactive)
 {
-    std::vector<std::string> command{"/usr/bin/systemd-nspawn",
-                                     "--quiet",
-                                     "--keep-unit",
-                                     "--register=no",
-                                     "--as-pid2",
-                                     "--machine=" + name,
-                                     "--directory=" + directory.string(),
+    std::vector<std::string> command{"/usr/bin/systemd-nspawn", "--quiet", "--keep-unit", "--register=no", "--as-pid2",
+                                     "--machine=" + name, "--directory=" + directory.string(),
                                      // A terminal gets a pty inside, with job control; anything else is passed as is.
                                      interactive ? "--console=interactive" : "--console=pipe"};
     if (!payload.user.empty())
@@ -170,29 +165,29 @@ std::string containerUnitFile(const ContainerService& service, const std::filesy
     std::string execStart;
     for (const auto& word : service.command)
         execStart += (execStart.empty() ? "" : " ") + quoteUnitWord(literalExecWord(word));
-    return fmt::format(
-        "# Written by bred-machined for 'bredmachine enable'; 'bredmachine disable' removes it.\n"
-        "[Unit]\n"
-        "Description={}\n"
-        "PartOf=machines.target\n"
-        "Before=machines.target\n"
-        "After=network.target systemd-resolved.service modprobe@tun.service\n"
-        "Wants=modprobe@tun.service\n"
-        "RequiresMountsFor={}\n"
-        "\n"
-        "[Service]\n"
-        "ExecStart={}\n"
-        "Type={}\n"
-        "NotifyAccess={}\n"
-        "Restart={}\n"
-        "RestartForceExitStatus={}\n"
-        "SuccessExitStatus={}\n"
-        "{}"
-        "\n"
-        "[Install]\n"
-        "WantedBy=machines.target\n",
-        service.description, quoteUnitWord(directory.string()), execStart, service.type, service.notifyAccess,
-        service.restart, service.rebootExitStatus, service.rebootExitStatus, confinementLines(service.confinement));
+    return fmt::format("# Written by bred-machined for 'bredmachine enable'; 'bredmachine disable' removes it.\n"
+                       "[Unit]\n"
+                       "Description={}\n"
+                       "PartOf=machines.target\n"
+                       "Before=machines.target\n"
+                       "After=network.target systemd-resolved.service modprobe@tun.service\n"
+                       "Wants=modprobe@tun.service\n"
+                       "RequiresMountsFor={}\n"
+                       "\n"
+                       "[Service]\n"
+                       "ExecStart={}\n"
+                       "Type={}\n"
+                       "NotifyAccess={}\n"
+                       "Restart={}\n"
+                       "RestartForceExitStatus={}\n"
+                       "SuccessExitStatus={}\n"
+                       "{}"
+                       "\n"
+                       "[Install]\n"
+                       "WantedBy=machines.target\n",
+                       service.description, quoteUnitWord(directory.string()), execStart, service.type,
+                       service.notifyAccess, service.restart, service.rebootExitStatus, service.rebootExitStatus,
+                       confinementLines(service.confinement));
 }
 
 std::string machinectlUnitName(const std::string& name) { return fmt::format("systemd-nspawn@{}.service", name); }

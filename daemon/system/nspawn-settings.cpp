@@ -115,10 +115,7 @@ std::string escapeColons(const std::string& path)
 
 } // namespace
 
-std::string bindSpec(const BindMount& bind)
-{
-    return escapeColons(bind.source) + ":" + escapeColons(bind.destination);
-}
+std::string bindSpec(const BindMount& bind) { return escapeColons(bind.source) + ":" + escapeColons(bind.destination); }
 
 NspawnSettingsEditor::NspawnSettingsEditor(std::string_view text)
 {

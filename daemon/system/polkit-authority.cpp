@@ -32,8 +32,9 @@ Caller Caller::fromMessage(const sdbus::Message& message)
     return caller;
 }
 
-PolkitAuthority::PolkitAuthority(sdbus::IConnection& bus)
-    : proxy_(sdbus::createProxy(bus, dbus::ServiceName{"org.freedesktop.PolicyKit1"}, sdbus::ObjectPath{"/org/freedesktop/PolicyKit1/Authority"}))
+PolkitAuthority::PolkitAuthority(sdbus::IConnection& bus) :
+    proxy_(sdbus::createProxy(bus, dbus::ServiceName{"org.freedesktop.PolicyKit1"},
+                              sdbus::ObjectPath{"/org/freedesktop/PolicyKit1/Authority"}))
 {
     BRED_ASSERT_ON_LOOP_THREAD();
 }
@@ -57,16 +58,15 @@ void PolkitAuthority::check(const Caller& caller, const std::string& action,
     try {
         proxy_->callMethodAsync("CheckAuthorization")
             .onInterface("org.freedesktop.PolicyKit1.Authority")
-            .withTimeout(caller.allowInteractiveAuthorization ? std::chrono::duration_cast<std::chrono::microseconds>(
-                                                                    interactiveTimeout)
-                                                              : std::chrono::microseconds(plainTimeout))
+            .withTimeout(caller.allowInteractiveAuthorization
+                             ? std::chrono::duration_cast<std::chrono::microseconds>(interactiveTimeout)
+                             : std::chrono::microseconds(plainTimeout))
             .withArguments(subject, actionId, details, flags, std::string())
-            .uponReplyInvoke([done, actionId, caller](dbus::CallError error,
-                                                      sdbus::Struct<bool, bool, std::map<std::string, std::string>>
-                                                          result) {
+            .uponReplyInvoke([done, actionId,
+                              caller](dbus::CallError error,
+                                      sdbus::Struct<bool, bool, std::map<std::string, std::string>> result) {
                 if (error) {
-                    spdlog::warn("polkit check of {} for {} failed: {}", actionId, caller.busName,
-                                 error->getMessage());
+                    spdlog::warn("polkit check of {} for {} failed: {}", actionId, caller.busName, error->getMessage());
                     done(Error(ErrorCode::AccessDenied,
                                fmt::format("Access denied: the authorization service (polkit) could not be "
                                            "asked ({}); is polkitd installed and running?",

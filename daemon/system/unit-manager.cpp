@@ -67,8 +67,9 @@ void appendExecStart(sd_bus_message* call, const std::vector<std::string>& comma
 
 } // namespace
 
-UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop)
-    : loop_(loop), manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
+UnitManager::UnitManager(sdbus::IConnection& bus, EventLoop& loop) :
+    loop_(loop),
+    manager_(sdbus::createProxy(bus, dbus::ServiceName{systemdService}, sdbus::ObjectPath{"/org/freedesktop/systemd1"}))
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     manager_->uponSignal("JobRemoved")
@@ -315,8 +316,7 @@ void UnitManager::enableUnitFile(const std::string& unit, Done done)
         .uponReplyInvoke([this, unit, done](dbus::CallError error, bool,
                                             const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
             if (error) {
-                done(Error(ErrorCode::Failed,
-                           fmt::format("systemd did not enable {}: {}", unit, error->getMessage())));
+                done(Error(ErrorCode::Failed, fmt::format("systemd did not enable {}: {}", unit, error->getMessage())));
                 return;
             }
             reload(done);
@@ -331,7 +331,7 @@ void UnitManager::disableUnitFiles(const std::vector<std::string>& units, Done d
         .onInterface(systemdManager)
         .withArguments(units, false)
         .uponReplyInvoke([this, units, done](dbus::CallError error,
-                                            const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
+                                             const std::vector<sdbus::Struct<std::string, std::string, std::string>>&) {
             // A unit systemd does not know has nothing to disable.
             if (error && error->getName() != "org.freedesktop.systemd1.NoSuchUnit") {
                 done(Error(ErrorCode::Failed,
@@ -378,9 +378,8 @@ void UnitManager::stopUnit(const std::string& unit, bool force, Done done)
             manager_->callMethodAsync("StopUnit")
                 .onInterface(systemdManager)
                 .withArguments(unit, std::string("replace"))
-                .uponReplyInvoke([replied](dbus::CallError stopError, sdbus::ObjectPath job) {
-                    replied(stopError, job);
-                });
+                .uponReplyInvoke(
+                    [replied](dbus::CallError stopError, sdbus::ObjectPath job) { replied(stopError, job); });
         });
 }
 

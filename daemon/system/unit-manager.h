@@ -92,9 +92,9 @@ private:
         std::uint64_t timer;
         std::function<void(bool)> then;
     };
-    std::multimap<std::string, RemovalWaiter> removalWaiters_; // unit → waiter
-    std::map<std::string, std::pair<std::string, Done>> pending_;   // job path → unit, done
-    std::map<std::string, std::string> finishedEarly_;              // job path → result
+    std::multimap<std::string, RemovalWaiter> removalWaiters_;    // unit → waiter
+    std::map<std::string, std::pair<std::string, Done>> pending_; // job path → unit, done
+    std::map<std::string, std::string> finishedEarly_;            // job path → result
     std::function<void()> unitFilesChanged_;
 };
 

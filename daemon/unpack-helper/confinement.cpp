@@ -95,7 +95,8 @@ void keepCapabilities(int last)
 
 // Everything is allowed but these groups: the filter is a second wall behind
 // the namespaces and the dropped capabilities, for the calls that reach the
-// kernel's less travelled code or leave the sandbox.
+// kernel's less travelled code or leave the sandbox; one line per group.
+// clang-format off
 constexpr const char* deniedCalls[] = {
     // mounts and namespaces
     "mount", "umount2", "pivot_root", "chroot", "setns", "open_tree", "move_mount", "fsopen", "fsconfig",
@@ -115,6 +116,7 @@ constexpr const char* deniedCalls[] = {
     "capset", "setuid", "setgid", "setreuid", "setregid", "setresuid", "setresgid", "setgroups", "setfsuid",
     "setfsgid",
 };
+// clang-format on
 
 // A comparison of a call's first argument: what libseccomp's SCMP_A0() makes,
 // which is a C compound literal.
@@ -150,9 +152,9 @@ void installFilter()
           "unshare");
     // No sockets but local ones (there is no network in the namespace anyway).
     for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)})
-        check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
-                               firstArgument(SCMP_CMP_NE, AF_UNIX)),
-              "socket");
+        check(
+            seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, firstArgument(SCMP_CMP_NE, AF_UNIX)),
+            "socket");
     check(seccomp_load(filter.get()), "seccomp_load");
 }
 

@@ -22,8 +22,8 @@ public:
     {
         // Tests may leave immutable files behind when they fail half-way.
         std::string command = "chattr -R -i '" + path_.string() + "' 2>/dev/null";
-        if (geteuid() == 0)
-            [[maybe_unused]] int ignored = std::system(command.c_str());
+        if (geteuid() == 0) [[maybe_unused]]
+            int ignored = std::system(command.c_str());
         std::error_code error;
         std::filesystem::remove_all(path_, error);
     }

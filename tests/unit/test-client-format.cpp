@@ -16,8 +16,7 @@ TEST_CASE("sizes are shown in binary units")
 
 TEST_CASE("tables align their columns")
 {
-    CHECK(formatTable({{"NAME", "STATE"}, {"a-long-name", "running"}}) ==
-          "NAME         STATE\na-long-name  running\n");
+    CHECK(formatTable({{"NAME", "STATE"}, {"a-long-name", "running"}}) == "NAME         STATE\na-long-name  running\n");
 }
 
 TEST_CASE("the progress line fits the terminal")

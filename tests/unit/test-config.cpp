@@ -143,8 +143,9 @@ TEST_CASE("the settings editor never writes a value with a line break or other c
     for (const char* injected : {"br0\n[Files]\nBind=/:/host", "br0\r[Files]", "br0\t", "br0\x7f"}) {
         NspawnSettingsEditor editor(original);
         CHECK(test::errorCodeOf([&] { editor.setNetwork({"bridge", injected}); }) == ErrorCode::InvalidArgs);
-        CHECK(test::errorCodeOf([&] { editor.setBind({std::string("/srv/") + injected, "/x", false}); }) ==
-              ErrorCode::InvalidArgs);
+        CHECK(test::errorCodeOf([&] {
+                  editor.setBind({std::string("/srv/") + injected, "/x", false});
+              }) == ErrorCode::InvalidArgs);
         CHECK(editor.text() == original);
     }
     // A colon in a path is escaped, and read back as it was.

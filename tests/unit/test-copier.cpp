@@ -19,7 +19,7 @@ UniqueFd openDir(const std::filesystem::path& path) { return UniqueFd(open(path.
 
 struct stat lstatOf(const std::filesystem::path& path)
 {
-    struct stat st {};
+    struct stat st { };
     REQUIRE(lstat(path.c_str(), &st) == 0);
     return st;
 }

@@ -60,9 +60,21 @@ private:
 };
 
 // Names no method takes: empty, bad characters, path tricks, not UTF-8, huge.
-const std::vector<std::string> hostileNames{
-    "", "-a", "a-", "a b", "a/b", "..", ".", "a..b", "\xff\xfe", "caf\xc3", std::string(65, 'a'),
-    std::string(1 << 20, 'x'), std::string("a\0b", 3), "a\nb", "$(reboot)"};
+const std::vector<std::string> hostileNames{"",
+                                            "-a",
+                                            "a-",
+                                            "a b",
+                                            "a/b",
+                                            "..",
+                                            ".",
+                                            "a..b",
+                                            "\xff\xfe",
+                                            "caf\xc3",
+                                            std::string(65, 'a'),
+                                            std::string(1 << 20, 'x'),
+                                            std::string("a\0b", 3),
+                                            "a\nb",
+                                            "$(reboot)"};
 
 Recipe shippedRecipe()
 {
@@ -74,8 +86,9 @@ Recipe shippedRecipe()
 
 Catalog testCatalog()
 {
-    return Catalog::parse({{"vendor.toml", "[debian]\nname = \"Debian\"\nurl = \"https://cloud.example/debian-{arch}.tar.xz\"\n"
-                                           "architectures = { x86-64 = \"amd64\", arm64 = \"arm64\" }\n"}});
+    return Catalog::parse(
+        {{"vendor.toml", "[debian]\nname = \"Debian\"\nurl = \"https://cloud.example/debian-{arch}.tar.xz\"\n"
+                         "architectures = { x86-64 = \"amd64\", arm64 = \"arm64\" }\n"}});
 }
 
 UniqueFd pipeReadEnd()
@@ -125,14 +138,18 @@ TEST_CASE("options: unknown keys and wrong types are refused, naming the option"
         return std::string();
     };
     CHECK(message([] { parseStart("a", {{"force", true}}); }).find("Unknown option 'force'") != std::string::npos);
-    CHECK(message([] { parseStop("a", {{"force", std::string("yes")}}); }) ==
-          "Option 'force' must be a boolean (b), not 's'.");
-    CHECK(message([] { parseStop("a", {{"force", OtherOptionType{"a{sv}"}}}); }) ==
-          "Option 'force' must be a boolean (b), not 'a{sv}'.");
-    CHECK(message([] { parseRun("a", {"true"}, {}, {}, {}, {{"env", std::string("A=1")}}); }) ==
-          "Option 'env' must be a list of strings (as), not 's'.");
-    CHECK(message([] { parseBind("a", "/srv", "", {{"read_only", OtherOptionType{"i"}}}); }) ==
-          "Option 'read_only' must be a boolean (b), not 'i'.");
+    CHECK(message([] {
+              parseStop("a", {{"force", std::string("yes")}});
+          }) == "Option 'force' must be a boolean (b), not 's'.");
+    CHECK(message([] {
+              parseStop("a", {{"force", OtherOptionType{"a{sv}"}}});
+          }) == "Option 'force' must be a boolean (b), not 'a{sv}'.");
+    CHECK(message([] {
+              parseRun("a", {"true"}, {}, {}, {}, {{"env", std::string("A=1")}});
+          }) == "Option 'env' must be a list of strings (as), not 's'.");
+    CHECK(message([] {
+              parseBind("a", "/srv", "", {{"read_only", OtherOptionType{"i"}}});
+          }) == "Option 'read_only' must be a boolean (b), not 'i'.");
     CHECK(parseStop("a", {{"force", true}}).force);
     CHECK_FALSE(parseStop("a", {}).force);
 }
@@ -167,24 +184,29 @@ TEST_CASE("CreateTemplate and ImportTemplate")
     REQUIRE(byName.distribution);
     CHECK(byName.architecture == "arm64");
     CHECK(errorCodeOf([&] { parseCreateTemplate("t", "nosuch", {}, testCatalog); }) == ErrorCode::NoSuchDistribution);
-    CHECK(errorCodeOf([&] { parseCreateTemplate("t", "debian", {{"arch", std::string("s390x")}}, testCatalog); }) ==
-          ErrorCode::UnsupportedArchitecture);
+    CHECK(errorCodeOf([&] {
+              parseCreateTemplate("t", "debian", {{"arch", std::string("s390x")}}, testCatalog);
+          }) == ErrorCode::UnsupportedArchitecture);
     CHECK(errorCodeOf([&] { parseCreateTemplate("t", "ftp://example.org/t.tar", {}, unused); }) ==
           ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([&] { parseCreateTemplate("t", "file:///etc/shadow", {}, unused); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([&] { parseCreateTemplate("t", "https://a/b", {{"sha256", std::string("abc")}}, unused); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseCreateTemplate("t", "https://a/b", {{"sha256", std::string("abc")}}, unused);
+          }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([&] {
               parseCreateTemplate("t", "https://a/b", {{"sha256", std::string(64, 'g')}}, unused);
           }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([&] { parseCreateTemplate("t", "https://a/b", {{"verify", std::string("maybe")}}, unused); }) ==
-          ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([&] { parseCreateTemplate("t", "https://a/b", {{"mirror", std::string("x")}}, unused); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseCreateTemplate("t", "https://a/b", {{"verify", std::string("maybe")}}, unused);
+          }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseCreateTemplate("t", "https://a/b", {{"mirror", std::string("x")}}, unused);
+          }) == ErrorCode::InvalidArgs);
 
     CHECK(parseImportTemplate("t", pipeReadEnd(), {}).archiveFd);
-    CHECK(errorCodeOf([&] { parseImportTemplate("t", pipeReadEnd(), {{"verify", std::string("signature")}}); }) ==
-          ErrorCode::NotSupported);
+    CHECK(errorCodeOf([&] {
+              parseImportTemplate("t", pipeReadEnd(), {{"verify", std::string("signature")}});
+          }) == ErrorCode::NotSupported);
     CHECK(errorCodeOf([&] { parseImportTemplate("t", UniqueFd(open("/", O_RDONLY | O_CLOEXEC)), {}); }) ==
           ErrorCode::InvalidArgs);
     int pair[2];
@@ -300,10 +322,11 @@ TEST_CASE("SetNetwork")
     CHECK(veth.hostSide.mode == "veth");
     REQUIRE(veth.containerSide);
     CHECK(veth.containerSide->dhcp);
-    NetworkRequest fixed = parseSetNetwork(
-        "box", {{"mode", std::string("bridge")}, {"bridge", std::string("br0")},
-                {"address", std::string("10.0.0.2/24")}, {"gateway", std::string("10.0.0.1")},
-                {"dns", std::vector<std::string>{"10.0.0.1"}}});
+    NetworkRequest fixed = parseSetNetwork("box", {{"mode", std::string("bridge")},
+                                                   {"bridge", std::string("br0")},
+                                                   {"address", std::string("10.0.0.2/24")},
+                                                   {"gateway", std::string("10.0.0.1")},
+                                                   {"dns", std::vector<std::string>{"10.0.0.1"}}});
     CHECK(fixed.hostSide.bridge == "br0");
     REQUIRE(fixed.containerSide);
     CHECK(fixed.containerSide->address == "10.0.0.2/24");
@@ -331,34 +354,38 @@ TEST_CASE("SetNetwork")
 
 TEST_CASE("Run and AddUser")
 {
-    RunRequest run = parseRun("box", {"ls", "-l"}, {}, {}, {},
-                              {{"user", std::string("alice")}, {"env", std::vector<std::string>{"A=1"}},
-                               {"cwd", std::string("/tmp")}});
+    RunRequest run = parseRun(
+        "box", {"ls", "-l"}, {}, {}, {},
+        {{"user", std::string("alice")}, {"env", std::vector<std::string>{"A=1"}}, {"cwd", std::string("/tmp")}});
     CHECK(run.machine == "box");
     CHECK(run.command.user == "alice");
     CHECK(run.command.workingDirectory == "/tmp");
     CHECK(errorCodeOf([] { parseRun("box", {}, {}, {}, {}, {}); }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] { parseRun("box", {""}, {}, {}, {}, {}); }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] { parseRun("box", {std::string("a\0b", 3)}, {}, {}, {}, {}); }) == ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { parseRun("box", {"ls"}, {}, {}, {}, {{"cwd", std::string("tmp")}}); }) ==
-          ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { parseRun("box", {"ls"}, {}, {}, {}, {{"user", std::string("-root")}}); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] {
+              parseRun("box", {"ls"}, {}, {}, {}, {{"cwd", std::string("tmp")}});
+          }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] {
+              parseRun("box", {"ls"}, {}, {}, {}, {{"user", std::string("-root")}});
+          }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] {
               parseRun("box", {"ls"}, {}, {}, {}, {{"env", std::vector<std::string>{"1A=x"}}});
           }) == ErrorCode::InvalidArgs);
 
-    AddUserRequest user = parseAddUser("box", "alice", {{"groups", std::vector<std::string>{"wheel", "audio"}},
-                                                        {"shell", std::string("/bin/bash")}});
+    AddUserRequest user = parseAddUser(
+        "box", "alice", {{"groups", std::vector<std::string>{"wheel", "audio"}}, {"shell", std::string("/bin/bash")}});
     CHECK(user.groups == std::vector<std::string>{"wheel", "audio"});
     CHECK(user.shell == "/bin/bash");
     CHECK(user.addition.command.front() == "useradd");
     for (const auto& name : std::vector<std::string>{"", "1234", "-x", "a:b", std::string(40, 'a'), "\xff"})
         CHECK(errorCodeOf([&] { parseAddUser("box", name, {}); }) == ErrorCode::InvalidName);
-    CHECK(errorCodeOf([] { parseAddUser("box", "alice", {{"shell", std::string("bash")}}); }) ==
-          ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { parseAddUser("box", "alice", {{"groups", std::vector<std::string>{"a b"}}}); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] {
+              parseAddUser("box", "alice", {{"shell", std::string("bash")}});
+          }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] {
+              parseAddUser("box", "alice", {{"groups", std::vector<std::string>{"a b"}}});
+          }) == ErrorCode::InvalidArgs);
 
     Machines machines;
     machines.add("box").add("tmpl", MachineClass::Template);

@@ -74,13 +74,13 @@ TEST_CASE("a regular file in a tree is replaced whole, keeping its mode")
     TempDir tree;
     writeFile(tree.path() / "etc/hostname", "old\n");
     chmod((tree.path() / "etc/hostname").c_str(), 0600);
-    struct stat before {};
+    struct stat before { };
     REQUIRE(stat((tree.path() / "etc/hostname").c_str(), &before) == 0);
     // A reader holding the old file keeps reading the old content: nothing was written into it.
     UniqueFd reader(open((tree.path() / "etc/hostname").c_str(), O_RDONLY));
     auto fd = openDir(tree.path());
     replaceFileInRoot(fd.get(), "/etc/hostname", "new\n");
-    struct stat after {};
+    struct stat after { };
     REQUIRE(stat((tree.path() / "etc/hostname").c_str(), &after) == 0);
     CHECK(contentOf(tree.path() / "etc/hostname") == "new\n");
     CHECK(after.st_ino != before.st_ino);
@@ -109,7 +109,7 @@ TEST_CASE("FIFOs, sockets and directories in a tree are refused, never opened")
     CHECK_THAT(refusal(fd.get(), "etc/fifo"), ContainsSubstring("/etc/fifo") && ContainsSubstring("a FIFO"));
     CHECK_THAT(refusal(fd.get(), "etc/socket"), ContainsSubstring("a socket"));
     CHECK_THAT(refusal(fd.get(), "etc/directory"), ContainsSubstring("a directory"));
-    struct stat st {};
+    struct stat st { };
     REQUIRE(lstat((tree.path() / "etc/fifo").c_str(), &st) == 0);
     CHECK(S_ISFIFO(st.st_mode));
     CHECK(temporaries(tree.path() / "etc").empty());
@@ -131,7 +131,7 @@ TEST_CASE("device nodes in a tree are refused for writing and reading", "[root]"
     auto fd = openDir(tree.path());
     CHECK_THAT(refusal(fd.get(), "etc/block"), ContainsSubstring("a block device"));
     CHECK_THAT(refusal(fd.get(), "etc/char"), ContainsSubstring("a character device"));
-    struct stat st {};
+    struct stat st { };
     REQUIRE(lstat((tree.path() / "etc/block").c_str(), &st) == 0);
     CHECK(S_ISBLK(st.st_mode));
     CHECK(temporaries(tree.path() / "etc").empty());
@@ -281,8 +281,8 @@ TEST_CASE("a write that runs out of space keeps the old file and leaves nothing"
         FAIL("a 1 MiB write to a 256 KiB filesystem succeeded");
     } catch (const Error& error) {
         CHECK(error.code() == ErrorCode::Failed);
-        CHECK_THAT(error.what(), ContainsSubstring("cannot write /etc/hostname") &&
-                                     ContainsSubstring(std::strerror(ENOSPC)));
+        CHECK_THAT(error.what(),
+                   ContainsSubstring("cannot write /etc/hostname") && ContainsSubstring(std::strerror(ENOSPC)));
     }
     CHECK(contentOf(tree.path() / "etc/hostname") == "old\n");
     CHECK(entriesOf(tree.path() / "etc") == std::vector<std::string>{"hostname"});
@@ -294,7 +294,7 @@ TEST_CASE("a writer killed in the middle of a write leaves nothing behind", "[ro
     // SIGKILL as soon as the filesystem fills up, i.e. in the middle of it.
     SmallFilesystem tree("1g");
     writeFile(tree.path() / "etc/hostname", "old\n");
-    struct statvfs before {};
+    struct statvfs before { };
     REQUIRE(statvfs(tree.path().c_str(), &before) == 0);
     pid_t child = fork();
     REQUIRE(child >= 0);
@@ -304,7 +304,7 @@ TEST_CASE("a writer killed in the middle of a write leaves nothing behind", "[ro
         _exit(0);
     }
     for (;;) {
-        struct statvfs now {};
+        struct statvfs now { };
         REQUIRE(statvfs(tree.path().c_str(), &now) == 0);
         if (now.f_bfree + 1024 < before.f_bfree)
             break;

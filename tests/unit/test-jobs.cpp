@@ -223,10 +223,11 @@ TEST_CASE("loop work ends through its finish callback, and a cancel waits for th
         auto job = std::make_shared<Job>(1, "start", "m", "manage", 0);
         Job::Finish finish, undone;
         int undoings = 0;
-        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); }, [&](Job::Finish u) {
-            ++undoings;
-            undone = std::move(u);
-        });
+        job->startOnLoop([&](Job::Finish f) { finish = std::move(f); },
+                         [&](Job::Finish u) {
+                             ++undoings;
+                             undone = std::move(u);
+                         });
         CHECK(job->requestCancel());
         CHECK(job->requestCancel());
         CHECK(undoings == 1);

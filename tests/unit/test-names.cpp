@@ -11,8 +11,8 @@ TEST_CASE("machine names follow the hostname rules nspawn requires")
 {
     for (const char* good : {"a", "template", "web-1", "deb.12", "A.b-c.D", "0", "x123"})
         CHECK(isValidMachineName(good));
-    for (const char* bad : {"", ".", ".hidden", "a..b", "a.", "-a", "a-", "a.-b", "a_b", "a b", "a/b", "ü", "..",
-                            "a.b-"})
+    for (const char* bad :
+         {"", ".", ".hidden", "a..b", "a.", "-a", "a-", "a.-b", "a_b", "a b", "a/b", "ü", "..", "a.b-"})
         CHECK_FALSE(isValidMachineName(bad));
     CHECK(isValidMachineName(std::string(64, 'a')));
     CHECK_FALSE(isValidMachineName(std::string(65, 'a')));
@@ -53,8 +53,8 @@ TEST_CASE("absolute, normalized paths")
 {
     for (const char* good : {"/", "/srv", "/srv/data", "/home/carol/.config"})
         CHECK(isAbsoluteNormalPath(good));
-    for (const char* bad : {"", "srv", "srv/data", "/srv/", "/srv//data", "//srv", "/srv/../etc", "/..", "/srv/.",
-                            "/./srv", "/a\nb"})
+    for (const char* bad :
+         {"", "srv", "srv/data", "/srv/", "/srv//data", "//srv", "/srv/../etc", "/..", "/srv/.", "/./srv", "/a\nb"})
         CHECK_FALSE(isAbsoluteNormalPath(bad));
     CHECK_FALSE(isAbsoluteNormalPath(std::string_view("/a\0b", 4)));
 }
@@ -74,8 +74,8 @@ TEST_CASE("bind paths are what a .nspawn file reads back as they were")
 {
     for (const char* good : {"/srv/data", "/srv/with space/x", "/srv/a:b", "/", "/srv/ü"})
         CHECK(isBindablePath(good));
-    for (const char* bad : {"srv", "/srv/", "/srv/../etc", "/a\\b", "/a\\:b", "/trailing ", "/a\rb", "/a\nBind=/:/host",
-                            "/a\tb", ""})
+    for (const char* bad :
+         {"srv", "/srv/", "/srv/../etc", "/a\\b", "/a\\:b", "/trailing ", "/a\rb", "/a\nBind=/:/host", "/a\tb", ""})
         CHECK_FALSE(isBindablePath(bad));
 }
 

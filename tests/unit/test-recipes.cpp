@@ -34,7 +34,6 @@ const RecipeStep& stepAbout(const std::vector<RecipeStep>& steps, const std::str
     throw std::logic_error("unreachable");
 }
 
-
 } // namespace
 
 TEST_CASE("the shipped bredos recipe does what the guide does, in its order")
@@ -51,8 +50,8 @@ TEST_CASE("the shipped bredos recipe does what the guide does, in its order")
                                                "pacman-key --keyserver", "pacman-key --lsign-key"});
     // A copy: GCC 14 takes a reference through the description temporary for a dangling one.
     RecipeStep lsign = stepAbout(steps, "trust the BredOS keys");
-    CHECK(lsign.command == std::vector<std::string>{"pacman-key", "--lsign-key", "77193F152BDBE6A6",
-                                                    "BF0740F967BA439D", "DAEAD1E6D799C638", "1BEF1BCEBA58EA33"});
+    CHECK(lsign.command == std::vector<std::string>{"pacman-key", "--lsign-key", "77193F152BDBE6A6", "BF0740F967BA439D",
+                                                    "DAEAD1E6D799C638", "1BEF1BCEBA58EA33"});
     CHECK(stepAbout(steps, "remove the Arch Linux ARM kernel and firmware").packages ==
           std::vector<std::string>{"linux-aarch64", "linux-firmware"});
     CHECK(stepAbout(steps, "write the BredOS mirrorlist").content ==

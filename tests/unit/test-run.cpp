@@ -12,7 +12,6 @@ using bred::test::errorCodeOf;
 
 namespace {
 
-
 } // namespace
 
 TEST_CASE("useradd gets every value checked and nothing a shell could split")
@@ -89,8 +88,8 @@ TEST_CASE("the enabled unit file runs the same command as the transient unit")
                              "RestartForceExitStatus=133\n", "WantedBy=machines.target\n"})
         CHECK(text.find(line) != std::string::npos);
     // Confined as systemd-nspawn@.service, less the devices it keeps for --image= only.
-    for (const char* line : {"DevicePolicy=closed\n", "DeviceAllow=/dev/net/tun rwm\n", "DeviceAllow=char-pts rw\n",
-                             "TasksMax=16384\n"})
+    for (const char* line :
+         {"DevicePolicy=closed\n", "DeviceAllow=/dev/net/tun rwm\n", "DeviceAllow=char-pts rw\n", "TasksMax=16384\n"})
         CHECK(text.find(line) != std::string::npos);
     for (const char* device : {"block-loop", "loop-control", "block-blkext", "device-mapper", "/dev/mapper"})
         CHECK(text.find(device) == std::string::npos);
@@ -110,8 +109,8 @@ TEST_CASE("machinectl's unit is confined as ours: its loop and device-mapper dev
     CHECK(dropIn.find("[Service]\n") != std::string::npos);
     CHECK(dropIn.find(devices) != std::string::npos);
     CHECK(unitFile.find(devices) != std::string::npos);
-    for (const char* line : {"KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n", "TasksMax=16384\n",
-                             "LimitNOFILE=524288\n"}) {
+    for (const char* line :
+         {"KillMode=mixed\n", "Delegate=yes\n", "Slice=machine.slice\n", "TasksMax=16384\n", "LimitNOFILE=524288\n"}) {
         CHECK(dropIn.find(line) != std::string::npos);
         CHECK(unitFile.find(line) != std::string::npos);
     }

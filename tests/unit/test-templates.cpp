@@ -32,10 +32,19 @@ struct TarEntry {
     dev_t device = 0;     // a device node's numbers
 };
 
-TarEntry tarFile(std::string path, std::string content) { return {std::move(path), AE_IFREG, std::move(content), {}, {}}; }
+TarEntry tarFile(std::string path, std::string content)
+{
+    return {std::move(path), AE_IFREG, std::move(content), {}, {}};
+}
 TarEntry tarDirectory(std::string path) { return {std::move(path), AE_IFDIR, {}, {}, {}}; }
-TarEntry tarSymlink(std::string path, std::string target) { return {std::move(path), AE_IFLNK, {}, std::move(target), {}}; }
-TarEntry tarHardlink(std::string path, std::string target) { return {std::move(path), AE_IFREG, {}, {}, std::move(target)}; }
+TarEntry tarSymlink(std::string path, std::string target)
+{
+    return {std::move(path), AE_IFLNK, {}, std::move(target), {}};
+}
+TarEntry tarHardlink(std::string path, std::string target)
+{
+    return {std::move(path), AE_IFREG, {}, {}, std::move(target)};
+}
 TarEntry tarCharDevice(std::string path) { return {std::move(path), AE_IFCHR, {}, {}, {}, makedev(1, 3)}; }
 
 // Writes a .tar.gz holding `entries` and returns its path.
@@ -166,9 +175,14 @@ TEST_CASE("a keyring is one path or a list; the first installed one is used")
     writeFile(dir.path() / "pacman/archlinux.gpg", "keys");
     const std::string missing = (dir.path() / "keyrings/archlinux.gpg").string();
     const std::string present = (dir.path() / "pacman/archlinux.gpg").string();
-    auto catalog = Catalog::parse({{"vendor.toml", "[arch]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [\"" + missing + "\", \"" +
-                                                       present + "\"]\n[one]\nname = \"One\"\nurl = \"http://a/y.tar\"\narchitectures = { x86-64 = \"x\" }\n"
-                                                       "keyring = \"" + missing + "\"\n[none]\nname = \"None\"\nurl = \"http://a/z.tar\"\narchitectures = { x86-64 = \"x\" }\n"}});
+    auto catalog = Catalog::parse(
+        {{"vendor.toml",
+          "[arch]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [\"" + missing + "\", \"" +
+              present +
+              "\"]\n[one]\nname = \"One\"\nurl = \"http://a/y.tar\"\narchitectures = { x86-64 = \"x\" }\n"
+              "keyring = \"" +
+              missing +
+              "\"\n[none]\nname = \"None\"\nurl = \"http://a/z.tar\"\narchitectures = { x86-64 = \"x\" }\n"}});
     CHECK(installedKeyring(catalog.find("arch")) == present);
     CHECK_FALSE(installedKeyring(catalog.find("one")).has_value());
     CHECK(missingKeyringReason(catalog.find("one")) == "keyring " + missing + " is not installed");
@@ -176,8 +190,14 @@ TEST_CASE("a keyring is one path or a list; the first installed one is used")
     std::filesystem::remove(present);
     CHECK(missingKeyringReason(catalog.find("arch")) ==
           "none of the keyrings " + missing + ", " + present + " is installed");
-    CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [1]\n"}}), Error);
-    CHECK_THROWS_AS(Catalog::parse({{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = 1\n"}}), Error);
+    CHECK_THROWS_AS(
+        Catalog::parse(
+            {{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = [1]\n"}}),
+        Error);
+    CHECK_THROWS_AS(
+        Catalog::parse(
+            {{"bad.toml", "[x]\nurl = \"http://a/x.tar\"\narchitectures = { x86-64 = \"x\" }\nkeyring = 1\n"}}),
+        Error);
 }
 
 TEST_CASE("the shipped catalog names the five distributions of the guide")
@@ -198,8 +218,7 @@ TEST_CASE("extraction refuses entries that leave the tree")
     std::filesystem::create_directory(target);
     SECTION("absolute path")
     {
-        CHECK(extractionError(makeTarGz(dir, {tarFile("/tmp/bred-unit-pwned", "x")}), target) ==
-              ErrorCode::BadArchive);
+        CHECK(extractionError(makeTarGz(dir, {tarFile("/tmp/bred-unit-pwned", "x")}), target) == ErrorCode::BadArchive);
     }
     SECTION("dot-dot")
     {
@@ -230,9 +249,9 @@ TEST_CASE("extraction refuses entries that leave the tree")
             std::filesystem::create_directory(tree);
             return tree;
         };
-        CHECK(extractionError(makeTarGz(dir, {tarDirectory("a"), tarSymlink("a/b", outside.string()),
-                                              tarFile("a/b/c/pwned", "x")}),
-                              freshTree()) == ErrorCode::BadArchive);
+        CHECK(extractionError(
+                  makeTarGz(dir, {tarDirectory("a"), tarSymlink("a/b", outside.string()), tarFile("a/b/c/pwned", "x")}),
+                  freshTree()) == ErrorCode::BadArchive);
         CHECK(extractionError(makeTarGz(dir, {tarSymlink("link", outside.string()), tarHardlink("alias", "link"),
                                               tarFile("alias/pwned", "x")}),
                               freshTree()) == ErrorCode::BadArchive);
@@ -279,11 +298,13 @@ TEST_CASE("extraction keeps hard links, symlinks and contents")
     TempDir dir;
     auto target = dir.path() / "tree";
     std::filesystem::create_directory(target);
-    auto archivePath = makeTarGz(dir, {tarDirectory("./etc"), tarFile("./etc/os-release", "ID=test\n"),
-                                       tarSymlink("./etc/link", "os-release"), tarHardlink("./etc/hard", "./etc/os-release")});
+    auto archivePath =
+        makeTarGz(dir, {tarDirectory("./etc"), tarFile("./etc/os-release", "ID=test\n"),
+                        tarSymlink("./etc/link", "os-release"), tarHardlink("./etc/hard", "./etc/os-release")});
     UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
     std::thread([&] { extractArchive(fd.get(), target, {}); }).join();
-    struct stat a {}, b {};
+    struct stat a {
+    }, b{};
     REQUIRE(stat((target / "etc/os-release").c_str(), &a) == 0);
     REQUIRE(stat((target / "etc/hard").c_str(), &b) == 0);
     CHECK(a.st_ino == b.st_ino);
@@ -359,15 +380,16 @@ TEST_CASE("every device node unpacked is reported, hard links to one too", "[roo
     TempDir dir;
     auto target = dir.path() / "tree";
     std::filesystem::create_directory(target);
-    auto archivePath = makeTarGz(dir, {tarDirectory("dev"), tarCharDevice("dev/null"), tarDirectory("srv"),
-                                       tarCharDevice("srv/disk"), tarHardlink("srv/alias", "dev/null"),
-                                       tarFile("srv/file", "data")});
+    auto archivePath =
+        makeTarGz(dir, {tarDirectory("dev"), tarCharDevice("dev/null"), tarDirectory("srv"), tarCharDevice("srv/disk"),
+                        tarHardlink("srv/alias", "dev/null"), tarFile("srv/file", "data")});
     std::vector<std::filesystem::path> reported;
     ExtractOptions options;
     options.deviceNode = [&](const std::filesystem::path& path) { reported.push_back(path); };
     UniqueFd fd(open(archivePath.c_str(), O_RDONLY));
     std::thread([&] { extractArchive(fd.get(), target, options); }).join();
-    CHECK(reported == std::vector<std::filesystem::path>{target / "dev/null", target / "srv/disk", target / "srv/alias"});
+    CHECK(reported ==
+          std::vector<std::filesystem::path>{target / "dev/null", target / "srv/disk", target / "srv/alias"});
 }
 
 TEST_CASE("the unpacking helper's reports read back as written, in any pieces")

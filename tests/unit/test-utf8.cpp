@@ -14,10 +14,9 @@ const std::string replacement = "\xef\xbf\xbd";
 
 TEST_CASE("valid UTF-8 passes unchanged, multibyte characters included")
 {
-    for (const std::string& text :
-         {""s, "Debian GNU/Linux 12 (bookworm)"s, "caf\xc3\xa9"s, "\xe2\x82\xac 5"s, "\xf0\x9f\x90\xa7 Tux"s,
-          "\xe4\xb8\xad\xe6\x96\x87"s, "\x7f\x01\t\n"s, "\xef\xbf\xbd"s, "\xf4\x8f\xbf\xbd"s, "\xed\x9f\xbf"s,
-          "\xee\x80\x80"s}) {
+    for (const std::string& text : {""s, "Debian GNU/Linux 12 (bookworm)"s, "caf\xc3\xa9"s, "\xe2\x82\xac 5"s,
+                                    "\xf0\x9f\x90\xa7 Tux"s, "\xe4\xb8\xad\xe6\x96\x87"s, "\x7f\x01\t\n"s,
+                                    "\xef\xbf\xbd"s, "\xf4\x8f\xbf\xbd"s, "\xed\x9f\xbf"s, "\xee\x80\x80"s}) {
         CHECK(isValidUtf8(text));
         CHECK(escapeInvalidUtf8(text) == text);
     }
@@ -26,12 +25,13 @@ TEST_CASE("valid UTF-8 passes unchanged, multibyte characters included")
 TEST_CASE("a byte that starts no character becomes U+FFFD, the rest is kept")
 {
     CHECK(escapeInvalidUtf8("\xff") == replacement);
-    CHECK(escapeInvalidUtf8("a\xff" "b") == "a" + replacement + "b");
+    CHECK(escapeInvalidUtf8("a\xff"
+                            "b") == "a" + replacement + "b");
     CHECK(escapeInvalidUtf8("\xff\xfe\n") == replacement + replacement + "\n");
     // A lone continuation byte, and lead bytes of 5- and 6-byte forms.
     CHECK(escapeInvalidUtf8("\x80") == replacement);
-    CHECK(escapeInvalidUtf8("\xf8\x88\x80\x80\x80") == replacement + replacement + replacement + replacement +
-                                                           replacement);
+    CHECK(escapeInvalidUtf8("\xf8\x88\x80\x80\x80") ==
+          replacement + replacement + replacement + replacement + replacement);
     CHECK(escapeInvalidUtf8("\xfc\x84\x80\x80\x80\x80").size() == 6 * replacement.size());
     CHECK_FALSE(isValidUtf8("Debian \xff"));
 }
@@ -64,7 +64,8 @@ TEST_CASE("truncated sequences are replaced, and the character after them kept")
     CHECK(escapeInvalidUtf8("\xc3") == replacement);
     CHECK(escapeInvalidUtf8("\xe2\x82") == replacement + replacement);
     CHECK(escapeInvalidUtf8("\xf0\x9f\x90") == replacement + replacement + replacement);
-    CHECK(escapeInvalidUtf8("\xe2\x82" "A\xc3\xa9") == replacement + replacement + "A\xc3\xa9");
+    CHECK(escapeInvalidUtf8("\xe2\x82"
+                            "A\xc3\xa9") == replacement + replacement + "A\xc3\xa9");
     CHECK(escapeInvalidUtf8("x\xf0\x9f") == "x" + replacement + replacement);
 }
 
