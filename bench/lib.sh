@@ -213,8 +213,8 @@ system_ticks() {
     echo $((user + nice + system + irq + softirq + steal))
 }
 
-# Set by the benchmark: where runs are recorded and logged, how many rounds,
-# and a server whose CPU is shown apart (optional).
+# Set by the benchmark, after sourcing this: where runs are recorded and
+# logged, how many rounds, and a server whose CPU is shown apart (optional).
 results=
 runs_log=
 rounds=
