@@ -251,7 +251,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         HelperProcess unpacker(
             unpackHelper(), unpackArguments(workPath, maxTreeBytes, {"layers", unpacked, "layers", nativeArchitecture}),
             -1, unpackRecordHandler(job, workPath, deviceNodes));
-        if (!unpacker.wait([&job] { return job.cancelRequested(); }))
+        if (!unpacker.wait(job.cancelFd()))
             throw JobCanceled{};
         return "layers";
     }
@@ -273,7 +273,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
                                  else
                                      root = reported->partition;
                              });
-        if (!reader.wait([&job] { return job.cancelRequested(); }))
+        if (!reader.wait(job.cancelFd()))
             throw JobCanceled{};
         if (!root)
             throw Error(ErrorCode::Failed, "the unpacking helper reported no root partition of disk.raw");
@@ -455,7 +455,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         unpacker.stop();
         std::rethrow_exception(sourceError);
     }
-    if (!unpacker.wait(canceled))
+    if (!unpacker.wait(job.cancelFd()))
         throw JobCanceled{};
 
     job.setStage("verify");

@@ -19,7 +19,6 @@ namespace bred {
 namespace {
 
 constexpr int reportFd = 3;
-constexpr int cancelCheckMilliseconds = 100;
 
 std::string signalName(int signal)
 {
@@ -91,14 +90,20 @@ HelperProcess::HelperProcess(const std::filesystem::path& program, const std::ve
         throw Error(ErrorCode::Failed, fmt::format("cannot watch {}: {}", name_, std::strerror(error)));
     }
     writeEnd.reset(); // the helper's end: its exit closes the pipe
-    reader_ = std::thread([this, fd = readEnd.release()] { readReports(fd); });
+    int killFd = fcntl(pidFd_, F_DUPFD_CLOEXEC, 0);
+    if (killFd < 0) {
+        int error = errno;
+        stop();
+        throw Error(ErrorCode::Failed, fmt::format("cannot watch {}: {}", name_, std::strerror(error)));
+    }
+    reader_ = std::thread([this, fd = readEnd.release(), killFd] { readReports(fd, killFd); });
 }
 
 HelperProcess::~HelperProcess() { stop(); }
 
-void HelperProcess::readReports(int fd)
+void HelperProcess::readReports(int fd, int killFd)
 {
-    UniqueFd pipe(fd);
+    UniqueFd pipe(fd), helper(killFd);
     UnpackReportParser parser;
     std::vector<char> buffer(64 << 10);
     for (;;) {
@@ -120,7 +125,7 @@ void HelperProcess::readReports(int fd)
         } catch (const std::exception& error) {
             // A confused or subverted helper: its work is not to be trusted.
             reportError_ = error.what();
-            reportBroken_ = true;
+            syscall(SYS_pidfd_send_signal, helper.get(), SIGKILL, nullptr, 0);
             return;
         }
     }
@@ -159,15 +164,20 @@ void HelperProcess::stop()
     }
 }
 
-bool HelperProcess::wait(const std::function<bool()>& canceled)
+bool HelperProcess::wait(int cancelFd)
 {
-    while (pid_ >= 0 && !reap(std::chrono::milliseconds(cancelCheckMilliseconds))) {
-        if (canceled()) {
+    while (pid_ >= 0) {
+        pollfd entries[] = {{pidFd_, POLLIN, 0}, {cancelFd, POLLIN, 0}};
+        if (poll(entries, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            throw Error(ErrorCode::Failed, fmt::format("cannot wait for {}: {}", name_, std::strerror(errno)));
+        }
+        if (entries[1].revents != 0) {
             stop();
             return false;
         }
-        if (reportBroken_)
-            stop();
+        reap(std::chrono::milliseconds(0));
     }
     if (!reportError_.empty())
         throw Error(ErrorCode::Failed, reportError_);

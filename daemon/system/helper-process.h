@@ -7,7 +7,6 @@
 
 #include "unpack-report.h"
 
-#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -33,10 +32,11 @@ public:
     HelperProcess(const HelperProcess&) = delete;
     HelperProcess& operator=(const HelperProcess&) = delete;
 
-    // Waits for the helper to end, polling `canceled`; a cancel stops it and
-    // returns false. Throws the failure it reported, or Error(Failed) naming
-    // the signal that killed it or what else went wrong.
-    bool wait(const std::function<bool()>& canceled);
+    // Waits for the helper to end or `cancelFd` (the job's cancel eventfd) to
+    // become readable, whichever comes first; a cancel stops it and returns
+    // false. Throws the failure it reported, or Error(Failed) naming the signal
+    // that killed it or what else went wrong.
+    bool wait(int cancelFd);
     // SIGTERM, then SIGKILL after `gracePeriod`; returns once it is reaped.
     void stop();
     // True once the helper has exited (or was killed), before wait() reaps it.
@@ -49,7 +49,8 @@ public:
     static std::filesystem::path besideDaemon(const std::string& name);
 
 private:
-    void readReports(int fd);
+    // `killFd`: a pidfd of the helper's own, to end it on a malformed report.
+    void readReports(int fd, int killFd);
     // Waits up to `timeout` for the helper to end; true once it has been reaped.
     bool reap(std::chrono::milliseconds timeout);
 
@@ -62,8 +63,6 @@ private:
     // Set by the reader thread, read after it is joined.
     std::optional<UnpackRecord> final_;
     std::string reportError_;
-    // Set by the reader thread on a malformed report; wait() then stops the helper.
-    std::atomic<bool> reportBroken_{false};
 };
 
 } // namespace bred
