@@ -6,7 +6,6 @@
 #include <curl/curl.h>
 #include <fmt/format.h>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 namespace bred {
@@ -44,6 +43,8 @@ std::size_t onData(char* data, std::size_t size, std::size_t count, void* userDa
             transfer->tooLarge = true;
             return 0;
         }
+        if (transfer->total && transfer->callbacks->announced)
+            transfer->callbacks->announced(transfer->total);
     }
     std::size_t offset = 0;
     if (transfer->skip > 0) {
@@ -62,24 +63,6 @@ std::size_t onData(char* data, std::size_t size, std::size_t count, void* userDa
     }
     transfer->received += length - offset;
     return length;
-}
-
-int onProgress(void* userData, curl_off_t, curl_off_t, curl_off_t, curl_off_t)
-{
-    auto* transfer = static_cast<Transfer*>(userData);
-    if (transfer->callbacks->canceled && transfer->callbacks->canceled()) {
-        transfer->stopped = true;
-        return 1;
-    }
-    if (transfer->callbacks->progress)
-        transfer->callbacks->progress(transfer->received, transfer->total);
-    return 0;
-}
-
-void globalInit()
-{
-    static std::once_flag once;
-    std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
 }
 
 bool isTransient(CURLcode code, long status)
@@ -101,14 +84,14 @@ bool isTransient(CURLcode code, long status)
 
 } // namespace
 
-bool isHttpUrl(const std::string& url) { return url.starts_with("http://") || url.starts_with("https://"); }
-
-void download(const std::string& url, const DownloadLimits& limits, const DownloadCallbacks& callbacks)
+void download(const DownloadRequest& request, const DownloadCallbacks& callbacks)
 {
+    const std::string& url = request.url;
+    const DownloadLimits& limits = request.limits;
     if (!isHttpUrl(url))
         throw Error(ErrorCode::DownloadFailed,
                     fmt::format("Only http:// and https:// URLs can be downloaded, not '{}'.", url));
-    globalInit();
+    curl_global_init(CURL_GLOBAL_DEFAULT);
     std::unique_ptr<CURL, decltype(&curl_easy_cleanup)> curl(curl_easy_init(), curl_easy_cleanup);
     if (!curl)
         throw Error(ErrorCode::DownloadFailed, "cannot set up libcurl");
@@ -118,7 +101,9 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
     CURL* handle = curl.get();
     curl_easy_setopt(handle, CURLOPT_URL, url.c_str());
     curl_easy_setopt(handle, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // What came over https is never handed on from plain http.
+    const bool secure = url.starts_with("https://");
+    curl_easy_setopt(handle, CURLOPT_REDIR_PROTOCOLS_STR, secure ? "https" : "http,https");
     curl_easy_setopt(handle, CURLOPT_FOLLOWLOCATION, 1L);
     curl_easy_setopt(handle, CURLOPT_MAXREDIRS, 10L);
     curl_easy_setopt(handle, CURLOPT_FAILONERROR, 1L);
@@ -128,9 +113,6 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
     curl_easy_setopt(handle, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(limits.maxBytes));
     curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, onData);
     curl_easy_setopt(handle, CURLOPT_WRITEDATA, &transfer);
-    curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, onProgress);
-    curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &transfer);
     curl_easy_setopt(handle, CURLOPT_ERRORBUFFER, errorBuffer);
     curl_easy_setopt(handle, CURLOPT_USERAGENT, "bred-machined/" BRED_VERSION);
     curl_easy_setopt(handle, CURLOPT_NOSIGNAL, 1L);
@@ -148,12 +130,10 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
                 throw Error(ErrorCode::DownloadFailed,
                             fmt::format("Downloading {} ended after {} of the {} bytes the server announced.", url,
                                         transfer.received, transfer.total));
-            if (callbacks.progress)
-                callbacks.progress(transfer.received, transfer.total ? transfer.total : transfer.received);
             return;
         }
         if (transfer.stopped)
-            throw DownloadStopped{};
+            throw Error(ErrorCode::Failed, "the daemon stopped reading the download");
         if (transfer.tooLarge || code == CURLE_FILESIZE_EXCEEDED)
             throw Error(ErrorCode::DownloadFailed,
                         fmt::format("{} is larger than the limit of {} bytes (max_download_bytes in the "
@@ -164,9 +144,8 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
             curl_easy_getinfo(handle, CURLINFO_EFFECTIVE_URL, &target);
             if (target && url != target)
                 throw Error(ErrorCode::DownloadFailed,
-                            fmt::format("The server redirected {} to {}; only redirects to http:// and https:// "
-                                        "are followed.",
-                                        url, target));
+                            fmt::format("The server redirected {} to {}; only redirects to {} are followed.", url,
+                                        target, secure ? "https://" : "http:// and https://"));
         }
         std::string reason = errorBuffer[0] ? errorBuffer : curl_easy_strerror(code);
         // curl says "Operation too slow" in its own units; say which setting decides.
@@ -180,30 +159,9 @@ void download(const std::string& url, const DownloadLimits& limits, const Downlo
                                     attempt ? fmt::format(" (after {} retries)", attempt) : ""));
         if (callbacks.log)
             callbacks.log(fmt::format("Download interrupted ({}); resuming at byte {}.", reason, transfer.received));
-        // Back off before retrying, but notice a cancel at once.
-        auto resumeAt = std::chrono::steady_clock::now() + std::chrono::seconds(1 << std::min(attempt, 4u));
-        while (std::chrono::steady_clock::now() < resumeAt) {
-            if (callbacks.canceled && callbacks.canceled())
-                throw DownloadStopped{};
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
+        // Back off before retrying; a cancel ends this process.
+        std::this_thread::sleep_for(std::chrono::seconds(1 << std::min(attempt, 4u)));
     }
-}
-
-std::string downloadSmall(const std::string& url, const DownloadLimits& limits, std::size_t maxBytes,
-                          const std::function<bool()>& canceled)
-{
-    std::string body;
-    DownloadLimits smallLimits = limits;
-    smallLimits.maxBytes = maxBytes;
-    DownloadCallbacks callbacks;
-    callbacks.sink = [&](const char* data, std::size_t size) {
-        body.append(data, size);
-        return true;
-    };
-    callbacks.canceled = canceled;
-    download(url, smallLimits, callbacks);
-    return body;
 }
 
 } // namespace bred

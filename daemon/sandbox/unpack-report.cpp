@@ -1,6 +1,7 @@
 #include "unpack-report.h"
 
 #include <fmt/format.h>
+#include <utility>
 
 namespace bred {
 namespace {
@@ -43,9 +44,32 @@ std::string record(char tag, std::string_view payload)
 
 std::string_view bounded(std::string_view text, std::size_t bound) { return text.substr(0, bound); }
 
+// A failure's code, as one byte; the codes a helper may report.
+constexpr std::pair<ErrorCode, char> failureKinds[] = {
+    {ErrorCode::BadArchive, 'B'},
+    {ErrorCode::DownloadFailed, 'N'},
+    {ErrorCode::Failed, 'F'},
+};
+
+char failureKind(ErrorCode code)
+{
+    for (auto [known, kind] : failureKinds)
+        if (known == code)
+            return kind;
+    return 'F';
+}
+
+std::optional<ErrorCode> failureCode(char kind)
+{
+    for (auto [code, known] : failureKinds)
+        if (known == kind)
+            return code;
+    return std::nullopt;
+}
+
 [[noreturn]] void malformed(const std::string& what)
 {
-    throw Error(ErrorCode::Failed, fmt::format("The unpacking helper sent a malformed report ({}).", what));
+    throw Error(ErrorCode::Failed, fmt::format("The helper sent a malformed report ({}).", what));
 }
 
 std::string checkedText(std::string_view payload, std::size_t bound, const char* what)
@@ -116,7 +140,7 @@ std::string encodeUnpackRecord(const UnpackRecord& unpackRecord)
         }
         std::string operator()(const UnpackFailure& failure) const
         {
-            std::string payload(1, failure.code == ErrorCode::BadArchive ? 'B' : 'F');
+            std::string payload(1, failureKind(failure.code));
             payload.append(bounded(failure.message, maxUnpackTextSize));
             return record(failureTag, payload);
         }
@@ -172,10 +196,10 @@ std::optional<UnpackRecord> UnpackReportParser::next()
         return UnpackPartition{partition};
     }
     case failureTag: {
-        if (payload.empty() || (payload[0] != 'B' && payload[0] != 'F'))
+        const auto code = payload.empty() ? std::nullopt : failureCode(payload[0]);
+        if (!code)
             malformed("a failure of no known kind");
-        return UnpackFailure{payload[0] == 'B' ? ErrorCode::BadArchive : ErrorCode::Failed,
-                             checkedText(std::string_view(payload).substr(1), maxUnpackTextSize, "message")};
+        return UnpackFailure{*code, checkedText(std::string_view(payload).substr(1), maxUnpackTextSize, "message")};
     }
     case doneTag:
         if (payload.size() != 8)

@@ -1,6 +1,6 @@
-// What bred-machined-unpack tells the daemon, over a pipe, as it unpacks: a
-// stream of small records, each a tag byte, its payload's length (4 bytes,
-// little-endian) and the payload. The daemon treats the helper as hostile, so
+// What bred-machined-unpack and bred-machined-download tell the daemon, over
+// a pipe, as they work: a stream of small records, each a tag byte, its
+// payload's length (4 bytes, little-endian) and the payload. The daemon treats the helper as hostile, so
 // the parser accepts only well-formed records of the known kinds and bounds.
 #pragma once
 
@@ -19,7 +19,8 @@ namespace bred {
 struct UnpackLog {
     std::string line;
 };
-// `done` of `total` steps (layers) are unpacked.
+// `done` of `total` steps (layers) are unpacked; or, from the downloader,
+// `done` bytes were sent when the server announced `total` for the whole body.
 struct UnpackProgress {
     std::uint64_t done;
     std::uint64_t total;
@@ -32,12 +33,12 @@ struct UnpackDeviceNode {
 struct UnpackPartition {
     GptPartition partition;
 };
-// Unpacking failed; the helper exits after this record.
+// The work failed; the helper exits after this record.
 struct UnpackFailure {
-    ErrorCode code; // BadArchive or Failed
+    ErrorCode code; // BadArchive, DownloadFailed or Failed (any other is sent as Failed)
     std::string message;
 };
-// Unpacking succeeded, writing `bytes` of file data; the helper exits after this record.
+// The work succeeded, writing `bytes` of file data (unpacked or downloaded); the helper exits after this record.
 struct UnpackDone {
     std::uint64_t bytes;
 };

@@ -2,7 +2,7 @@
 
 #include "checksum.h"
 #include "errors.h"
-#include "http-download.h"
+#include "download-request.h"
 #include "names.h"
 #include "nspawn-command.h"
 #include "refusals.h"

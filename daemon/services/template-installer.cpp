@@ -3,6 +3,7 @@
 #include "checksum.h"
 #include "directory-entries.h"
 #include "disk-image.h"
+#include "download-process.h"
 #include "errors.h"
 #include "gpg-verify.h"
 #include "helper-process.h"
@@ -21,6 +22,7 @@
 #include <optional>
 #include <poll.h>
 #include <random>
+#include <string_view>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -30,9 +32,6 @@ namespace {
 
 constexpr std::size_t maxChecksumFileSize = 4 << 20;
 constexpr std::size_t maxSignatureSize = 1 << 20;
-
-// How often a read from the caller's descriptor looks at a cancel.
-constexpr int cancelCheckMilliseconds = 200;
 
 // A reader of the caller's descriptor that never blocks: a pipe is reopened as a
 // descriptor of our own with O_NONBLOCK (the caller's open file keeps its flags),
@@ -49,19 +48,48 @@ UniqueFd nonBlockingReader(int callerFd)
     return fd;
 }
 
-// Reads what the caller's descriptor has, waiting at most until a cancel; 0 at the end.
-std::size_t readArchive(int fd, char* buffer, std::size_t size, const std::function<bool()>& canceled)
+enum class FeedEnd { Complete, Canceled, UnpackerGone };
+
+// Passes what `sourceFd` (non-blocking) gives on to the unpacker's pipe
+// `sinkFd` (non-blocking) and to `inspect`, until the source ends. Each wait is
+// one poll for data or room, the job's cancel, and the unpacker's end (its
+// end of the pipe closes, which poll reports on ours as POLLERR).
+FeedEnd feedUnpacker(int sourceFd, int sinkFd, int cancelFd,
+                     const std::function<void(const char*, std::size_t)>& inspect)
 {
+    std::vector<char> buffer(1 << 20);
     for (;;) {
-        if (canceled())
-            throw DownloadStopped{};
-        ssize_t n = read(fd, buffer, size);
-        if (n >= 0)
-            return std::size_t(n);
-        if (errno != EAGAIN && errno != EINTR)
+        pollfd entries[] = {{sourceFd, POLLIN, 0}, {cancelFd, POLLIN, 0}, {sinkFd, 0, 0}};
+        if (poll(entries, 3, -1) < 0 && errno != EINTR)
+            throw Error(ErrorCode::Failed, fmt::format("cannot wait for the archive: {}", std::strerror(errno)));
+        if (entries[1].revents != 0)
+            return FeedEnd::Canceled;
+        if (entries[2].revents != 0)
+            return FeedEnd::UnpackerGone;
+        if (entries[0].revents == 0)
+            continue;
+        ssize_t n = read(sourceFd, buffer.data(), buffer.size());
+        if (n == 0)
+            return FeedEnd::Complete;
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                continue;
             throw Error(ErrorCode::Failed, fmt::format("cannot read the archive: {}", std::strerror(errno)));
-        pollfd entry{fd, POLLIN, 0};
-        poll(&entry, 1, cancelCheckMilliseconds);
+        }
+        inspect(buffer.data(), std::size_t(n));
+        std::string_view rest(buffer.data(), std::size_t(n));
+        while (!rest.empty()) {
+            ssize_t written = write(sinkFd, rest.data(), rest.size());
+            if (written > 0) {
+                rest.remove_prefix(std::size_t(written));
+            } else if (written < 0 && errno == EAGAIN) {
+                pollfd room[] = {{sinkFd, POLLOUT, 0}, {cancelFd, POLLIN, 0}};
+                if (poll(room, 2, -1) > 0 && room[1].revents != 0)
+                    return FeedEnd::Canceled;
+            } else if (!(written < 0 && errno == EINTR)) {
+                return FeedEnd::UnpackerGone; // EPIPE: its result says why
+            }
+        }
     }
 }
 
@@ -96,8 +124,7 @@ struct Expectation {
 };
 
 // Fetches and checks what the distribution publishes, before the archive.
-Expectation prepareVerification(TemplateRequest& request, const InstallLimits& limits, JobContext& job,
-                                const std::function<bool()>& canceled)
+Expectation prepareVerification(TemplateRequest& request, const InstallLimits& limits, JobContext& job)
 {
     Expectation expectation;
     VerifyMode wanted = request.verify.value_or(VerifyMode::Signature);
@@ -120,7 +147,7 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
         std::string sumsUrl = request.url.substr(0, slash + 1) + "SHA256SUMS";
         std::string fileName = request.url.substr(slash + 1);
         try {
-            auto sums = downloadSmall(sumsUrl, limits.download, maxChecksumFileSize, canceled);
+            auto sums = downloadSmall(sumsUrl, limits.download, maxChecksumFileSize, job.cancelFd());
             expectation.checksum = findChecksum(ChecksumFormat::Sha256Sums, sums, fileName);
         } catch (const Error&) {
             // No such file: say what to do instead, below.
@@ -157,15 +184,15 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
         return expectation;
     }
     job.log(LOG_INFO, fmt::format("Fetching {}", source.checksumUrl));
-    std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, canceled);
+    std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, job.cancelFd());
     if (wanted == VerifyMode::Signature) {
         if (distribution.checksumFormat == ChecksumFormat::FedoraChecksum && distribution.signatureUrl.empty()) {
             checksums = verifyClearSigned(*keyring, checksums);
         } else if (!distribution.signatureCoversArchive) {
-            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
+            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, job.cancelFd());
             verifySignature(*keyring, signature, checksums);
         } else {
-            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, canceled);
+            auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, job.cancelFd());
             expectation.archiveSignature = std::make_unique<StreamingSignatureCheck>(*keyring, signature);
         }
         job.log(LOG_INFO, fmt::format("Signature checked with {}.", *keyring));
@@ -201,7 +228,7 @@ HelperProcess::RecordHandler unpackRecordHandler(JobContext& job, const std::fil
 std::filesystem::path unpackHelper() { return HelperProcess::besideDaemon("bred-machined-unpack"); }
 
 // bred-machined-unpack's arguments: confined to the work directory, at most
-// `maxTreeBytes` unpacked, `task` (see daemon/unpack-helper/main.cpp).
+// `maxTreeBytes` unpacked, `task` (see daemon/helpers/bred-machined-unpack.cpp).
 std::vector<std::string> unpackArguments(const std::filesystem::path& workPath, std::uint64_t maxTreeBytes,
                                          std::vector<std::string> task)
 {
@@ -250,7 +277,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         makeTreeDirectory(workFd, "layers");
         HelperProcess unpacker(
             unpackHelper(), unpackArguments(workPath, maxTreeBytes, {"layers", unpacked, "layers", nativeArchitecture}),
-            -1, unpackRecordHandler(job, workPath, deviceNodes));
+            HelperProcess::Stdio{}, unpackRecordHandler(job, workPath, deviceNodes));
         if (!unpacker.wait(job.cancelFd()))
             throw JobCanceled{};
         return "layers";
@@ -263,8 +290,8 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         std::optional<GptPartition> root;
         auto onRecord = unpackRecordHandler(job, workPath, deviceNodes);
         HelperProcess reader(unpackHelper(),
-                             unpackArguments(workPath, maxTreeBytes, {"disk", unpacked, treeArchitecture}), -1,
-                             [&root, onRecord](const UnpackRecord& record) {
+                             unpackArguments(workPath, maxTreeBytes, {"disk", unpacked, treeArchitecture}),
+                             HelperProcess::Stdio{}, [&root, onRecord](const UnpackRecord& record) {
                                  const auto* reported = std::get_if<UnpackPartition>(&record);
                                  if (!reported)
                                      onRecord(record);
@@ -354,14 +381,8 @@ std::optional<VerifyMode> verifyModeFromName(std::string_view name)
 
 void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
 {
-    auto canceled = [&job] { return job.cancelRequested(); };
     job.setStage("download");
-    Expectation expectation;
-    try {
-        expectation = prepareVerification(request, limits_, job, canceled);
-    } catch (const DownloadStopped&) {
-        throw JobCanceled{};
-    }
+    Expectation expectation = prepareVerification(request, limits_, job);
     job.throwIfCanceled();
 
     const int machinesFd = store_.directoryFd();
@@ -372,8 +393,8 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     const auto workPath = store_.directory() / work.name();
 
     // The archive streams through a pipe into bred-machined-unpack while it
-    // downloads: no copy of it lands on disk, both run at once, and the
-    // untrusted bytes are parsed only in that confined process. Writes never
+    // downloads: no copy of it lands on disk, all run at once, and the
+    // untrusted bytes are parsed only in confined processes. Writes never
     // block, so a helper that stops reading cannot hold up a cancel.
     int pipeFds[2];
     if (pipe2(pipeFds, O_CLOEXEC) < 0)
@@ -383,78 +404,52 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     fcntl(writeEnd.get(), F_SETFL, O_NONBLOCK);
     std::vector<std::filesystem::path> deviceNodes;
     HelperProcess unpacker(unpackHelper(), unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
-                           readEnd.get(), unpackRecordHandler(job, workPath, deviceNodes));
+                           HelperProcess::Stdio{readEnd.get(), -1}, unpackRecordHandler(job, workPath, deviceNodes));
     readEnd.reset(); // the helper's end: its exit makes a write fail with EPIPE
-    // Feeding stops on a cancel, or when the helper ended early (a bad archive,
-    // a crash), also while the source is silent.
-    auto stopFeeding = [&] { return canceled() || unpacker.hasEnded(); };
+
+    // The source: the caller's descriptor, or bred-machined-download's output.
+    std::optional<DownloadProcess> download;
+    UniqueFd callerArchive;
+    std::uint64_t fileSize = 0;
+    if (request.archiveFd) {
+        struct stat st { };
+        if (fstat(request.archiveFd.get(), &st) == 0 && S_ISREG(st.st_mode))
+            fileSize = std::uint64_t(st.st_size);
+        callerArchive = nonBlockingReader(request.archiveFd.get());
+        request.archiveFd.reset();
+    } else {
+        std::string url = request.distribution
+                              ? Catalog::resolve(*request.distribution, request.architecture).archiveUrl
+                              : request.url;
+        job.log(LOG_INFO, fmt::format("Downloading {}", url));
+        download.emplace(DownloadRequest{url, limits_.download},
+                         [&job](const std::string& line) { job.log(LOG_WARNING, line); });
+    }
 
     std::optional<Hasher> hasher;
     if (expectation.checksum)
         hasher.emplace(expectation.checksum->algorithm);
-    auto sink = [&](const char* data, std::size_t size) {
+    std::uint64_t done = 0;
+    auto inspect = [&](const char* data, std::size_t size) {
         if (hasher)
             hasher->update(data, size);
         if (expectation.archiveSignature)
             expectation.archiveSignature->feed(data, size);
-        while (size > 0) {
-            ssize_t n = write(writeEnd.get(), data, size);
-            if (n > 0) {
-                data += n;
-                size -= std::size_t(n);
-            } else if (n < 0 && errno == EAGAIN) {
-                if (stopFeeding())
-                    return false;
-                pollfd entry{writeEnd.get(), POLLOUT, 0};
-                poll(&entry, 1, cancelCheckMilliseconds);
-            } else if (!(n < 0 && errno == EINTR)) {
-                return false; // the helper stopped reading: its result says why
-            }
-        }
-        return true;
-    };
-    auto progress = [&](std::uint64_t done, std::uint64_t total) {
+        done += size;
+        const std::uint64_t total = download ? download->announcedSize() : fileSize;
         job.setBytes(done, total);
         job.setProgress(total ? double(done) / double(total) * 0.95 : -1.0);
     };
-    std::exception_ptr sourceError;
-    try {
-        if (request.archiveFd) {
-            struct stat st { };
-            std::uint64_t total = fstat(request.archiveFd.get(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
-            UniqueFd reader = nonBlockingReader(request.archiveFd.get());
-            request.archiveFd.reset();
-            std::uint64_t done = 0;
-            std::vector<char> buffer(1 << 20);
-            while (std::size_t n = readArchive(reader.get(), buffer.data(), buffer.size(), stopFeeding)) {
-                if (!sink(buffer.data(), n))
-                    throw DownloadStopped{};
-                done += n;
-                progress(done, total);
-            }
-        } else {
-            std::string url = request.distribution
-                                  ? Catalog::resolve(*request.distribution, request.architecture).archiveUrl
-                                  : request.url;
-            job.log(LOG_INFO, fmt::format("Downloading {}", url));
-            DownloadCallbacks callbacks{sink, progress, stopFeeding,
-                                        [&](const std::string& line) { job.log(LOG_WARNING, line); }};
-            download(url, limits_.download, callbacks);
-        }
-    } catch (const DownloadStopped&) {
-        // The helper stopped (its result says why) or the job was canceled.
-    } catch (...) {
-        sourceError = std::current_exception();
-    }
+    const FeedEnd end =
+        feedUnpacker(download ? download->bodyFd() : callerArchive.get(), writeEnd.get(), job.cancelFd(), inspect);
     writeEnd.reset();
-    if (job.cancelRequested()) {
-        unpacker.stop();
+    if (end == FeedEnd::Canceled)
+        throw JobCanceled{}; // both helpers are stopped on the way out
+    // A failed download ends the body early: its own error says more than the
+    // unpacker's about a cut-off archive.
+    if (download && end == FeedEnd::Complete && !download->wait(job.cancelFd()))
         throw JobCanceled{};
-    }
-    if (sourceError) {
-        unpacker.stop();
-        std::rethrow_exception(sourceError);
-    }
+    download.reset();
     if (!unpacker.wait(job.cancelFd()))
         throw JobCanceled{};
 

@@ -4,7 +4,7 @@
 
 #include "archive-extractor.h"
 #include "catalog.h"
-#include "http-download.h"
+#include "download-request.h"
 #include "machine-store.h"
 
 #include <optional>

@@ -40,7 +40,7 @@ std::filesystem::path HelperProcess::besideDaemon(const std::string& name)
 }
 
 HelperProcess::HelperProcess(const std::filesystem::path& program, const std::vector<std::string>& arguments,
-                             int inputFd, RecordHandler onRecord) :
+                             Stdio stdio, RecordHandler onRecord) :
     name_(program.filename().string()),
     onRecord_(std::move(onRecord))
 {
@@ -51,11 +51,13 @@ HelperProcess::HelperProcess(const std::filesystem::path& program, const std::ve
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    // Standard input first: `inputFd` may be 3, which the report pipe takes next.
-    if (inputFd >= 0)
-        posix_spawn_file_actions_adddup2(&actions, inputFd, STDIN_FILENO);
+    // Standard input and output first: either may be 3, which the report pipe takes next.
+    if (stdio.in >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdio.in, STDIN_FILENO);
     else
         posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (stdio.out >= 0)
+        posix_spawn_file_actions_adddup2(&actions, stdio.out, STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, writeEnd.get(), reportFd);
     posix_spawn_file_actions_addclosefrom_np(&actions, reportFd + 1);
     // The job thread's blocked signals (SIGTERM, for the loop) and ignored ones
@@ -116,7 +118,7 @@ void HelperProcess::readReports(int fd, int killFd)
         try {
             while (auto record = parser.next()) {
                 if (final_)
-                    throw Error(ErrorCode::Failed, "The unpacking helper sent a report after its result.");
+                    throw Error(ErrorCode::Failed, fmt::format("{} sent a report after its result.", name_));
                 if (std::holds_alternative<UnpackFailure>(*record) || std::holds_alternative<UnpackDone>(*record))
                     final_ = std::move(record);
                 else
@@ -130,7 +132,7 @@ void HelperProcess::readReports(int fd, int killFd)
         }
     }
     if (!parser.empty())
-        reportError_ = "The unpacking helper ended in the middle of a report.";
+        reportError_ = fmt::format("{} ended in the middle of a report.", name_);
 }
 
 bool HelperProcess::reap(std::chrono::milliseconds timeout)
@@ -182,16 +184,16 @@ bool HelperProcess::wait(int cancelFd)
     if (!reportError_.empty())
         throw Error(ErrorCode::Failed, reportError_);
     if (WIFSIGNALED(status_))
-        throw Error(ErrorCode::Failed, fmt::format("The unpacking helper ({}) was killed by {}; nothing was installed.",
-                                                   name_, signalName(WTERMSIG(status_))));
+        throw Error(ErrorCode::Failed, fmt::format("The helper {} was killed by {}; nothing was installed.", name_,
+                                                   signalName(WTERMSIG(status_))));
     if (final_) {
         if (const auto* failure = std::get_if<UnpackFailure>(&*final_))
             throw Error(failure->code, failure->message);
         if (WIFEXITED(status_) && WEXITSTATUS(status_) == 0)
             return true;
     }
-    throw Error(ErrorCode::Failed, fmt::format("The unpacking helper ({}) exited with status {} without a result.",
-                                               name_, WIFEXITED(status_) ? WEXITSTATUS(status_) : -1));
+    throw Error(ErrorCode::Failed, fmt::format("The helper {} exited with status {} without a result.", name_,
+                                               WIFEXITED(status_) ? WEXITSTATUS(status_) : -1));
 }
 
 } // namespace bred

@@ -1,6 +1,7 @@
-// A helper program of ours (bred-machined-unpack) run as a child with only the
-// descriptors it needs: its standard input and, as descriptor 3, the write end
-// of the pipe its report records (unpack-report.h) come back through. The
+// A helper program of ours (bred-machined-unpack, bred-machined-download) run
+// as a child with only the descriptors it needs: its standard input and output
+// and, as descriptor 3, the write end of the pipe its report records
+// (unpack-report.h) come back through. The
 // records are read on a thread of their own as they come, so a helper never
 // waits for the daemon while the daemon feeds it.
 #pragma once
@@ -23,9 +24,15 @@ public:
     // Called on the reader thread for every record but the final one.
     using RecordHandler = std::function<void(const UnpackRecord&)>;
 
-    // Starts `program` with `arguments` (argv[1]...), its standard input
-    // `inputFd` (or /dev/null when -1). Throws Error(Failed) when it cannot.
-    HelperProcess(const std::filesystem::path& program, const std::vector<std::string>& arguments, int inputFd,
+    // The helper's standard input and output; -1: /dev/null for input, the
+    // daemon's own output (the journal) for output.
+    struct Stdio {
+        int in = -1, out = -1;
+    };
+
+    // Starts `program` with `arguments` (argv[1]...) and `stdio`. Throws
+    // Error(Failed) when it cannot.
+    HelperProcess(const std::filesystem::path& program, const std::vector<std::string>& arguments, Stdio stdio,
                   RecordHandler onRecord);
     // Stops a helper still running.
     ~HelperProcess();

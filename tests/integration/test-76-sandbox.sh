@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Archives are unpacked by bred-machined-unpack, a confined process of its
-# own: these tests look at a running one from outside (its root, mounts,
-# capabilities, filter, network), feed it hostile archives, kill it, and
-# cancel it, and check that only its own job is affected.
+# Archives are unpacked by bred-machined-unpack, and downloaded by
+# bred-machined-download, confined processes of their own: these tests look
+# at running ones from outside (root, mounts, user, capabilities, filter,
+# network), feed them hostile archives, kill them, and cancel them, and check
+# that only their own job is affected.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -54,9 +55,15 @@ for name, build in hostile.items():
         os_tree(tar)
         build(tar)
 EOF
+    python3 "$(dirname "${BASH_SOURCE[0]}")/fixtures/serve.py" --root "$FIXTURES" --port 0 \
+        > "$SENTINEL_DIR.serve" 2> /dev/null &
+    SERVER_PID=$!
+    wait_for 10 grep -q '^PORT=' "$SENTINEL_DIR.serve"
+    BASE=http://127.0.0.1:$(sed -n 's/^PORT=//p' "$SENTINEL_DIR.serve")
 }
 teardown() {
-    rm -rf "$FIXTURES" "$SENTINEL_DIR"
+    kill "$SERVER_PID" 2>/dev/null || true
+    rm -rf "$FIXTURES" "$SENTINEL_DIR" "$SENTINEL_DIR.serve"
 }
 
 # Its name is longer than a process name (15 bytes): matched on its command
@@ -220,10 +227,108 @@ test_cancel_stops_it_within_a_second() {
     no_leftovers
 }
 
+download_pid() { pgrep -f -- '/bred-machined-download http'; }
+no_helper_left() { ! helper_pid && ! download_pid; }
+
+# start_stalled_download NAME: a download that gets half of good.tar.gz and
+# then nothing; sets HELPER_PID and CLIENT_PID, the client's output in
+# $FIXTURES/NAME.out.
+start_stalled_download() {
+    local name=$1
+    remove_machine_dirs "$name"
+    bredmachine create-template "$name" --url "$BASE/_stall/good.tar.gz" --verify=no \
+        > "$FIXTURES/$name.out" 2>&1 &
+    CLIENT_PID=$!
+    wait_for 10 download_pid > /dev/null
+    HELPER_PID=$(download_pid)
+}
+
+# Cancels the job of machine $1 and waits until no downloader is left.
+end_download() {
+    local id
+    id=$(job_of "$1")
+    [[ -z $id ]] || bredmachine cancel "$id" > /dev/null 2>&1 || true
+    wait_for 5 no_helper_left
+    wait "$CLIENT_PID" 2>/dev/null || true
+}
+
+test_download_confined() {
+    start_stalled_download fetched
+    # Each test runs in a subshell of its own: this ends the download on any failure too.
+    trap 'end_download fetched' EXIT
+    local pid=$HELPER_PID daemon status
+    daemon=$(systemctl show -P MainPID bred-machined.service)
+    # nobody, without a capability or a way to gain one, in mount and IPC
+    # namespaces of its own where the host's tree is read-only.
+    status=$(cat "/proc/$pid/status")
+    assert_eq "$(sed -n 's/^Uid:\t//p' <<< "$status" | tr -s '\t' ' ')" "65534 65534 65534 65534"
+    assert_eq "$(sed -n 's/^Groups:\t//p' <<< "$status" | tr -d ' \t')" ""
+    for field in CapPrm CapEff CapAmb; do
+        assert_eq "$(sed -n "s/^$field:\t//p" <<< "$status")" 0000000000000000
+    done
+    assert_eq "$(sed -n 's/^NoNewPrivs:\t//p' <<< "$status")" 1
+    assert_eq "$(sed -n 's/^Seccomp:\t//p' <<< "$status")" 2
+    assert_contains "$(grep 'Max address space' "/proc/$pid/limits")" 1073741824
+    assert_ne "$(readlink "/proc/$pid/ns/mnt")" "$(readlink "/proc/$daemon/ns/mnt")"
+    assert_ne "$(readlink "/proc/$pid/ns/ipc")" "$(readlink "/proc/$daemon/ns/ipc")"
+    # Every mount it sees is read-only, without devices or setuid.
+    assert_eq "$(awk '$6 !~ /(^|,)ro(,|$)/ || $6 !~ /nosuid/ || $6 !~ /nodev/' "/proc/$pid/mountinfo")" ""
+    # Nothing open but /dev/null (its input), the body's and the report's
+    # pipes, the journal's stream, and its connection.
+    assert_eq "$(for fd in "/proc/$pid/fd/"*; do readlink "$fd"; done |
+        grep -v -E '^((pipe|socket):\[|/dev/null$)' || true)" ""
+    # The daemon itself no longer links libcurl.
+    assert_eq "$(grep -c libcurl "/proc/$daemon/maps" || true)" 0
+    end_download fetched
+    trap - EXIT
+    no_leftovers
+}
+
+test_download_crash_fails_only_its_job() {
+    start_stalled_download dlcrash
+    kill -SEGV "$HELPER_PID"
+    wait_for 5 grep -q "bred-machined-download was killed by SIGSEGV" "$FIXTURES/dlcrash.out"
+    if wait "$CLIENT_PID"; then
+        fail "the download succeeded: $(cat "$FIXTURES/dlcrash.out")"
+    fi
+    cat "$FIXTURES/dlcrash.out"
+    [[ ! -e $BRED_MACHINES_DIR/dlcrash ]]
+    wait_for 5 no_helper_left
+    no_leftovers
+    bus_call ListMachines > /dev/null
+    remove_machine_dirs after-dlcrash
+    assert_ok bredmachine create-template after-dlcrash --url "$BASE/good.tar.gz" --verify=no
+    assert_contains "$(cat "$BRED_MACHINES_DIR/after-dlcrash/usr/lib/os-release")" ID=sandboxed
+    remove_machine_dirs after-dlcrash
+}
+
+test_download_cancel_within_a_second() {
+    start_stalled_download dlcancel
+    local id start elapsed
+    id=$(job_of dlcancel)
+    [[ -n $id ]]
+    kill -STOP "$HELPER_PID"
+    start=$(date +%s%N)
+    bredmachine cancel "$id"
+    while kill -0 "$HELPER_PID" 2>/dev/null && (($(date +%s%N) - start < 3000000000)); do
+        sleep 0.02
+    done
+    elapsed=$((($(date +%s%N) - start) / 1000000))
+    ((elapsed < 1000)) || { echo "the downloader was still there after $elapsed ms"; return 1; }
+    echo "the downloader was gone after $elapsed ms"
+    wait_for 2 job_gone "$id"
+    wait "$CLIENT_PID" || true
+    [[ ! -e $BRED_MACHINES_DIR/dlcancel ]]
+    no_leftovers
+}
+
 run_setup setup teardown
 run_test "the helper is confined to the work directory while it unpacks" test_confined_while_unpacking
 run_test "the helper has no network" test_no_network
 run_test "hostile archives fail and the host's files stay as they were" test_hostile_archives_leave_the_host_alone
 run_test "a helper killed by SIGSEGV fails only its job" test_crash_fails_only_its_job
 run_test "cancel ends a stopped helper within a second" test_cancel_stops_it_within_a_second
+run_test "the downloader runs as nobody on a read-only host, without capabilities" test_download_confined
+run_test "a downloader killed by SIGSEGV fails only its job" test_download_crash_fails_only_its_job
+run_test "cancel ends a stopped downloader within a second" test_download_cancel_within_a_second
 run_teardown teardown

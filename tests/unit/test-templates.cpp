@@ -2,6 +2,7 @@
 #include "catalog.h"
 #include "checksum.h"
 #include "disk-image.h"
+#include "download-request.h"
 #include "error-code.h"
 #include "errors.h"
 #include "temp-dir.h"
@@ -472,4 +473,46 @@ TEST_CASE("malformed reports of the unpacking helper are refused")
     CHECK_THROWS_AS(parse(partition(1, 1000, 1 << 20, genericLinux)), Error);
     CHECK_THROWS_AS(parse(partition(1, 1 << 20, 1000, genericLinux)), Error);
     CHECK_THROWS_AS(parse(partition(1, UINT64_MAX - 511, 1024, genericLinux)), Error);
+}
+
+TEST_CASE("the downloader's arguments read back as written, and nothing else is read")
+{
+    DownloadRequest request{"https://example.org/rootfs.tar.xz",
+                            DownloadLimits{123456789, std::chrono::seconds(7), std::chrono::seconds(9), 512, 2}};
+    std::vector<std::string> arguments = downloadArguments(request);
+    auto parsed = parseDownloadArguments(std::vector<std::string_view>(arguments.begin(), arguments.end()));
+    REQUIRE(parsed);
+    CHECK(parsed->url == request.url);
+    CHECK(parsed->limits.maxBytes == 123456789);
+    CHECK(parsed->limits.connectTimeout == std::chrono::seconds(7));
+    CHECK(parsed->limits.lowSpeedTime == std::chrono::seconds(9));
+    CHECK(parsed->limits.lowSpeedBytesPerSecond == 512);
+    CHECK(parsed->limits.retries == 2);
+    auto with = [&](std::size_t index, std::string_view value) {
+        std::vector<std::string_view> changed(arguments.begin(), arguments.end());
+        changed[index] = value;
+        return parseDownloadArguments(changed);
+    };
+    CHECK_FALSE(with(0, "file:///etc/passwd"));
+    CHECK_FALSE(with(0, "ftp://example.org/x"));
+    CHECK_FALSE(with(1, "-1"));
+    CHECK_FALSE(with(1, "12x"));
+    CHECK_FALSE(with(5, ""));
+    CHECK_FALSE(parseDownloadArguments({}));
+    CHECK_FALSE(parseDownloadArguments(std::vector<std::string_view>(arguments.begin(), arguments.end() - 1)));
+}
+
+TEST_CASE("a helper's failure keeps its kind through the report")
+{
+    for (ErrorCode code : {ErrorCode::BadArchive, ErrorCode::DownloadFailed, ErrorCode::Failed}) {
+        UnpackReportParser parser;
+        parser.feed(encodeUnpackRecord(UnpackFailure{code, "why"}));
+        auto record = parser.next();
+        REQUIRE(record);
+        CHECK(std::get<UnpackFailure>(*record).code == code);
+    }
+    // Any other code goes out as Failed: a helper cannot claim the daemon's other errors.
+    UnpackReportParser parser;
+    parser.feed(encodeUnpackRecord(UnpackFailure{ErrorCode::AccessDenied, "why"}));
+    CHECK(std::get<UnpackFailure>(*parser.next()).code == ErrorCode::Failed);
 }

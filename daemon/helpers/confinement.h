@@ -1,6 +1,6 @@
-// What bred-machined-unpack does to itself before it reads a byte of the
-// archive, so that a bug in an unpacker reached by a hostile archive can do
-// no more than spoil the job's own temporary tree.
+// What the helpers do to themselves before they read a byte of untrusted
+// data, so that a bug reached by a hostile archive or server can do no more
+// than spoil the job's own temporary tree, or its download.
 #pragma once
 
 #include <string>
@@ -15,5 +15,11 @@ namespace bred {
 // installs a system-call filter. Throws Error(Failed) when any step fails: the
 // helper never unpacks unconfined.
 void confineUnpacker(const std::string& root);
+
+// For bred-machined-download: the host's file system read-only (no devices,
+// no setuid), its own mount and IPC namespaces, the user nobody with no
+// capabilities, no new privileges, an address-space bound and the system-call
+// filter, with sockets for IP, netlink and local ones. Throws Error(Failed).
+void confineDownloader();
 
 } // namespace bred

@@ -3,10 +3,13 @@
 #include "errors.h"
 #include "unique-fd.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <grp.h>
+#include <initializer_list>
 #include <linux/capability.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -21,7 +24,10 @@
 namespace bred {
 namespace {
 
-constexpr rlim_t maxAddressSpace = 4ull << 30;
+constexpr rlim_t unpackerAddressSpace = 4ull << 30;
+constexpr rlim_t downloaderAddressSpace = 1ull << 30;
+// Who the downloader runs as: nobody, which owns nothing on the host.
+constexpr uid_t nobody = 65534;
 
 // The capabilities unpacking needs, each for what libarchive does with it:
 //  CHOWN: give entries their numeric owners;
@@ -37,7 +43,14 @@ constexpr int keptCapabilities[] = {CAP_CHOWN, CAP_FOWNER, CAP_FSETID, CAP_DAC_O
 
 [[noreturn]] void fail(const char* step)
 {
-    throw Error(ErrorCode::Failed, fmt::format("cannot confine the unpacker ({}): {}", step, std::strerror(errno)));
+    throw Error(ErrorCode::Failed, fmt::format("cannot confine the helper ({}): {}", step, std::strerror(errno)));
+}
+
+void limitAddressSpace(rlim_t bytes)
+{
+    const rlimit addressSpace{bytes, bytes};
+    if (setrlimit(RLIMIT_AS, &addressSpace) < 0)
+        fail("RLIMIT_AS");
 }
 
 int lastCapability()
@@ -122,7 +135,8 @@ constexpr const char* deniedCalls[] = {
 // which is a C compound literal.
 scmp_arg_cmp firstArgument(scmp_compare op, scmp_datum_t a, scmp_datum_t b = 0) { return {0, op, a, b}; }
 
-void installFilter()
+// `socketFamilies`: the address families the helper may open sockets of.
+void installFilter(std::initializer_list<int> socketFamilies)
 {
     std::unique_ptr<void, decltype(&seccomp_release)> filter(seccomp_init(SCMP_ACT_ALLOW), seccomp_release);
     if (!filter)
@@ -150,11 +164,17 @@ void installFilter()
     check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EPERM), SCMP_SYS(unshare), 1,
                            firstArgument(SCMP_CMP_NE, CLONE_FS)),
           "unshare");
-    // No sockets but local ones (there is no network in the namespace anyway).
-    for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)})
-        check(
-            seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, firstArgument(SCMP_CMP_NE, AF_UNIX)),
-            "socket");
+    // Sockets of the allowed families only: a rule denies each other family
+    // the kernel knows, and one more any family past those.
+    for (int call : {SCMP_SYS(socket), SCMP_SYS(socketpair)}) {
+        for (int family = 0; family < AF_MAX; ++family)
+            if (std::find(socketFamilies.begin(), socketFamilies.end(), family) == socketFamilies.end())
+                check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1,
+                                       firstArgument(SCMP_CMP_EQ, scmp_datum_t(family))),
+                      "socket");
+        check(seccomp_rule_add(filter.get(), SCMP_ACT_ERRNO(EAFNOSUPPORT), call, 1, firstArgument(SCMP_CMP_GE, AF_MAX)),
+              "socket");
+    }
     check(seccomp_load(filter.get()), "seccomp_load");
 }
 
@@ -163,14 +183,36 @@ void installFilter()
 void confineUnpacker(const std::string& root)
 {
     const int last = lastCapability(); // read while /proc is still there
-    const rlimit addressSpace{maxAddressSpace, maxAddressSpace};
-    if (setrlimit(RLIMIT_AS, &addressSpace) < 0)
-        fail("RLIMIT_AS");
+    limitAddressSpace(unpackerAddressSpace);
     enterRoot(root);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail("no_new_privs");
     keepCapabilities(last);
-    installFilter();
+    // No network in the namespace anyway.
+    installFilter({AF_UNIX});
+}
+
+void confineDownloader()
+{
+    limitAddressSpace(downloaderAddressSpace);
+    if (unshare(CLONE_NEWNS | CLONE_NEWIPC) < 0)
+        fail("unshare");
+    if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
+        fail("making mounts private");
+    // The host's tree, read-only and without devices or setuid programs, for
+    // what libcurl reads: CA certificates, the resolver's configuration, NSS.
+    mount_attr attributes{};
+    attributes.attr_set = MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV;
+    if (syscall(SYS_mount_setattr, AT_FDCWD, "/", AT_RECURSIVE, &attributes, sizeof attributes) < 0)
+        fail("making the file system read-only");
+    // As nobody, the process has no capability left, and root's files that
+    // are not world-readable (the machines' trees, keys) stay closed to it.
+    if (setgroups(0, nullptr) < 0 || setresgid(nobody, nobody, nobody) < 0 || setresuid(nobody, nobody, nobody) < 0)
+        fail("becoming nobody");
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail("no_new_privs");
+    // The resolver asks the kernel for addresses over netlink.
+    installFilter({AF_UNIX, AF_INET, AF_INET6, AF_NETLINK});
 }
 
 } // namespace bred
