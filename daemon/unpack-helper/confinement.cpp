@@ -55,7 +55,10 @@ void enterRoot(const std::string& root)
         fail("unshare");
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         fail("making mounts private");
-    if (mount(root.c_str(), root.c_str(), nullptr, MS_BIND, nullptr) < 0)
+    // Recursively, for a disk image's root partition the daemon mounted (read-only,
+    // nosuid, nodev, noexec) inside the work directory: the bind keeps those
+    // flags, and without CAP_SYS_ADMIN nor mount calls nothing here changes them.
+    if (mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         fail("binding the work directory");
     if (mount(nullptr, root.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
         fail("remounting the work directory");
