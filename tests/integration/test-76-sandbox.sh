@@ -54,6 +54,34 @@ for name, build in hostile.items():
         os_tree(tar)
         build(tar)
 EOF
+    make_disk_image_archive
+}
+
+# disk.tar: one disk.raw whose GPT root partition (generic Linux, ext4) holds
+# an OS tree with enough data that its copy takes a moment, a setuid program,
+# /dev/null, and a block device outside /dev.
+make_disk_image_archive() {
+    local src=$FIXTURES/disk-src part=$FIXTURES/root.img raw=$FIXTURES/disk.raw
+    mkdir -p "$src/usr/lib" "$src/usr/bin" "$src/etc" "$src/dev" "$src/srv"
+    printf 'ID=sandboxed\nNAME=Sandboxed\n' > "$src/usr/lib/os-release"
+    head -c $((64 << 20)) /dev/urandom > "$src/usr/lib/blob"
+    ln "$src/usr/lib/blob" "$src/usr/lib/blob-link"
+    printf 'not run\n' > "$src/usr/bin/setuid-tool"
+    chmod 4755 "$src/usr/bin/setuid-tool"
+    mknod "$src/dev/null" c 1 3
+    mknod "$src/srv/disk" b 7 200
+    truncate -s 96M "$part"
+    mkfs.ext4 -q -F -b 4096 -d "$src" "$part"
+    # 1 MiB before the partition, and room after it for the backup GPT.
+    truncate -s 98M "$raw"
+    sfdisk --quiet --no-reread --no-tell-kernel "$raw" <<SFDISK
+label: gpt
+unit: sectors
+start=2048, size=$((96 * 2048)), type=0FC63DAF-8483-4772-8E79-3D69D8477DE4
+SFDISK
+    dd if="$part" of="$raw" bs=1M seek=1 conv=notrunc,sparse status=none
+    tar --create --sparse -C "$FIXTURES" -f "$FIXTURES/disk.tar" disk.raw
+    rm -rf "$src" "$part" "$raw"
 }
 teardown() {
     rm -rf "$FIXTURES" "$SENTINEL_DIR"
@@ -220,10 +248,108 @@ test_cancel_stops_it_within_a_second() {
     no_leftovers
 }
 
+# The helper copying a disk image's tree (its mode is the third argument after
+# the program), stopped as soon as it has confined itself (its seccomp filter
+# is the last step), before it has copied 64 MiB; prints its pid.
+stop_disk_copier() {
+    python3 - <<'PY'
+import os, signal, sys, time
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return b""
+
+deadline = time.monotonic() + 120
+while time.monotonic() < deadline:
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        args = read(f"/proc/{pid}/cmdline").split(b"\0")
+        if not (args[0].endswith(b"/bred-machined-unpack") and args[3:6] == [b"copy", b"disk-root", b"tree"]):
+            continue
+        while (status := read(f"/proc/{pid}/status")) and b"Seccomp:\t2" not in status:
+            pass
+        os.kill(int(pid), signal.SIGSTOP)
+        print(pid)
+        sys.exit(0)
+sys.exit("no helper copied the disk image's tree")
+PY
+}
+
+test_disk_image_copied_by_the_helper() {
+    remove_machine_dirs diskcopy
+    stop_disk_copier > "$FIXTURES/copier.pid" &
+    local watcher=$! pid daemon dir=$BRED_MACHINES_DIR/diskcopy out
+    bredmachine import diskcopy "$FIXTURES/disk.tar" > "$FIXTURES/diskcopy.out" 2>&1 &
+    CLIENT_PID=$!
+    wait "$watcher" || { cat "$FIXTURES/diskcopy.out"; return 1; }
+    pid=$(cat "$FIXTURES/copier.pid")
+    daemon=$(systemctl show -P MainPID bred-machined.service)
+    # The daemon mounted the partition read-only inside the work directory;
+    # the helper, confined as for archives, sees it there, still read-only,
+    # and disk.raw no longer (it is unlinked while mounted).
+    local work
+    work=$(printf '%s\n' "$BRED_MACHINES_DIR"/.#bred-create-diskcopy-*)
+    assert_contains "$(grep " $work/disk-root " "/proc/$daemon/mountinfo")" "ro,nosuid,nodev,noexec"
+    # shellcheck disable=SC2012 # the names are ours, and ls sorts them
+    assert_eq "$(ls -A "/proc/$pid/root" | paste -sd' ')" "disk-root proc tree unpacked"
+    [[ -z $(ls -A "/proc/$pid/root/unpacked") ]]
+    assert_eq "$(cut -d' ' -f5 "/proc/$pid/mountinfo" | paste -sd' ')" "/ /disk-root /proc/self/fd"
+    assert_contains "$(grep ' /disk-root ' "/proc/$pid/mountinfo")" "ro,nosuid,nodev,noexec"
+    assert_ne "$(readlink "/proc/$pid/ns/mnt")" "$(readlink "/proc/$daemon/ns/mnt")"
+    local status
+    status=$(cat "/proc/$pid/status")
+    assert_eq "$(sed -n 's/^CapEff:\t//p' <<< "$status")" 000000008800001b
+    assert_eq "$(sed -n 's/^Seccomp:\t//p' <<< "$status")" 2
+    kill -CONT "$pid"
+    wait "$CLIENT_PID" || { cat "$FIXTURES/diskcopy.out"; return 1; }
+    out=$(cat "$FIXTURES/diskcopy.out")
+    echo "$out"
+    assert_contains "$out" "Copying the tree out of partition 1 of disk.raw."
+    # Copied as before: the setuid bit, hard links, /dev's nodes; a node elsewhere left out.
+    assert_contains "$out" "Left out the device node /srv/disk"
+    [[ ! -e $dir/srv/disk ]]
+    assert_eq "$(stat -c '%a %u' "$dir/usr/bin/setuid-tool")" "4755 0"
+    assert_eq "$(stat -c '%F %t,%T' "$dir/dev/null")" "character special file 1,3"
+    assert_eq "$(stat -c %i "$dir/usr/lib/blob")" "$(stat -c %i "$dir/usr/lib/blob-link")"
+    assert_contains "$(cat "$dir/usr/lib/os-release")" ID=sandboxed
+    # Unmounted, and the loop device freed.
+    assert_not_contains "$(cat "/proc/$daemon/mountinfo")" disk-root
+    assert_not_contains "$(losetup --list --noheadings -O BACK-FILE)" disk.raw
+    no_leftovers
+    remove_machine_dirs diskcopy
+}
+
+test_disk_image_cancel_unmounts() {
+    remove_machine_dirs diskcancel
+    stop_disk_copier > "$FIXTURES/copier.pid" &
+    local watcher=$! pid daemon id
+    bredmachine import diskcancel "$FIXTURES/disk.tar" > "$FIXTURES/diskcancel.out" 2>&1 &
+    CLIENT_PID=$!
+    wait "$watcher" || { cat "$FIXTURES/diskcancel.out"; return 1; }
+    pid=$(cat "$FIXTURES/copier.pid")
+    daemon=$(systemctl show -P MainPID bred-machined.service)
+    id=$(job_of diskcancel)
+    [[ -n $id ]]
+    bredmachine cancel "$id"
+    wait_for 2 job_gone "$id"
+    if kill -0 "$pid" 2> /dev/null; then
+        fail "the helper was still there after the cancel"
+    fi
+    wait "$CLIENT_PID" || true
+    [[ ! -e $BRED_MACHINES_DIR/diskcancel ]]
+    assert_not_contains "$(cat "/proc/$daemon/mountinfo")" disk-root
+    assert_not_contains "$(losetup --list --noheadings -O BACK-FILE)" disk.raw
+    no_leftovers
+}
+
 run_setup setup teardown
 run_test "the helper is confined to the work directory while it unpacks" test_confined_while_unpacking
 run_test "the helper has no network" test_no_network
 run_test "hostile archives fail and the host's files stay as they were" test_hostile_archives_leave_the_host_alone
 run_test "a helper killed by SIGSEGV fails only its job" test_crash_fails_only_its_job
 run_test "cancel ends a stopped helper within a second" test_cancel_stops_it_within_a_second
+run_test "a disk image's tree is copied by the helper from a read-only mount" test_disk_image_copied_by_the_helper
+run_test "cancel during a disk image's copy unmounts it and frees the loop device" test_disk_image_cancel_unmounts
 run_teardown teardown
