@@ -248,12 +248,15 @@ test_cancel_stops_it_within_a_second() {
     no_leftovers
 }
 
-# The helper copying a disk image's tree (its mode is the third argument after
-# the program), stopped as soon as it has confined itself (its seccomp filter
-# is the last step), before it has copied 64 MiB; prints its pid.
+# stop_disk_copier NAME: the helper copying the disk image's tree for the
+# import of NAME (its mode is the third argument after the program, its work
+# directory the first), stopped as soon as it has dropped its capabilities
+# (after pivot_root; a seccomp filter it inherits from the daemon), before it
+# has copied 64 MiB; prints its pid.
 stop_disk_copier() {
-    python3 - <<'PY'
+    python3 - "$1" <<'PY'
 import os, signal, sys, time
+work = f"/.#bred-create-{sys.argv[1]}-".encode()
 
 def read(path):
     try:
@@ -266,9 +269,10 @@ deadline = time.monotonic() + 120
 while time.monotonic() < deadline:
     for pid in filter(str.isdigit, os.listdir("/proc")):
         args = read(f"/proc/{pid}/cmdline").split(b"\0")
-        if not (args[0].endswith(b"/bred-machined-unpack") and args[3:6] == [b"copy", b"disk-root", b"tree"]):
+        if not (args[0].endswith(b"/bred-machined-unpack") and len(args) > 5 and work in args[1] and
+                args[3:6] == [b"copy", b"disk-root", b"tree"]):
             continue
-        while (status := read(f"/proc/{pid}/status")) and b"Seccomp:\t2" not in status:
+        while (status := read(f"/proc/{pid}/status")) and b"CapEff:\t000000008800001b" not in status:
             pass
         os.kill(int(pid), signal.SIGSTOP)
         print(pid)
@@ -279,7 +283,7 @@ PY
 
 test_disk_image_copied_by_the_helper() {
     remove_machine_dirs diskcopy
-    stop_disk_copier > "$FIXTURES/copier.pid" &
+    stop_disk_copier diskcopy > "$FIXTURES/copier.pid" &
     local watcher=$! pid daemon dir=$BRED_MACHINES_DIR/diskcopy out
     bredmachine import diskcopy "$FIXTURES/disk.tar" > "$FIXTURES/diskcopy.out" 2>&1 &
     CLIENT_PID=$!
@@ -323,7 +327,7 @@ test_disk_image_copied_by_the_helper() {
 
 test_disk_image_cancel_unmounts() {
     remove_machine_dirs diskcancel
-    stop_disk_copier > "$FIXTURES/copier.pid" &
+    stop_disk_copier diskcancel > "$FIXTURES/copier.pid" &
     local watcher=$! pid daemon id
     bredmachine import diskcancel "$FIXTURES/disk.tar" > "$FIXTURES/diskcancel.out" 2>&1 &
     CLIENT_PID=$!
