@@ -28,7 +28,8 @@ constexpr rlim_t maxAddressSpace = 4ull << 30;
 //  FOWNER: set modes, times, ACLs and xattrs of entries now owned by others;
 //  FSETID: keep setuid and setgid bits through chown and writes;
 //  DAC_OVERRIDE: write into and read from what the archive made unreadable or
-//    unwritable (a 0555 directory, a layer's 0000 file, blobs of an image);
+//    unwritable (a 0555 directory, a layer's 0000 file, blobs of an image, a
+//    disk image's tree, read-only mounted);
 //  MKNOD: recreate the tree's device nodes (the mount is nodev: none can be opened);
 //  SETFCAP: restore file capabilities (security.capability xattrs).
 // Not kept, among others: SYS_ADMIN (trusted.* xattrs are skipped with a

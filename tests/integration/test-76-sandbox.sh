@@ -2,7 +2,8 @@
 # Archives are unpacked by bred-machined-unpack, a confined process of its
 # own: these tests look at a running one from outside (its root, mounts,
 # capabilities, filter, network), feed it hostile archives, kill it, and
-# cancel it, and check that only its own job is affected.
+# cancel it, and check that only its own job is affected. It also copies a
+# disk image's tree out of the read-only mount the daemon makes for it.
 # shellcheck source=lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
