@@ -9,12 +9,10 @@
 #include "confinement.h"
 #include "download-request.h"
 #include "errors.h"
+#include "helper-main.h"
 #include "http-download.h"
-#include "unpack-report.h"
 
-#include <cerrno>
 #include <csignal>
-#include <exception>
 #include <string_view>
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -22,27 +20,7 @@
 
 namespace {
 
-constexpr int reportFd = 3;
-
-// Writes all of `bytes` to `fd`; false when the reader is gone.
-bool writeAll(int fd, std::string_view bytes)
-{
-    while (!bytes.empty()) {
-        ssize_t n = write(fd, bytes.data(), bytes.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return false;
-        bytes.remove_prefix(std::size_t(n));
-    }
-    return true;
-}
-
-void report(const bred::UnpackRecord& record)
-{
-    if (!writeAll(reportFd, bred::encodeUnpackRecord(record)))
-        _exit(2); // the daemon is gone
-}
+using bred::report;
 
 void run(const std::vector<std::string_view>& arguments)
 {
@@ -56,7 +34,7 @@ void run(const std::vector<std::string_view>& arguments)
     bred::DownloadCallbacks callbacks{
         [&received](const char* data, std::size_t size) {
             received += size;
-            return writeAll(STDOUT_FILENO, std::string_view(data, size));
+            return bred::writeAll(STDOUT_FILENO, std::string_view(data, size));
         },
         [&received](std::uint64_t total) {
             report(bred::UnpackProgress{received, total});
@@ -69,17 +47,4 @@ void run(const std::vector<std::string_view>& arguments)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
-    // Nothing but standard input, output, error and the report pipe.
-    close_range(reportFd + 1, ~0U, 0);
-    try {
-        run(std::vector<std::string_view>(argv + 1, argv + argc));
-        return 0;
-    } catch (const bred::Error& error) {
-        report(bred::UnpackFailure{error.code(), error.what()});
-    } catch (const std::exception& error) {
-        report(bred::UnpackFailure{bred::ErrorCode::Failed, error.what()});
-    }
-    return 1;
-}
+int main(int argc, char** argv) { return bred::runHelper(argc, argv, run); }

@@ -1,10 +1,12 @@
 // bred-machined-unpack: unpacks one untrusted archive, or the layers of one
-// container image, or reads the partition table of one disk image, for the
-// daemon, confined to the job's work directory (confinement.h). The daemon
-// keeps downloading, hashing and verifying, and mounting a disk image's root
-// partition and copying its tree out (a mount needs CAP_SYS_ADMIN, which this
-// program never has); this program gets only the bytes, and reports on
-// descriptor 3 (unpack-report.h).
+// container image, or reads the partition table of one disk image, or copies
+// the tree of a disk image's root partition out, for the daemon, confined to
+// the job's work directory (confinement.h). The daemon keeps downloading,
+// hashing and verifying, and, for a disk image, what needs CAP_SYS_ADMIN
+// (which this program never has): the read-only loop mount of the root
+// partition inside the work directory, and its unmount. This program gets only
+// the bytes and that mounted tree, and reports on descriptor 3
+// (unpack-report.h).
 //
 // usage: bred-machined-unpack ROOT MAX_TREE_BYTES archive TARGET
 //          (the archive on standard input, any compression libarchive reads)
@@ -12,19 +14,20 @@
 //          (IMAGE, an unpacked OCI layout or docker-save archive)
 //        bred-machined-unpack ROOT MAX_TREE_BYTES disk IMAGE ARCHITECTURE
 //          (IMAGE, the directory of a disk.raw; reports its root partition)
-// ROOT is absolute; IMAGE and TARGET are existing directories relative to it.
+//        bred-machined-unpack ROOT MAX_TREE_BYTES copy SOURCE TARGET
+//          (SOURCE, the mounted root partition of a disk image)
+// ROOT is absolute; IMAGE, SOURCE and TARGET are existing directories relative to it.
 #include "archive-extractor.h"
 #include "confinement.h"
 #include "disk-image.h"
 #include "errors.h"
+#include "helper-main.h"
 #include "image-layers.h"
 #include "in-root.h"
-#include "unpack-report.h"
 
 #include <cerrno>
 #include <charconv>
 #include <cstring>
-#include <exception>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <string>
@@ -34,21 +37,7 @@
 
 namespace {
 
-constexpr int reportFd = 3;
-
-void report(const bred::UnpackRecord& record)
-{
-    std::string bytes = bred::encodeUnpackRecord(record);
-    std::string_view rest = bytes;
-    while (!rest.empty()) {
-        ssize_t n = write(reportFd, rest.data(), rest.size());
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            _exit(2); // the daemon is gone
-        rest.remove_prefix(std::size_t(n));
-    }
-}
+using bred::report;
 
 [[noreturn]] void usage()
 {
@@ -117,6 +106,11 @@ void run(const std::vector<std::string_view>& args)
         bred::checkPartitionInImage(disk.get(), partition);
         report(bred::UnpackPartition{partition});
         report(bred::UnpackDone{0});
+    } else if (task == "copy" && args.size() == 5) {
+        const std::string source = relativeDirectory(args[3]);
+        const std::string target = relativeDirectory(args[4]);
+        bred::confineUnpacker(std::string(args[0]));
+        report(bred::UnpackDone{bred::copyMountedTree(source, target, options)});
     } else {
         usage();
     }
@@ -124,17 +118,4 @@ void run(const std::vector<std::string_view>& args)
 
 } // namespace
 
-int main(int argc, char** argv)
-{
-    // Nothing but standard input, output, error and the report pipe.
-    close_range(reportFd + 1, ~0U, 0);
-    try {
-        run(std::vector<std::string_view>(argv + 1, argv + argc));
-        return 0;
-    } catch (const bred::Error& error) {
-        report(bred::UnpackFailure{error.code(), error.what()});
-    } catch (const std::exception& error) {
-        report(bred::UnpackFailure{bred::ErrorCode::Failed, error.what()});
-    }
-    return 1;
-}
+int main(int argc, char** argv) { return bred::runHelper(argc, argv, run); }

@@ -34,7 +34,8 @@ constexpr uid_t nobody = 65534;
 //  FOWNER: set modes, times, ACLs and xattrs of entries now owned by others;
 //  FSETID: keep setuid and setgid bits through chown and writes;
 //  DAC_OVERRIDE: write into and read from what the archive made unreadable or
-//    unwritable (a 0555 directory, a layer's 0000 file, blobs of an image);
+//    unwritable (a 0555 directory, a layer's 0000 file, blobs of an image, a
+//    disk image's tree, read-only mounted);
 //  MKNOD: recreate the tree's device nodes (the mount is nodev: none can be opened);
 //  SETFCAP: restore file capabilities (security.capability xattrs).
 // Not kept, among others: SYS_ADMIN (trusted.* xattrs are skipped with a
@@ -68,7 +69,10 @@ void enterRoot(const std::string& root)
         fail("unshare");
     if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0)
         fail("making mounts private");
-    if (mount(root.c_str(), root.c_str(), nullptr, MS_BIND, nullptr) < 0)
+    // Recursively, for a disk image's root partition the daemon mounted (read-only,
+    // nosuid, nodev, noexec) inside the work directory: the bind keeps those
+    // flags, and without CAP_SYS_ADMIN nor mount calls nothing here changes them.
+    if (mount(root.c_str(), root.c_str(), nullptr, MS_BIND | MS_REC, nullptr) < 0)
         fail("binding the work directory");
     if (mount(nullptr, root.c_str(), nullptr, MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr) < 0)
         fail("remounting the work directory");

@@ -1,8 +1,6 @@
 #include "disk-image.h"
 
-#include "archive-extractor.h"
 #include "errors.h"
-#include "unique-fd.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -102,67 +100,22 @@ UniqueFd attachLoop(int fileFd, std::uint64_t offset, std::uint64_t size, std::s
     throw Error(ErrorCode::Failed, "No free loop device for the disk image.");
 }
 
-// Copies a mounted tree with libarchive's disk reader and writer.
-void copyTree(const std::filesystem::path& source, const std::filesystem::path& target,
-              const std::function<bool()>& canceled,
-              const std::function<void(const std::filesystem::path&)>& deviceNode)
+[[noreturn]] void refuseTooLarge(std::uint64_t maxTreeBytes)
 {
-    std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_disk_new(), archive_read_free);
-    std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_disk_new(), archive_write_free);
-    std::unique_ptr<archive_entry_linkresolver, decltype(&archive_entry_linkresolver_free)> links(
-        archive_entry_linkresolver_new(), archive_entry_linkresolver_free);
-    archive_entry_linkresolver_set_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
-    archive_read_disk_set_behavior(reader.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
-    archive_read_disk_set_symlink_physical(reader.get());
-    archive_write_disk_set_options(
-        writer.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                          ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                          ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
-    // The writer works relative to the working directory, this thread's own.
-    if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
-        throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));
-    if (archive_read_disk_open(reader.get(), source.c_str()) != ARCHIVE_OK)
-        throw Error(ErrorCode::Failed,
-                    fmt::format("cannot read {}: {}", source.string(), archive_error_string(reader.get())));
-    const std::string prefix = source.string() + "/";
-    for (;;) {
-        if (canceled && canceled())
-            throw ExtractionStopped{};
-        std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
-        int status = archive_read_next_header2(reader.get(), entry.get());
-        if (status == ARCHIVE_EOF)
-            break;
-        if (status < ARCHIVE_WARN)
-            throw Error(ErrorCode::Failed,
-                        fmt::format("cannot read the image's tree: {}", archive_error_string(reader.get())));
-        archive_read_disk_descend(reader.get());
-        std::string sourcePath = archive_entry_pathname(entry.get());
-        if (!sourcePath.starts_with(prefix))
-            continue; // the top directory itself
-        std::string path = sourcePath.substr(prefix.size());
-        archive_entry_set_pathname(entry.get(), path.c_str());
-        archive_entry* raw = entry.release();
-        archive_entry* spare = nullptr;
-        archive_entry_linkify(links.get(), &raw, &spare);
-        entry.reset(raw);
-        if (!raw)
-            continue;
-        if (archive_write_header(writer.get(), raw) < ARCHIVE_WARN)
-            throw Error(ErrorCode::Failed, fmt::format("cannot copy {}: {}", path, archive_error_string(writer.get())));
-        if (archive_entry_filetype(raw) == AE_IFREG && archive_entry_size(raw) > 0) {
-            UniqueFd file(open(sourcePath.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
-            std::vector<char> buffer(1 << 20);
-            la_int64_t offset = 0;
-            for (ssize_t n; file && (n = read(file.get(), buffer.data(), buffer.size())) > 0; offset += n)
-                if (archive_write_data_block(writer.get(), buffer.data(), std::size_t(n), offset) < ARCHIVE_WARN)
-                    throw Error(ErrorCode::Failed,
-                                fmt::format("cannot write {}: {}", path, archive_error_string(writer.get())));
-        }
-        archive_write_finish_entry(writer.get());
-        if (deviceNode && (archive_entry_filetype(raw) == AE_IFCHR || archive_entry_filetype(raw) == AE_IFBLK))
-            deviceNode(target / path);
-    }
-    archive_write_close(writer.get());
+    throw Error(ErrorCode::BadArchive,
+                fmt::format("The disk image's tree is larger than the limit of {} bytes (max_tree_bytes in the "
+                            "daemon's configuration); refusing it.",
+                            maxTreeBytes));
+}
+
+// What the disk writer says went wrong with `path`: a full disk is ours, the rest the image's.
+[[noreturn]] void throwWriteError(archive* writer, const char* what, const std::string& path)
+{
+    const char* message = archive_error_string(writer);
+    int error = archive_errno(writer);
+    throw Error(
+        error == ENOSPC || error == EDQUOT ? ErrorCode::Failed : ErrorCode::BadArchive,
+        fmt::format("Cannot {} '{}' of the disk image: {}", what, path, message ? message : std::strerror(error)));
 }
 
 } // namespace
@@ -233,28 +186,116 @@ GptPartition findRootPartition(const std::vector<GptPartition>& partitions, cons
     throw Error(ErrorCode::BadArchive, "The disk image has no Linux root partition.");
 }
 
-void copyPartitionTree(int imageFd, const GptPartition& partition, const std::filesystem::path& target,
-                       const std::function<bool()>& canceled,
-                       const std::function<void(const std::filesystem::path&)>& deviceNode)
+PartitionMount::PartitionMount(int imageFd, const GptPartition& partition, const std::filesystem::path& mountPoint) :
+    mountPoint_(mountPoint)
 {
     checkPartitionInImage(imageFd, partition);
     std::string devicePath;
-    UniqueFd device = attachLoop(imageFd, partition.offset, partition.size, devicePath);
-    auto mountPoint = target.parent_path() / "mnt";
-    std::filesystem::create_directory(mountPoint);
+    loopDevice_ = attachLoop(imageFd, partition.offset, partition.size, devicePath);
+    // Mounted through a descriptor opened without following a symlink: the
+    // helper has had the run of the work directory.
+    UniqueFd pointFd(open(mountPoint.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    if (!pointFd)
+        throw Error(ErrorCode::Failed, fmt::format("cannot open {}: {}", mountPoint.string(), std::strerror(errno)));
+    const std::string point = fmt::format("/proc/self/fd/{}", pointFd.get());
     int mounted = -1;
     for (const char* type : {"ext4", "xfs", "btrfs"})
-        if ((mounted = mount(devicePath.c_str(), mountPoint.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC,
+        if ((mounted = mount(devicePath.c_str(), point.c_str(), type, MS_RDONLY | MS_NODEV | MS_NOSUID | MS_NOEXEC,
                              nullptr)) == 0)
             break;
     if (mounted < 0)
         throw Error(ErrorCode::BadArchive,
                     fmt::format("The root partition of the disk image cannot be mounted: {}", std::strerror(errno)));
-    struct Unmount {
-        std::filesystem::path path;
-        ~Unmount() { umount2(path.c_str(), MNT_DETACH); }
-    } unmount{mountPoint};
-    copyTree(mountPoint, target, canceled, deviceNode);
+}
+
+PartitionMount::~PartitionMount()
+{
+    // The loop device was attached with LO_FLAGS_AUTOCLEAR: once unmounted,
+    // closing our descriptor (loopDevice_, after this body) frees it.
+    umount2(mountPoint_.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+}
+
+std::uint64_t copyMountedTree(const std::filesystem::path& source, const std::filesystem::path& target,
+                              const ExtractOptions& options)
+{
+    std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_disk_new(), archive_read_free);
+    std::unique_ptr<archive, decltype(&archive_write_free)> writer(archive_write_disk_new(), archive_write_free);
+    std::unique_ptr<archive_entry_linkresolver, decltype(&archive_entry_linkresolver_free)> links(
+        archive_entry_linkresolver_new(), archive_entry_linkresolver_free);
+    archive_entry_linkresolver_set_strategy(links.get(), ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+    archive_read_disk_set_behavior(reader.get(), ARCHIVE_READDISK_NO_TRAVERSE_MOUNTS);
+    archive_read_disk_set_symlink_physical(reader.get());
+    archive_write_disk_set_options(
+        writer.get(), ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                          ARCHIVE_EXTRACT_ACL | ARCHIVE_EXTRACT_SPARSE | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                          ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS);
+    // The writer works relative to the working directory, this thread's own.
+    if (unshare(CLONE_FS) < 0 || chdir(target.c_str()) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot enter {}: {}", target.string(), std::strerror(errno)));
+    if (archive_read_disk_open(reader.get(), source.c_str()) != ARCHIVE_OK)
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot read {}: {}", source.string(), archive_error_string(reader.get())));
+    const std::string prefix = source.string() + "/";
+    std::uint64_t written = 0;
+    std::vector<char> buffer(1 << 20);
+    for (;;) {
+        if (options.canceled && options.canceled())
+            throw ExtractionStopped{};
+        std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
+        int status = archive_read_next_header2(reader.get(), entry.get());
+        if (status == ARCHIVE_EOF)
+            break;
+        if (status < ARCHIVE_WARN)
+            throw Error(ErrorCode::BadArchive,
+                        fmt::format("Cannot read the disk image's tree: {}", archive_error_string(reader.get())));
+        archive_read_disk_descend(reader.get());
+        std::string sourcePath = archive_entry_pathname(entry.get());
+        if (!sourcePath.starts_with(prefix))
+            continue; // the top directory itself
+        std::string path = sourcePath.substr(prefix.size());
+        archive_entry_set_pathname(entry.get(), path.c_str());
+        archive_entry* raw = entry.release();
+        archive_entry* spare = nullptr;
+        archive_entry_linkify(links.get(), &raw, &spare);
+        entry.reset(raw);
+        if (!raw)
+            continue;
+        const bool hasData = archive_entry_filetype(raw) == AE_IFREG && archive_entry_size(raw) > 0;
+        if (hasData && written + std::uint64_t(archive_entry_size(raw)) > options.maxTreeBytes)
+            refuseTooLarge(options.maxTreeBytes);
+        if (archive_write_header(writer.get(), raw) < ARCHIVE_WARN)
+            throwWriteError(writer.get(), "copy", path);
+        if (hasData) {
+            UniqueFd file(open(sourcePath.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC));
+            if (!file)
+                throw Error(ErrorCode::BadArchive,
+                            fmt::format("Cannot read '{}' of the disk image: {}", path, std::strerror(errno)));
+            for (la_int64_t offset = 0;;) {
+                ssize_t n = read(file.get(), buffer.data(), buffer.size());
+                if (n == 0)
+                    break;
+                if (n < 0 && errno == EINTR)
+                    continue;
+                if (n < 0)
+                    throw Error(ErrorCode::BadArchive,
+                                fmt::format("Cannot read '{}' of the disk image: {}", path, std::strerror(errno)));
+                written += std::uint64_t(n);
+                if (written > options.maxTreeBytes)
+                    refuseTooLarge(options.maxTreeBytes);
+                if (archive_write_data_block(writer.get(), buffer.data(), std::size_t(n), offset) < ARCHIVE_WARN)
+                    throwWriteError(writer.get(), "write", path);
+                offset += n;
+            }
+        }
+        if (archive_write_finish_entry(writer.get()) < ARCHIVE_WARN)
+            throwWriteError(writer.get(), "finish", path);
+        if (options.deviceNode && (archive_entry_filetype(raw) == AE_IFCHR || archive_entry_filetype(raw) == AE_IFBLK))
+            options.deviceNode(target / path);
+    }
+    // Directory times and modes are set last, when every entry is in.
+    if (archive_write_close(writer.get()) < ARCHIVE_WARN)
+        throwWriteError(writer.get(), "finish copying", ".");
+    return written;
 }
 
 } // namespace bred

@@ -1,12 +1,14 @@
-// Disk images (Debian's cloud disk.raw): find the root partition in the GPT
-// (in the unpacking helper) and copy its filesystem's tree out through a
-// read-only loop mount (in the daemon, which alone may mount).
+// Disk images (Debian's cloud disk.raw): the unpacking helper finds the root
+// partition in the GPT; the daemon, which alone may mount, mounts that
+// partition's filesystem read-only through a loop device inside the job's work
+// directory; and the helper, confined to that directory, copies the tree out.
 #pragma once
+
+#include "archive-extractor.h"
+#include "unique-fd.h"
 
 #include <cstdint>
 #include <filesystem>
-#include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,13 +40,33 @@ bool partitionFits(const GptPartition& partition, std::uint64_t imageSize);
 // Throws Error(BadArchive) unless `partition` fits the image open at `imageFd`, a regular file.
 void checkPartitionInImage(int imageFd, const GptPartition& partition);
 
-// Copies the tree of the filesystem in `partition` of the disk image open as
-// `imageFd` (a regular file) into `target` (an existing empty directory), with
-// owners, modes, times, xattrs, ACLs, hard links and device nodes; each device
-// node's path under `target` is passed to `deviceNode`. Checks the partition
-// first (checkPartitionInImage): it may come from the unpacking helper.
-void copyPartitionTree(int imageFd, const GptPartition& partition, const std::filesystem::path& target,
-                       const std::function<bool()>& canceled,
-                       const std::function<void(const std::filesystem::path&)>& deviceNode);
+// The filesystem of `partition` of the disk image open as `imageFd` (a
+// regular file), mounted read-only, nosuid, nodev and noexec on `mountPoint`
+// (an existing directory, not a symlink) through a read-only loop device, for
+// as long as this object lives: then it is unmounted (MNT_DETACH) and the
+// loop device freed. Checks the partition first (checkPartitionInImage): it
+// comes from the unpacking helper. Throws Error(BadArchive) when no
+// filesystem we know mounts, Error(NotSupported) without loop devices.
+class PartitionMount {
+public:
+    PartitionMount(int imageFd, const GptPartition& partition, const std::filesystem::path& mountPoint);
+    ~PartitionMount();
+    PartitionMount(const PartitionMount&) = delete;
+    PartitionMount& operator=(const PartitionMount&) = delete;
+
+private:
+    UniqueFd loopDevice_;
+    std::filesystem::path mountPoint_;
+};
+
+// Copies the tree at `source` (a mounted disk image's filesystem) into
+// `target`, an existing empty directory, as extractArchive unpacks an archive:
+// owners, modes, times, xattrs, ACLs, hard links and device nodes (each passed
+// to options.deviceNode), no more than options.maxTreeBytes of file data
+// (beyond, Error(BadArchive)), never writing through a symlink. Run by the
+// unpacking helper: the source is as hostile as an archive. Returns the
+// number of bytes of file data written.
+std::uint64_t copyMountedTree(const std::filesystem::path& source, const std::filesystem::path& target,
+                              const ExtractOptions& options);
 
 } // namespace bred

@@ -237,6 +237,36 @@ std::vector<std::string> unpackArguments(const std::filesystem::path& workPath, 
     return arguments;
 }
 
+// Mounts the root partition of the disk image (`imageFd`, named disk.raw in
+// `unpackedFd`) read-only inside the work directory, where the helper copies
+// its tree into "tree"; unmounted again on return, failure or cancel.
+std::string copyDiskImageTree(int workFd, const std::filesystem::path& workPath, int unpackedFd, UniqueFd imageFd,
+                              const GptPartition& partition, std::uint64_t maxTreeBytes,
+                              const HelperProcess::RecordHandler& onRecord, JobContext& job)
+{
+    // The helper has the run of the work directory: a name of the image there
+    // would let it write into the filesystem while the kernel has it mounted.
+    // The loop device and our descriptor keep the unnamed file.
+    struct stat image { };
+    if (unlinkat(unpackedFd, "disk.raw", 0) < 0 || fstat(imageFd.get(), &image) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot unlink disk.raw: {}", std::strerror(errno)));
+    if (image.st_nlink != 0)
+        throw Error(ErrorCode::BadArchive, "The disk image has another name in the unpacked archive; refusing it.");
+    // Visible in the helper's file system, as it sees the work directory, and as read-only as here.
+    constexpr const char* mountPoint = "disk-root";
+    if (mkdirat(workFd, mountPoint, 0700) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", mountPoint, std::strerror(errno)));
+    PartitionMount mounted(imageFd.get(), partition, workPath / mountPoint);
+    job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
+    makeTreeDirectory(workFd, "tree");
+    // Ended before the partition is unmounted.
+    HelperProcess copier(unpackHelper(), unpackArguments(workPath, maxTreeBytes, {"copy", mountPoint, "tree"}),
+                         HelperProcess::Stdio{}, onRecord);
+    if (!copier.wait(job.cancelFd()))
+        throw JobCanceled{};
+    return "tree";
+}
+
 // The directory of the OS tree inside what was unpacked, after the layout step.
 // Device nodes unpacked are added to `deviceNodes`.
 std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem::path& workPath,
@@ -286,7 +316,7 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         UniqueFd image = openRegularFileInRoot(unpackedFd.get(), "disk.raw");
         if (!image)
             throw Error(ErrorCode::BadArchive, "The archive has no disk.raw disk image (a regular file).");
-        // The helper parses the partition table; copyPartitionTree checks what it reports against the image.
+        // The helper parses the partition table; PartitionMount checks what it reports against the image.
         std::optional<GptPartition> root;
         auto onRecord = unpackRecordHandler(job, workPath, deviceNodes);
         HelperProcess reader(unpackHelper(),
@@ -305,12 +335,8 @@ std::string applyLayout(ArchiveLayout layout, int workFd, const std::filesystem:
         if (!root)
             throw Error(ErrorCode::Failed, "the unpacking helper reported no root partition of disk.raw");
         const GptPartition partition = *root;
-        job.log(LOG_INFO, fmt::format("Copying the tree out of partition {} of disk.raw.", partition.number));
-        makeTreeDirectory(workFd, "tree");
-        copyPartitionTree(
-            image.get(), partition, workPath / "tree", [&job] { return job.cancelRequested(); },
-            [&deviceNodes](const std::filesystem::path& path) { deviceNodes.push_back(path); });
-        return "tree";
+        return copyDiskImageTree(workFd, workPath, unpackedFd.get(), std::move(image), partition, maxTreeBytes,
+                                 onRecord, job);
     }
     }
     throw Error(ErrorCode::Failed, "unknown archive layout");
@@ -396,16 +422,13 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     // downloads: no copy of it lands on disk, all run at once, and the
     // untrusted bytes are parsed only in confined processes. Writes never
     // block, so a helper that stops reading cannot hold up a cancel.
-    int pipeFds[2];
-    if (pipe2(pipeFds, O_CLOEXEC) < 0)
-        throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-    UniqueFd readEnd(pipeFds[0]), writeEnd(pipeFds[1]);
-    fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
-    fcntl(writeEnd.get(), F_SETFL, O_NONBLOCK);
+    HelperPipe archivePipe = makeHelperPipe(PipeDirection::ToHelper);
+    UniqueFd& writeEnd = archivePipe.daemonEnd;
     std::vector<std::filesystem::path> deviceNodes;
     HelperProcess unpacker(unpackHelper(), unpackArguments(workPath, limits_.maxTreeBytes, {"archive", unpacked}),
-                           HelperProcess::Stdio{readEnd.get(), -1}, unpackRecordHandler(job, workPath, deviceNodes));
-    readEnd.reset(); // the helper's end: its exit makes a write fail with EPIPE
+                           HelperProcess::Stdio{archivePipe.helperEnd.get(), -1},
+                           unpackRecordHandler(job, workPath, deviceNodes));
+    archivePipe.helperEnd.reset(); // its exit now makes a write fail with EPIPE
 
     // The source: the caller's descriptor, or bred-machined-download's output.
     std::optional<DownloadProcess> download;

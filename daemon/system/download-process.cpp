@@ -5,26 +5,12 @@
 
 #include <cerrno>
 #include <cstring>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <poll.h>
 #include <unistd.h>
 
 namespace bred {
 namespace {
-
-// The body's pipe: our end non-blocking, the helper's end big enough that it
-// rarely waits for us.
-std::pair<UniqueFd, UniqueFd> bodyPipe()
-{
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) < 0)
-        throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-    UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
-    fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
-    fcntl(readEnd.get(), F_SETFL, O_NONBLOCK);
-    return {std::move(readEnd), std::move(writeEnd)};
-}
 
 HelperProcess startHelper(const DownloadRequest& request, int bodyFd, std::atomic<std::uint64_t>& announcedSize,
                           std::function<void(const std::string&)> log)
@@ -44,16 +30,16 @@ HelperProcess startHelper(const DownloadRequest& request, int bodyFd, std::atomi
 } // namespace
 
 DownloadProcess::DownloadProcess(const DownloadRequest& request, std::function<void(const std::string&)> log) :
-    DownloadProcess(request, std::move(log), bodyPipe())
+    DownloadProcess(request, std::move(log), makeHelperPipe(PipeDirection::FromHelper))
 {
 }
 
 DownloadProcess::DownloadProcess(const DownloadRequest& request, std::function<void(const std::string&)> log,
-                                 std::pair<UniqueFd, UniqueFd> pipe) :
-    body_(std::move(pipe.first)),
-    helper_(startHelper(request, pipe.second.get(), announcedSize_, std::move(log)))
+                                 HelperPipe pipe) :
+    body_(std::move(pipe.daemonEnd)),
+    helper_(startHelper(request, pipe.helperEnd.get(), announcedSize_, std::move(log)))
 {
-    // pipe.second, the helper's end, closes here: the body ends when the helper does.
+    // The helper's end closes here: the body ends when the helper does.
 }
 
 std::string downloadSmall(const std::string& url, DownloadLimits limits, std::size_t maxBytes, int cancelFd)

@@ -11,7 +11,6 @@
 #include <cstdint>
 #include <functional>
 #include <string>
-#include <utility>
 
 namespace bred {
 
@@ -30,8 +29,7 @@ public:
     void stop() { helper_.stop(); }
 
 private:
-    DownloadProcess(const DownloadRequest& request, std::function<void(const std::string&)> log,
-                    std::pair<UniqueFd, UniqueFd> pipe);
+    DownloadProcess(const DownloadRequest& request, std::function<void(const std::string&)> log, HelperPipe pipe);
 
     UniqueFd body_;
     std::atomic<std::uint64_t> announcedSize_{0};

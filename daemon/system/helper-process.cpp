@@ -30,6 +30,19 @@ std::string signalName(int signal)
 
 } // namespace
 
+HelperPipe makeHelperPipe(PipeDirection direction)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        throw Error(ErrorCode::Failed, fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+    UniqueFd readEnd(fds[0]), writeEnd(fds[1]);
+    fcntl(writeEnd.get(), F_SETPIPE_SZ, 1 << 20);
+    HelperPipe pipe = direction == PipeDirection::ToHelper ? HelperPipe{std::move(writeEnd), std::move(readEnd)}
+                                                           : HelperPipe{std::move(readEnd), std::move(writeEnd)};
+    fcntl(pipe.daemonEnd.get(), F_SETFL, O_NONBLOCK);
+    return pipe;
+}
+
 std::filesystem::path HelperProcess::besideDaemon(const std::string& name)
 {
     std::error_code error;

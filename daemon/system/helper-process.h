@@ -6,6 +6,7 @@
 // waits for the daemon while the daemon feeds it.
 #pragma once
 
+#include "unique-fd.h"
 #include "unpack-report.h"
 
 #include <chrono>
@@ -18,6 +19,14 @@
 #include <vector>
 
 namespace bred {
+
+// A pipe between the daemon and a helper: the daemon's end non-blocking (its
+// waits are polls that a cancel ends), 1 MiB of room, both ends close-on-exec.
+struct HelperPipe {
+    UniqueFd daemonEnd, helperEnd;
+};
+enum class PipeDirection { ToHelper, FromHelper };
+HelperPipe makeHelperPipe(PipeDirection direction);
 
 class HelperProcess {
 public:

@@ -12,6 +12,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include "catch.h"
+#include <algorithm>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -359,6 +360,61 @@ TEST_CASE("the GPT of a disk image gives its root partition")
     auto beyond = partitions[0];
     beyond.size = 8 * 512; // to sector 42 of 40
     CHECK(test::errorCodeOf([&] { checkPartitionInImage(fd.get(), beyond); }) == ErrorCode::BadArchive);
+}
+
+TEST_CASE("a disk image's mounted tree is copied with hard links, symlinks and contents, within the size cap")
+{
+    TempDir dir;
+    auto source = dir.path() / "disk-root";
+    writeFile(source / "etc/os-release", "ID=test\n");
+    std::filesystem::create_hard_link(source / "etc/os-release", source / "etc/hard");
+    std::filesystem::create_symlink("/etc/passwd", source / "etc/link");
+    writeFile(source / "usr/lib/data", std::string(3000, 'd'));
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    std::uint64_t written = 0;
+    // The copy gives its thread a working directory of its own, as extraction does.
+    std::thread([&] { written = copyMountedTree(source, target, {}); }).join();
+    CHECK(written == 3008);
+    CHECK(std::filesystem::file_size(target / "usr/lib/data") == 3000);
+    struct stat a {
+    }, b{};
+    REQUIRE(stat((target / "etc/os-release").c_str(), &a) == 0);
+    REQUIRE(stat((target / "etc/hard").c_str(), &b) == 0);
+    CHECK(a.st_ino == b.st_ino);
+    CHECK(std::filesystem::read_symlink(target / "etc/link") == "/etc/passwd");
+
+    auto small = dir.path() / "small";
+    std::filesystem::create_directory(small);
+    ExtractOptions capped;
+    capped.maxTreeBytes = 3007;
+    ErrorCode error = ErrorCode::Failed;
+    std::thread([&] { error = test::errorCodeOf([&] { copyMountedTree(source, small, capped); }); }).join();
+    CHECK(error == ErrorCode::BadArchive);
+}
+
+TEST_CASE("every device node of a disk image's tree is reported", "[root]")
+{
+    // Run by the "(root)" meson test, skipped without root: device nodes need root.
+    TempDir dir;
+    auto source = dir.path() / "disk-root";
+    std::filesystem::create_directories(source / "dev");
+    std::filesystem::create_directories(source / "srv");
+    REQUIRE(mknod((source / "dev/null").c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0);
+    REQUIRE(mknod((source / "srv/disk").c_str(), S_IFBLK | 0600, makedev(7, 200)) == 0);
+    writeFile(source / "srv/file", "data");
+    auto target = dir.path() / "tree";
+    std::filesystem::create_directory(target);
+    std::vector<std::filesystem::path> reported;
+    ExtractOptions options;
+    options.deviceNode = [&](const std::filesystem::path& path) { reported.push_back(path); };
+    std::thread([&] { copyMountedTree(source, target, options); }).join();
+    std::sort(reported.begin(), reported.end());
+    CHECK(reported == std::vector<std::filesystem::path>{target / "dev/null", target / "srv/disk"});
+    struct stat node { };
+    REQUIRE(lstat((target / "srv/disk").c_str(), &node) == 0);
+    CHECK(S_ISBLK(node.st_mode));
+    CHECK(node.st_rdev == makedev(7, 200));
 }
 
 TEST_CASE("whiteouts naming the directory itself or its parent are refused")
