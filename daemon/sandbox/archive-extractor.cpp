@@ -345,7 +345,7 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
     std::set<std::string> layerPaths;
     for (;;) {
         if (options.canceled && options.canceled())
-            throw ExtractionStopped{};
+            throw JobCanceled{};
         archive_entry* entry = nullptr;
         int status = archive_read_next_header(reader.get(), &entry);
         if (status == ARCHIVE_EOF)
@@ -416,7 +416,7 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
                             fmt::format("Cannot write '{}': {}", path, std::strerror(error)));
             }
             if (options.canceled && options.canceled())
-                throw ExtractionStopped{};
+                throw JobCanceled{};
         }
         if (status < ARCHIVE_WARN)
             throwArchiveError(reader.get(), fmt::format(" at '{}'", path));

@@ -5,6 +5,8 @@
 // unpacked size.
 #pragma once
 
+#include "job-canceled.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -14,7 +16,7 @@ namespace bred {
 
 struct ExtractOptions {
     std::uint64_t maxTreeBytes = 256ull << 30;
-    // Polled between blocks; true stops with ExtractionStopped.
+    // Polled between blocks; true stops with JobCanceled.
     std::function<bool()> canceled;
     // OCI/docker layers: ".wh.NAME" deletes NAME of a lower layer, ".wh..wh..opq" empties a directory.
     bool applyWhiteouts = false;
@@ -23,7 +25,8 @@ struct ExtractOptions {
     std::function<void(const std::filesystem::path&)> deviceNode;
 };
 
-struct ExtractionStopped { };
+// The name disk-image.cpp throws; the one cancel signal.
+using ExtractionStopped = JobCanceled;
 
 // Extracts the archive readable from `fd` (any compression libarchive knows)
 // into `target`, an existing directory. Throws Error(BadArchive) naming the
