@@ -53,7 +53,7 @@ NewFile createNewFile(int dirFd)
     if (file.fd || (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL))
         return file;
     for (int attempt = 0; attempt < 16; ++attempt) {
-        file.name = ".#bred-" + randomSuffix();
+        file.name = std::string(temporaryPrefix) + randomSuffix();
         file.fd = UniqueFd(openat(dirFd, file.name.c_str(),
                                   O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600));
         if (file.fd || errno != EEXIST)
@@ -68,7 +68,7 @@ bool nameNewFile(int dirFd, NewFile& file)
 {
     const std::string procPath = "/proc/self/fd/" + std::to_string(file.fd.get());
     for (int attempt = 0; attempt < 16; ++attempt) {
-        std::string name = ".#bred-" + randomSuffix();
+        std::string name = std::string(temporaryPrefix) + randomSuffix();
         if (linkat(AT_FDCWD, procPath.c_str(), dirFd, name.c_str(), AT_SYMLINK_FOLLOW) == 0) {
             file.name = std::move(name);
             return true;

@@ -4,9 +4,14 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 
 namespace bred {
+
+// The start of the hidden names of the daemon's temporary files and trees:
+// anything under it is ours to clean up.
+inline constexpr std::string_view temporaryPrefix = ".#bred-";
 
 // A short random suffix for the hidden names of temporary files and trees.
 std::string randomSuffix();

@@ -43,8 +43,8 @@ enum class FinalSymlink {
 };
 
 // The one way the daemon writes a file inside a tree: the directory is
-// resolved inside the tree, `content` goes to a new file with a random hidden
-// name there (O_CREAT|O_EXCL|O_NOFOLLOW|O_NONBLOCK), is synced and renamed
+// resolved inside the tree, then replaceFileAt() (atomic-file.h, the one
+// writer of whole files) writes `content` to a new file there and renames it
 // over the target. A regular file keeps its mode and owner (a new file is
 // 0644, root's). A target that is not a regular file (device node, FIFO,
 // socket, directory) is refused with NotSupported and never opened. The

@@ -200,7 +200,7 @@ private:
                 totals.bytesTotal += std::uint64_t(st.st_size);
             if (entry.isDirectory) {
                 if (stopping())
-                    throw CopyStopped{};
+                    throw JobCanceled{};
                 if (UniqueFd child = openSubdirectory(dirFd, entry.name))
                     count(child.get(), totals, countedInodes);
             }
@@ -216,9 +216,9 @@ private:
     void checkStop()
     {
         if (options_.canceled && options_.canceled())
-            throw CopyStopped{};
+            throw JobCanceled{};
         if (stopping())
-            throw CopyStopped{};
+            throw JobCanceled{};
     }
 
     // With reflinks nothing waits on the disk, and threads beyond the CPUs only

@@ -6,6 +6,8 @@
 // copy_file_range; the walk and the copies run on several threads.
 #pragma once
 
+#include "job-canceled.h"
+
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -20,15 +22,13 @@ struct CopyProgress {
 };
 
 struct CopyOptions {
-    std::function<bool()> canceled;                    // polled often; true stops with CopyStopped
+    std::function<bool()> canceled;                    // polled often; true stops with JobCanceled
     std::function<void(const CopyProgress&)> progress; // called now and then from the copying thread
     std::function<void(const std::string&)> log;
     // Creating entries and copying data mostly wait on the filesystem: several
     // threads in flight keep it busy.
     unsigned threads = 6;
 };
-
-struct CopyStopped { };
 
 // Copies the tree at directory fd `sourceFd` into the existing empty directory
 // fd `targetFd` (whose own metadata is set from the source's). Throws Error.

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "errors.h"
+#include "job-canceled.h"
 #include "log-fields.h"
 
 #include <atomic>
@@ -61,9 +62,6 @@ public:
 private:
     Job& job_;
 };
-
-// Thrown by throwIfCanceled(); the job ends `canceled`.
-struct JobCanceled { };
 
 class Job : public std::enable_shared_from_this<Job> {
 public:

@@ -344,8 +344,6 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
     std::uint64_t written = 0;
     std::set<std::string> layerPaths;
     for (;;) {
-        if (options.canceled && options.canceled())
-            throw ExtractionStopped{};
         archive_entry* entry = nullptr;
         int status = archive_read_next_header(reader.get(), &entry);
         if (status == ARCHIVE_EOF)
@@ -415,8 +413,6 @@ std::uint64_t extractTar(int fd, const std::filesystem::path& target, const Extr
                 throw Error(error == ENOSPC || error == EDQUOT ? ErrorCode::Failed : ErrorCode::BadArchive,
                             fmt::format("Cannot write '{}': {}", path, std::strerror(error)));
             }
-            if (options.canceled && options.canceled())
-                throw ExtractionStopped{};
         }
         if (status < ARCHIVE_WARN)
             throwArchiveError(reader.get(), fmt::format(" at '{}'", path));

@@ -14,16 +14,12 @@ namespace bred {
 
 struct ExtractOptions {
     std::uint64_t maxTreeBytes = 256ull << 30;
-    // Polled between blocks; true stops with ExtractionStopped.
-    std::function<bool()> canceled;
     // OCI/docker layers: ".wh.NAME" deletes NAME of a lower layer, ".wh..wh..opq" empties a directory.
     bool applyWhiteouts = false;
     // Called with the path (under the target) of each device node unpacked, a
     // hard link to one included, for the caller to keep only the tree's /dev ones.
     std::function<void(const std::filesystem::path&)> deviceNode;
 };
-
-struct ExtractionStopped { };
 
 // Extracts the archive readable from `fd` (any compression libarchive knows)
 // into `target`, an existing directory. Throws Error(BadArchive) naming the

@@ -239,8 +239,6 @@ std::uint64_t copyMountedTree(const std::filesystem::path& source, const std::fi
     std::uint64_t written = 0;
     std::vector<char> buffer(1 << 20);
     for (;;) {
-        if (options.canceled && options.canceled())
-            throw ExtractionStopped{};
         std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
         int status = archive_read_next_header2(reader.get(), entry.get());
         if (status == ARCHIVE_EOF)

@@ -5,8 +5,8 @@
 #include "job.h"
 #include "os-tree.h"
 #include "refusals.h"
+#include "temporary-tree.h"
 #include "tree-copier.h"
-#include "tree-removal.h"
 
 #include <cerrno>
 #include <cstring>
@@ -17,7 +17,6 @@
 #include <linux/btrfs_tree.h>
 #include <linux/magic.h>
 #include <optional>
-#include <random>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -44,38 +43,23 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     if (!sourceFd || !readOsRelease(sourceFd.get()))
         throw refusal::noSuchMachine(request.source);
 
-    std::random_device random;
-    std::string workName = fmt::format(".#bred-clone-{}-{:08x}", request.name, random());
-    struct WorkTree {
-        int machinesFd;
-        std::string name;
-        bool keep = false;
-        ~WorkTree()
-        {
-            if (keep)
-                return;
-            try {
-                removeTree(machinesFd, name, [] {});
-            } catch (const std::exception&) {
-                // The next start of the daemon removes what is left.
-            }
-        }
-    } work{machinesFd, workName};
-
     job.setStage("copy");
     bool snapshot = false;
-    if (isBtrfsSubvolume(sourceFd.get())) {
-        btrfs_ioctl_vol_args_v2 args{};
-        args.fd = sourceFd.get();
-        std::strncpy(args.name, workName.c_str(), sizeof args.name - 1);
-        snapshot = ioctl(machinesFd, BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;
-        if (snapshot)
-            job.log(LOG_INFO, "Cloned as a btrfs snapshot.");
-    }
-    if (!snapshot) {
+    TemporaryTree work(machinesFd, "clone-" + request.name, [&](int parentFd, const std::string& name) {
+        if (isBtrfsSubvolume(sourceFd.get())) {
+            btrfs_ioctl_vol_args_v2 args{};
+            args.fd = sourceFd.get();
+            std::strncpy(args.name, name.c_str(), sizeof args.name - 1);
+            snapshot = ioctl(parentFd, BTRFS_IOC_SNAP_CREATE_V2, &args) == 0;
+        }
         // On btrfs a plain-directory source still gets a subvolume, so its own clones are snapshots.
-        makeTreeDirectory(machinesFd, workName);
-        UniqueFd targetFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (!snapshot)
+            makeTreeDirectory(parentFd, name);
+    });
+    if (snapshot) {
+        job.log(LOG_INFO, "Cloned as a btrfs snapshot.");
+    } else {
+        UniqueFd targetFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
         CopyOptions options;
         options.canceled = [&job] { return job.cancelRequested(); };
         options.progress = [&job](const CopyProgress& progress) {
@@ -89,15 +73,11 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
             job.setProgress(std::min(bytes, entries));
         };
         options.log = [&job](const std::string& line) { job.log(LOG_WARNING, line); };
-        try {
-            copyTree(sourceFd.get(), targetFd.get(), options);
-        } catch (const CopyStopped&) {
-            throw JobCanceled{};
-        }
+        copyTree(sourceFd.get(), targetFd.get(), options);
     }
 
     job.setStage("finalize");
-    UniqueFd treeFd(openat(machinesFd, workName.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd treeFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     // A template's copy or snapshot comes out read-only like its source; a clone is writable.
     setTreeReadOnly(treeFd.get(), false);
     // A new machine, not a twin: its own machine-id on first boot, its own name.
@@ -109,12 +89,11 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     std::optional<PendingTemplate> pending;
     if (request.asTemplate)
         pending.emplace(store_, request.name, treeFd.get());
-    if (renameat2(machinesFd, workName.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
+    if (!work.renameInto(request.name)) {
         if (errno == EEXIST)
             throw refusal::machineExists(request.name);
         throw Error(ErrorCode::Failed, fmt::format("cannot install '{}': {}", request.name, std::strerror(errno)));
     }
-    work.keep = true;
     if (request.copySettings) {
         std::error_code error;
         if (std::filesystem::exists(store_.settingsFile(request.source), error) &&

@@ -9,6 +9,7 @@
 #include "names.h"
 #include "nspawn-command.h"
 #include "refusals.h"
+#include "temporary-tree.h"
 #include "tree-removal.h"
 
 #include <cerrno>
@@ -219,12 +220,12 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     std::uint64_t total = countTreeEntries(treeFd.get()) + 1;
     job.throwIfCanceled();
 
-    std::string hiddenName = fmt::format("{}remove-{}-{}", temporaryPrefix, name, randomSuffix());
     bool immutable = isTreeReadOnly(treeFd.get());
     if (immutable)
         setTreeReadOnly(treeFd.get(), false);
     job.enterPointOfNoReturn();
-    if (renameat2(directoryFd_.get(), name.c_str(), directoryFd_.get(), hiddenName.c_str(), RENAME_NOREPLACE) < 0) {
+    auto aside = TemporaryTree::moveAside(directoryFd_.get(), name, "remove-" + name);
+    if (!aside) {
         int renameErrno = errno;
         if (immutable)
             setTreeReadOnly(treeFd.get(), true);
@@ -239,7 +240,7 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     removeMachinectlDropIn(name);
 
     std::uint64_t removed = 0;
-    removeTree(directoryFd_.get(), hiddenName, [&] {
+    aside->remove([&] {
         if (++removed % 256 == 0)
             job.setProgress(double(removed) / double(total));
     });
@@ -313,20 +314,8 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
             }
         }
     }
-    for (const auto& entry : entries) {
-        if (!entry.name.starts_with(temporaryPrefix))
-            continue;
-        try {
-            if (entry.isDirectory)
-                removeTree(directoryFd_.get(), entry.name, [] {});
-            else if (unlinkat(directoryFd_.get(), entry.name.c_str(), 0) < 0)
-                throw Error(ErrorCode::Failed, std::strerror(errno));
-            done.push_back(fmt::format("removed {}", (config_.machinesDirectory / entry.name).string()));
-        } catch (const Error& error) {
-            done.push_back(fmt::format("could not remove {}: {}", (config_.machinesDirectory / entry.name).string(),
-                                       error.what()));
-        }
-    }
+    auto swept = TemporaryTree::sweep(directoryFd_.get(), config_.machinesDirectory);
+    done.insert(done.end(), swept.begin(), swept.end());
     // Files replaced whole are written beside their target under a hidden temporary name first.
     std::vector<std::filesystem::path> fileDirectories{config_.settingsDirectory, config_.unitDirectory};
     if (UniqueFd unitsFd{open(config_.unitDirectory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)})

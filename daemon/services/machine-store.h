@@ -36,9 +36,6 @@ struct MachineInfo {
     bool enabled = false;
 };
 
-// Hidden names of our own temporary trees; anything under this prefix is ours to clean up.
-inline constexpr std::string_view temporaryPrefix = ".#bred-";
-
 class MachineStore {
 public:
     explicit MachineStore(const Config& config);

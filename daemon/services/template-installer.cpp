@@ -11,7 +11,7 @@
 #include "job.h"
 #include "os-tree.h"
 #include "refusals.h"
-#include "tree-removal.h"
+#include "temporary-tree.h"
 
 #include <cerrno>
 #include <cstring>
@@ -21,7 +21,6 @@
 #include <memory>
 #include <optional>
 #include <poll.h>
-#include <random>
 #include <string_view>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -92,31 +91,6 @@ FeedEnd feedUnpacker(int sourceFd, int sinkFd, int cancelFd,
         }
     }
 }
-
-// The hidden working directory of one install; removed with everything in it.
-class WorkDirectory {
-public:
-    WorkDirectory(int machinesFd, const std::string& name) : machinesFd_(machinesFd)
-    {
-        std::random_device random;
-        name_ = fmt::format(".#bred-create-{}-{:08x}", name, random());
-        if (mkdirat(machinesFd, name_.c_str(), 0700) < 0)
-            throw Error(ErrorCode::Failed, fmt::format("cannot create {}: {}", name_, std::strerror(errno)));
-    }
-    ~WorkDirectory()
-    {
-        try {
-            removeTree(machinesFd_, name_, [] {});
-        } catch (const std::exception&) {
-            // The next start of the daemon removes what is left.
-        }
-    }
-    const std::string& name() const { return name_; }
-
-private:
-    int machinesFd_;
-    std::string name_;
-};
 
 struct Expectation {
     std::optional<ExpectedChecksum> checksum;
@@ -412,7 +386,7 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     job.throwIfCanceled();
 
     const int machinesFd = store_.directoryFd();
-    WorkDirectory work(machinesFd, request.name);
+    TemporaryTree work(machinesFd, "create-" + request.name);
     UniqueFd workFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
     const std::string unpacked = "unpacked";
     makeTreeDirectory(workFd.get(), unpacked);
@@ -497,14 +471,9 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     std::string nativeArchitecture;
     if (request.distribution)
         nativeArchitecture = request.distribution->architectures.at(request.architecture);
-    std::string treePath;
-    try {
-        treePath = applyLayout(layout, workFd.get(), workPath, unpacked, nativeArchitecture,
-                               request.architecture.empty() ? hostArchitecture() : request.architecture,
-                               limits_.maxTreeBytes, deviceNodes, job);
-    } catch (const ExtractionStopped&) {
-        throw JobCanceled{};
-    }
+    const std::string treePath = applyLayout(layout, workFd.get(), workPath, unpacked, nativeArchitecture,
+                                             request.architecture.empty() ? hostArchitecture() : request.architecture,
+                                             limits_.maxTreeBytes, deviceNodes, job);
 
     job.setStage("finalize");
     UniqueFd treeFd(openat(workFd.get(), treePath.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));

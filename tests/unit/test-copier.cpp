@@ -74,7 +74,7 @@ TEST_CASE("a copied tree keeps contents, modes, times, links, holes and xattrs")
     CHECK(std::string(value) == "kept");
 }
 
-TEST_CASE("a canceled copy stops with CopyStopped")
+TEST_CASE("a canceled copy stops with JobCanceled")
 {
     TempDir dir;
     auto source = dir.path() / "source", target = dir.path() / "target";
@@ -84,7 +84,7 @@ TEST_CASE("a canceled copy stops with CopyStopped")
     auto sourceFd = openDir(source), targetFd = openDir(target);
     CopyOptions options;
     options.canceled = [] { return true; };
-    CHECK_THROWS_AS(copyTree(sourceFd.get(), targetFd.get(), options), CopyStopped);
+    CHECK_THROWS_AS(copyTree(sourceFd.get(), targetFd.get(), options), JobCanceled);
 }
 
 TEST_CASE("hard links spread over many directories stay one file, whichever thread meets them first")
