@@ -58,13 +58,12 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
                                     config.maxTreeBytes}),
     cloner_(store),
     settings_(store),
-    boot_(config.unitDirectory),
+    lifecycle_(units, store, settings_, config.unitDirectory),
     store_(store),
     machines_(machines),
     jobs_(jobs),
     jobRegistry_(jobRegistry),
     polkit_(polkit),
-    units_(units),
     machineState_(machines, jobs)
 {
     registerAdaptor();
@@ -321,40 +320,18 @@ try {
         replyError(result, error);
         return;
     }
-    authorizeThen(
-        std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-        [this, name, request, checks](const JobReply& reply, const Caller& caller) {
-            auto directory = checks(request);
-            auto job = jobs_.admit("start", {name}, "manage", caller.uid);
-            std::string unit = containerUnitName(name);
-            machines_.setRunState(name, "starting");
-            auto start = [this, name, unit, directory, job](const Job::Finish& finish) {
-                // A killed nspawn's export mount would make the new one refuse to start: let
-                // systemd unmount it first (a unit it does not know is stopped already).
-                units_.stopUnit(unixExportMountUnitName(name), false,
-                                [this, name, unit, directory, job, finish](const std::optional<Error>&) {
-                                    if (job->cancelRequested()) {
-                                        finish(std::nullopt);
-                                        return;
-                                    }
-                                    // An enabled container has its unit file: start that, so it
-                                    // is the same unit as at boot.
-                                    std::error_code error;
-                                    if (std::filesystem::exists(config_.unitDirectory / unit, error))
-                                        units_.startUnit(unit, finish);
-                                    else
-                                        units_.startContainer(unit, containerService(name, directory), finish);
-                                });
-            };
-            // A container still booting may not heed the halt request (it has no init to
-            // handle it yet), so a canceled start is killed: it has nothing to save yet.
-            auto path = jobRegistry_.startOnLoop(
-                job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, std::move(undone)); },
-                [this, name, job] {
-                    machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed") : std::nullopt);
-                });
-            reply->returnResults(job->id(), sdbus::ObjectPath(path));
-        });
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
+                  [this, name, request, checks](const JobReply& reply, const Caller& caller) {
+                      auto directory = checks(request);
+                      auto job = jobs_.admit("start", {name}, "manage", caller.uid);
+                      machines_.setRunState(name, "starting");
+                      auto path = jobRegistry_.startOnLoop(
+                          job, lifecycle_.start(name, directory, job), lifecycle_.cancelStart(name), [this, name, job] {
+                              machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
+                                                                         : std::nullopt);
+                          });
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 } catch (...) {
     throw toDbusError(currentError("Start"));
 }
@@ -373,16 +350,11 @@ try {
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
                   [this, name, force = request.force, request](const JobReply& reply, const Caller& caller) {
                       checkStop(request, machineState_);
-                      const MachineView& view = existingMachine(name);
-                      // Whoever started it (us, machinectl, boot), machined knows its unit.
-                      std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
+                      std::string unit = unitToStop(name, existingMachine(name).unit);
                       auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
                       machines_.setRunState(name, "stopping");
-                      // systemd's stop job is queued at once and cannot be called off: no cancel handler.
-                      auto path = jobRegistry_.startOnLoop(
-                          job,
-                          [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, std::move(finish)); },
-                          {}, [this, name] { machines_.setRunState(name, std::nullopt); });
+                      auto path = jobRegistry_.startOnLoop(job, lifecycle_.stop(unit, force), {},
+                                                           [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 } catch (...) {
@@ -406,7 +378,7 @@ try {
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
                   [this, name, request, checks](const DoneReply& reply, const Caller&) {
                       auto directory = checks(request);
-                      enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
+                      lifecycle_.enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
                               return replyError(*reply, *error);
@@ -431,7 +403,7 @@ try {
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
                   [this, name, request](const DoneReply& reply, const Caller&) {
                       checkDisable(request, machineState_);
-                      disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
+                      lifecycle_.disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
                               return replyError(*reply, *error);
@@ -441,40 +413,6 @@ try {
                   });
 } catch (...) {
     throw toDbusError(currentError("Disable"));
-}
-
-void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
-                                 const UnitManager::Done& done)
-{
-    boot_.writeUnitFile(name, directory);
-    units_.enableUnitFile(containerUnitName(name), [this, name, done](const std::optional<Error>& error) {
-        if (error || !boot_.isEnabledByMachinectl(name))
-            return done(error);
-        // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
-        units_.disableUnitFiles({machinectlUnitName(name)}, done);
-    });
-}
-
-void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
-{
-    if (needed)
-        units_.reload([name](std::optional<Error> error) {
-            if (error)
-                spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
-                             error->what());
-        });
-}
-
-void ManagerObject::disableAtBoot(const std::string& name, const UnitManager::Done& done)
-{
-    std::vector<std::string> enabledUnits = boot_.unitsToDisable(name);
-    if (enabledUnits.empty())
-        return done(std::nullopt);
-    units_.disableUnitFiles(enabledUnits, [this, name, done](const std::optional<Error>& failure) {
-        if (!failure)
-            boot_.removeUnitFile(name);
-        done(failure);
-    });
 }
 
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
@@ -499,7 +437,7 @@ try {
                    {"mkdir", request.makeSource ? "true" : "false"}},
                   [this, name, request, bind](const DoneReply& reply, const Caller&) {
                       checkBind(request, machineState_);
-                      reloadIfNeeded(name, settings_.bind(request));
+                      lifecycle_.reloadIfNeeded(name, settings_.bind(request));
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
                           reply->returnResults();
@@ -536,7 +474,7 @@ try {
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
                   [this, name, request](const DoneReply& reply, const Caller&) {
                       checkUnbind(request, machineState_);
-                      reloadIfNeeded(name, settings_.unbind(request));
+                      lifecycle_.reloadIfNeeded(name, settings_.unbind(request));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -568,7 +506,8 @@ try {
                    {"dhcp", containerSide && containerSide->dhcp ? "true" : "false"}},
                   [this, name, request](const DoneReply& reply, const Caller&) {
                       checkSetNetwork(request, machineState_);
-                      reloadIfNeeded(name, settings_.setNetwork(request, existingMachine(name).info.directory));
+                      lifecycle_.reloadIfNeeded(name,
+                                                settings_.setNetwork(request, existingMachine(name).info.directory));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -684,7 +623,7 @@ try {
                       checkRemove(request, machineState_);
                       auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
                       // A removed machine must not be started at boot.
-                      disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
+                      lifecycle_.disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
                           if (error) {
                               jobs_.release(job->id());
                               return replyError(*reply, *error);
@@ -729,28 +668,7 @@ try {
                               return replyError(*reply, *error);
                           reply->returnResults();
                       };
-                      if (!enabled) {
-                          try {
-                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                          } catch (const Error& failure) {
-                              return finish(failure);
-                          }
-                          spdlog::info("Renamed machine {} to {}", name, newName);
-                          return finish(std::nullopt);
-                      }
-                      // The boot-time unit names the machine: move it to the new name.
-                      disableAtBoot(name, [this, name, newName, request, machineClass,
-                                           finish](const std::optional<Error>& error) {
-                          if (error)
-                              return finish(error);
-                          try {
-                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                              spdlog::info("Renamed machine {} to {}", name, newName);
-                              enableAtBoot(newName, store_.directory() / newName, finish);
-                          } catch (const Error& failure) {
-                              finish(failure);
-                          }
-                      });
+                      lifecycle_.rename(request, machineClass, enabled, finish);
                   });
 } catch (...) {
     throw toDbusError(currentError("Rename"));
