@@ -8,13 +8,11 @@
 #include "recipe-runner.h"
 #include "method-options.h"
 #include "names.h"
-#include "nspawn-command.h"
 #include "refusals.h"
 #include "utf8.h"
 
-#include <algorithm>
-#include <filesystem>
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 #include <syslog.h>
 
@@ -27,13 +25,24 @@ void replyError(sdbus::Result<Results...>& result, const Error& error)
     result.returnError(toDbusError(error));
 }
 
-// The words of a list as one polkit detail.
-std::string joined(const std::vector<std::string>& words, const char* separator)
+// The request `prepare` parses and checks; its Error becomes the method's error reply instead (and nullopt).
+template <typename Prepare, typename... Results>
+auto prepared(sdbus::Result<Results...>& result, const Prepare& prepare) -> std::optional<decltype(prepare())>
 {
-    std::string text;
-    for (const auto& word : words)
-        text += (text.empty() ? "" : separator) + word;
-    return text;
+    try {
+        return prepare();
+    } catch (const Error& error) {
+        replyError(result, error);
+        return std::nullopt;
+    }
+}
+
+// `request` once `check` (see machine-requests.h) accepts it as the machines are now; throws its Error.
+template <typename Request, typename Check>
+Request checked(Request request, const Check& check, const MachineStateView& state)
+{
+    check(request, state);
+    return request;
 }
 
 } // namespace
@@ -58,13 +67,12 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
                                     config.maxTreeBytes}),
     cloner_(store),
     settings_(store),
-    boot_(config.unitDirectory),
+    lifecycle_(units, store, settings_, config.unitDirectory),
     store_(store),
     machines_(machines),
     jobs_(jobs),
     jobRegistry_(jobRegistry),
     polkit_(polkit),
-    units_(units),
     machineState_(machines, jobs)
 {
     registerAdaptor();
@@ -215,15 +223,13 @@ void ManagerObject::startTemplateJob(const JobReply& reply, const Caller& caller
 void ManagerObject::CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    std::string source, std::map<std::string, sdbus::Variant> options)
 try {
-    std::shared_ptr<TemplateRequest> request;
-    try {
-        request = std::make_shared<TemplateRequest>(
-            parseCreateTemplate(name, source, toOptionMap(options), [this] { return loadCatalog(); }));
-        checkTemplate(*request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] {
+                       return std::make_shared<TemplateRequest>(checked(
+                           parseCreateTemplate(name, source, toOptionMap(options), [this] { return loadCatalog(); }),
+                           checkTemplate, machineState_));
+                   }).value_or(nullptr);
+    if (!request)
         return;
-    }
     authorizeThen(
         std::move(result), "create-template", {{"machine", name}, {"verb", "create-template"}, {"source", source}},
         [this, request](const JobReply& reply, const Caller& caller) { startTemplateJob(reply, caller, request); });
@@ -234,15 +240,13 @@ try {
 void ManagerObject::ImportTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                    sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
 try {
-    std::shared_ptr<TemplateRequest> request;
-    try {
-        request = std::make_shared<TemplateRequest>(
-            parseImportTemplate(name, UniqueFd(archive.release()), toOptionMap(options)));
-        checkTemplate(*request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] {
+                       return std::make_shared<TemplateRequest>(
+                           checked(parseImportTemplate(name, UniqueFd(archive.release()), toOptionMap(options)),
+                                   checkTemplate, machineState_));
+                   }).value_or(nullptr);
+    if (!request)
         return;
-    }
     authorizeThen(
         std::move(result), "create-template", {{"machine", name}, {"verb", "import-template"}},
         [this, request](const JobReply& reply, const Caller& caller) { startTemplateJob(reply, caller, request); });
@@ -253,16 +257,12 @@ try {
 void ManagerObject::Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
                           std::map<std::string, sdbus::Variant> options)
 try {
-    CloneRequest request;
-    try {
-        request = parseClone(source, name, toOptionMap(options));
-        checkClone(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(
+        result, [&] { return checked(parseClone(source, name, toOptionMap(options)), checkClone, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "clone", {{"machine", name}, {"verb", "clone"}, {"source", source}},
-                  [this, request](const JobReply& reply, const Caller& caller) {
+                  [this, request = *request](const JobReply& reply, const Caller& caller) {
                       checkClone(request, machineState_);
                       auto job = jobs_.admit("clone", {request.name}, "clone", caller.uid, {request.source});
                       auto path = jobRegistry_.start(
@@ -277,16 +277,15 @@ try {
 void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipeId,
                             std::map<std::string, sdbus::Variant> options)
 try {
-    std::shared_ptr<const ConvertRequest> conversion;
-    try {
-        conversion = std::make_shared<const ConvertRequest>(
-            parseConvert(name, recipeId, toOptionMap(options), loadRecipes(), config_.recipeVariables));
-        refreshReadOnlyFlag(name);
-        checkConvert(*conversion, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto conversion = prepared(result, [&] {
+                          auto request = std::make_shared<const ConvertRequest>(parseConvert(
+                              name, recipeId, toOptionMap(options), loadRecipes(), config_.recipeVariables));
+                          refreshReadOnlyFlag(name);
+                          checkConvert(*request, machineState_);
+                          return request;
+                      }).value_or(nullptr);
+    if (!conversion)
         return;
-    }
     authorizeThen(
         std::move(result), "convert", {{"machine", name}, {"verb", "convert"}, {"recipe", conversion->recipe.id}},
         [this, conversion](const JobReply& reply, const Caller& caller) {
@@ -309,52 +308,26 @@ try {
 void ManagerObject::Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                           std::map<std::string, sdbus::Variant> options)
 try {
-    auto checks = [this](const MachineRequest& request) {
+    auto checks = [this](const MachineRequest& request, const MachineStateView& state) {
         refreshReadOnlyFlag(request.name);
-        return checkStart(request, machineState_);
+        return checkStart(request, state);
     };
-    MachineRequest request;
-    try {
-        request = parseStart(name, toOptionMap(options));
-        checks(request);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request =
+        prepared(result, [&] { return checked(parseStart(name, toOptionMap(options)), checks, machineState_); });
+    if (!request)
         return;
-    }
-    authorizeThen(
-        std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
-        [this, name, request, checks](const JobReply& reply, const Caller& caller) {
-            auto directory = checks(request);
-            auto job = jobs_.admit("start", {name}, "manage", caller.uid);
-            std::string unit = containerUnitName(name);
-            machines_.setRunState(name, "starting");
-            auto start = [this, name, unit, directory, job](const Job::Finish& finish) {
-                // A killed nspawn's export mount would make the new one refuse to start: let
-                // systemd unmount it first (a unit it does not know is stopped already).
-                units_.stopUnit(unixExportMountUnitName(name), false,
-                                [this, name, unit, directory, job, finish](const std::optional<Error>&) {
-                                    if (job->cancelRequested()) {
-                                        finish(std::nullopt);
-                                        return;
-                                    }
-                                    // An enabled container has its unit file: start that, so it
-                                    // is the same unit as at boot.
-                                    std::error_code error;
-                                    if (std::filesystem::exists(config_.unitDirectory / unit, error))
-                                        units_.startUnit(unit, finish);
-                                    else
-                                        units_.startContainer(unit, containerService(name, directory), finish);
-                                });
-            };
-            // A container still booting may not heed the halt request (it has no init to
-            // handle it yet), so a canceled start is killed: it has nothing to save yet.
-            auto path = jobRegistry_.startOnLoop(
-                job, start, [this, unit](Job::Finish undone) { units_.stopUnit(unit, true, std::move(undone)); },
-                [this, name, job] {
-                    machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed") : std::nullopt);
-                });
-            reply->returnResults(job->id(), sdbus::ObjectPath(path));
-        });
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "start"}},
+                  [this, name, request = *request, checks](const JobReply& reply, const Caller& caller) {
+                      auto directory = checks(request, machineState_);
+                      auto job = jobs_.admit("start", {name}, "manage", caller.uid);
+                      machines_.setRunState(name, "starting");
+                      auto path = jobRegistry_.startOnLoop(
+                          job, lifecycle_.start(name, directory, job), lifecycle_.cancelStart(name), [this, name, job] {
+                              machines_.setRunState(name, job->failure() ? std::optional<std::string>("failed")
+                                                                         : std::nullopt);
+                          });
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
 } catch (...) {
     throw toDbusError(currentError("Start"));
 }
@@ -362,27 +335,18 @@ try {
 void ManagerObject::Stop(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                          std::map<std::string, sdbus::Variant> options)
 try {
-    StopRequest request;
-    try {
-        request = parseStop(name, toOptionMap(options));
-        checkStop(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request =
+        prepared(result, [&] { return checked(parseStop(name, toOptionMap(options)), checkStop, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "stop"}},
-                  [this, name, force = request.force, request](const JobReply& reply, const Caller& caller) {
+                  [this, name, request = *request](const JobReply& reply, const Caller& caller) {
                       checkStop(request, machineState_);
-                      const MachineView& view = existingMachine(name);
-                      // Whoever started it (us, machinectl, boot), machined knows its unit.
-                      std::string unit = view.unit.empty() ? containerUnitName(name) : view.unit;
+                      std::string unit = unitToStop(name, existingMachine(name).unit);
                       auto job = jobs_.admit("stop", {name}, "manage", caller.uid);
                       machines_.setRunState(name, "stopping");
-                      // systemd's stop job is queued at once and cannot be called off: no cancel handler.
-                      auto path = jobRegistry_.startOnLoop(
-                          job,
-                          [this, unit, force](Job::Finish finish) { units_.stopUnit(unit, force, std::move(finish)); },
-                          {}, [this, name] { machines_.setRunState(name, std::nullopt); });
+                      auto path = jobRegistry_.startOnLoop(job, lifecycle_.stop(unit, request.force), {},
+                                                           [this, name] { machines_.setRunState(name, std::nullopt); });
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 } catch (...) {
@@ -391,22 +355,17 @@ try {
 
 void ManagerObject::Enable(sdbus::Result<>&& result, std::string name)
 try {
-    auto checks = [this](const MachineRequest& request) {
+    auto checks = [this](const MachineRequest& request, const MachineStateView& state) {
         refreshReadOnlyFlag(request.name);
-        return checkEnable(request, machineState_);
+        return checkEnable(request, state);
     };
-    MachineRequest request;
-    try {
-        request = parseMachine(name);
-        checks(request);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] { return checked(parseMachine(name), checks, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "enable"}},
-                  [this, name, request, checks](const DoneReply& reply, const Caller&) {
-                      auto directory = checks(request);
-                      enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
+                  [this, name, request = *request, checks](const DoneReply& reply, const Caller&) {
+                      auto directory = checks(request, machineState_);
+                      lifecycle_.enableAtBoot(name, directory, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
                               return replyError(*reply, *error);
@@ -420,18 +379,13 @@ try {
 
 void ManagerObject::Disable(sdbus::Result<>&& result, std::string name)
 try {
-    MachineRequest request;
-    try {
-        request = parseMachine(name);
-        checkDisable(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] { return checked(parseMachine(name), checkDisable, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "disable"}},
-                  [this, name, request](const DoneReply& reply, const Caller&) {
+                  [this, name, request = *request](const DoneReply& reply, const Caller&) {
                       checkDisable(request, machineState_);
-                      disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
+                      lifecycle_.disableAtBoot(name, [this, name, reply](std::optional<Error> error) {
                           machines_.refresh(name);
                           if (error)
                               return replyError(*reply, *error);
@@ -443,52 +397,15 @@ try {
     throw toDbusError(currentError("Disable"));
 }
 
-void ManagerObject::enableAtBoot(const std::string& name, const std::filesystem::path& directory,
-                                 const UnitManager::Done& done)
-{
-    boot_.writeUnitFile(name, directory);
-    units_.enableUnitFile(containerUnitName(name), [this, name, done](const std::optional<Error>& error) {
-        if (error || !boot_.isEnabledByMachinectl(name))
-            return done(error);
-        // Two units starting one machine at boot: ours replaces `machinectl enable`'s.
-        units_.disableUnitFiles({machinectlUnitName(name)}, done);
-    });
-}
-
-void ManagerObject::reloadIfNeeded(const std::string& name, bool needed)
-{
-    if (needed)
-        units_.reload([name](std::optional<Error> error) {
-            if (error)
-                spdlog::warn("machinectl's unit for '{}' keeps its old settings until systemd reloads: {}", name,
-                             error->what());
-        });
-}
-
-void ManagerObject::disableAtBoot(const std::string& name, const UnitManager::Done& done)
-{
-    std::vector<std::string> enabledUnits = boot_.unitsToDisable(name);
-    if (enabledUnits.empty())
-        return done(std::nullopt);
-    units_.disableUnitFiles(enabledUnits, [this, name, done](const std::optional<Error>& failure) {
-        if (!failure)
-            boot_.removeUnitFile(name);
-        done(failure);
-    });
-}
-
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
                          std::map<std::string, sdbus::Variant> options)
 try {
-    BindRequest request;
-    try {
-        request = parseBind(name, source, destination, toOptionMap(options));
-        checkBind(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] {
+        return checked(parseBind(name, source, destination, toOptionMap(options)), checkBind, machineState_);
+    });
+    if (!request)
         return;
-    }
-    const BindMount& bind = request.bind;
+    const BindMount& bind = request->bind;
     // The host path is looked at only once the caller may bind it: a stranger learns nothing of it.
     authorizeThen(std::move(result), "bind",
                   {{"machine", name},
@@ -496,10 +413,10 @@ try {
                    {"source", bind.source},
                    {"destination", bind.destination},
                    {"read_only", bind.readOnly ? "true" : "false"},
-                   {"mkdir", request.makeSource ? "true" : "false"}},
-                  [this, name, request, bind](const DoneReply& reply, const Caller&) {
+                   {"mkdir", request->makeSource ? "true" : "false"}},
+                  [this, name, request = *request, bind](const DoneReply& reply, const Caller&) {
                       checkBind(request, machineState_);
-                      reloadIfNeeded(name, settings_.bind(request));
+                      lifecycle_.reloadIfNeeded(name, settings_.bind(request));
                       machines_.refresh(name);
                       if (!machines_.isRunning(name)) {
                           reply->returnResults();
@@ -525,18 +442,14 @@ try {
 
 void ManagerObject::Unbind(sdbus::Result<>&& result, std::string name, std::string destination)
 try {
-    UnbindRequest request;
-    try {
-        request = parseUnbind(name, destination);
-        checkUnbind(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request =
+        prepared(result, [&] { return checked(parseUnbind(name, destination), checkUnbind, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "bind", {{"machine", name}, {"verb", "unbind"}, {"destination", destination}},
-                  [this, name, request](const DoneReply& reply, const Caller&) {
+                  [this, name, request = *request](const DoneReply& reply, const Caller&) {
                       checkUnbind(request, machineState_);
-                      reloadIfNeeded(name, settings_.unbind(request));
+                      lifecycle_.reloadIfNeeded(name, settings_.unbind(request));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -547,16 +460,12 @@ try {
 void ManagerObject::SetNetwork(sdbus::Result<>&& result, std::string name,
                                std::map<std::string, sdbus::Variant> settings)
 try {
-    NetworkRequest request;
-    try {
-        request = parseSetNetwork(name, toOptionMap(settings));
-        checkSetNetwork(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(
+        result, [&] { return checked(parseSetNetwork(name, toOptionMap(settings)), checkSetNetwork, machineState_); });
+    if (!request)
         return;
-    }
-    const NetworkSettings& hostSide = request.hostSide;
-    const std::optional<ContainerNetwork>& containerSide = request.containerSide;
+    const NetworkSettings& hostSide = request->hostSide;
+    const std::optional<ContainerNetwork>& containerSide = request->containerSide;
     authorizeThen(std::move(result), "configure",
                   {{"machine", name},
                    {"verb", "set-network"},
@@ -564,11 +473,12 @@ try {
                    {"bridge", hostSide.bridge},
                    {"address", containerSide ? containerSide->address : ""},
                    {"gateway", containerSide ? containerSide->gateway : ""},
-                   {"dns", joined(containerSide ? containerSide->dns : std::vector<std::string>{}, ",")},
+                   {"dns", containerSide ? fmt::format("{}", fmt::join(containerSide->dns, ",")) : ""},
                    {"dhcp", containerSide && containerSide->dhcp ? "true" : "false"}},
-                  [this, name, request](const DoneReply& reply, const Caller&) {
+                  [this, name, request = *request](const DoneReply& reply, const Caller&) {
                       checkSetNetwork(request, machineState_);
-                      reloadIfNeeded(name, settings_.setNetwork(request, existingMachine(name).info.directory));
+                      lifecycle_.reloadIfNeeded(name,
+                                                settings_.setNetwork(request, existingMachine(name).info.directory));
                       machines_.refresh(name);
                       reply->returnResults();
                   });
@@ -591,25 +501,24 @@ std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std:
 void ManagerObject::AddUser(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string user,
                             std::map<std::string, sdbus::Variant> options)
 try {
-    AddUserRequest addition;
-    try {
-        addition = parseAddUser(name, user, toOptionMap(options));
+    auto addition = prepared(result, [&] {
+        auto request = parseAddUser(name, user, toOptionMap(options));
         refreshReadOnlyFlag(name);
         checkRun(name, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+        return request;
+    });
+    if (!addition)
         return;
-    }
     auto request = std::make_shared<RunRequest>();
     request->machine = name;
-    request->command.argv = std::move(addition.addition.command);
-    request->input = std::move(addition.addition.input);
+    request->command.argv = std::move(addition->addition.command);
+    request->input = std::move(addition->addition.input);
     authorizeThen(std::move(result), "configure",
                   {{"machine", name},
                    {"verb", "add-user"},
                    {"user", user},
-                   {"groups", joined(addition.groups, ",")},
-                   {"shell", addition.shell}},
+                   {"groups", fmt::format("{}", fmt::join(addition->groups, ","))},
+                   {"shell", addition->shell}},
                   [this, request, user](const JobReply& reply, const Caller& caller) {
                       refreshReadOnlyFlag(request->machine);
                       auto job = admitRun("add-user", "configure", caller.uid, *request,
@@ -639,22 +548,21 @@ void ManagerObject::Run(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std
                         std::vector<std::string> argv, sdbus::UnixFd stdinFd, sdbus::UnixFd stdoutFd,
                         sdbus::UnixFd stderrFd, std::map<std::string, sdbus::Variant> options)
 try {
-    std::shared_ptr<RunRequest> request;
-    try {
-        request = std::make_shared<RunRequest>(parseRun(name, std::move(argv), UniqueFd(stdinFd.release()),
-                                                        UniqueFd(stdoutFd.release()), UniqueFd(stderrFd.release()),
-                                                        toOptionMap(options)));
-        refreshReadOnlyFlag(name);
-        checkRun(name, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] {
+                       auto request = std::make_shared<RunRequest>(
+                           parseRun(name, std::move(argv), UniqueFd(stdinFd.release()), UniqueFd(stdoutFd.release()),
+                                    UniqueFd(stderrFd.release()), toOptionMap(options)));
+                       refreshReadOnlyFlag(name);
+                       checkRun(name, machineState_);
+                       return request;
+                   }).value_or(nullptr);
+    if (!request)
         return;
-    }
     authorizeThen(
         std::move(result), "shell",
         {{"machine", name},
          {"verb", "run"},
-         {"command", joined(request->command.argv, " ")},
+         {"command", fmt::format("{}", fmt::join(request->command.argv, " "))},
          {"user", request->command.user.empty() ? std::string("root") : request->command.user},
          {"cwd", request->command.workingDirectory}},
         [this, request](const JobReply& reply, const Caller& caller) {
@@ -671,20 +579,15 @@ try {
 
 void ManagerObject::Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name)
 try {
-    MachineRequest request;
-    try {
-        request = parseMachine(name);
-        checkRemove(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] { return checked(parseMachine(name), checkRemove, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "remove"}},
-                  [this, name, request](const JobReply& reply, const Caller& caller) {
+                  [this, name, request = *request](const JobReply& reply, const Caller& caller) {
                       checkRemove(request, machineState_);
                       auto job = jobs_.admit("remove", {name}, "remove", caller.uid);
                       // A removed machine must not be started at boot.
-                      disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
+                      lifecycle_.disableAtBoot(name, [this, name, job, reply](std::optional<Error> error) {
                           if (error) {
                               jobs_.release(job->id());
                               return replyError(*reply, *error);
@@ -705,16 +608,11 @@ try {
 
 void ManagerObject::Rename(sdbus::Result<>&& result, std::string name, std::string newName)
 try {
-    RenameRequest request;
-    try {
-        request = parseRename(name, newName);
-        checkRename(request, machineState_);
-    } catch (const Error& error) {
-        replyError(result, error);
+    auto request = prepared(result, [&] { return checked(parseRename(name, newName), checkRename, machineState_); });
+    if (!request)
         return;
-    }
     authorizeThen(std::move(result), "remove", {{"machine", name}, {"verb", "rename"}, {"new_name", newName}},
-                  [this, name, newName, request](const DoneReply& reply, const Caller&) {
+                  [this, name, newName, request = *request](const DoneReply& reply, const Caller&) {
                       checkRename(request, machineState_);
                       bool enabled = existingMachine(name).info.enabled;
                       MachineClass machineClass = existingMachine(name).info.machineClass;
@@ -729,28 +627,7 @@ try {
                               return replyError(*reply, *error);
                           reply->returnResults();
                       };
-                      if (!enabled) {
-                          try {
-                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                          } catch (const Error& failure) {
-                              return finish(failure);
-                          }
-                          spdlog::info("Renamed machine {} to {}", name, newName);
-                          return finish(std::nullopt);
-                      }
-                      // The boot-time unit names the machine: move it to the new name.
-                      disableAtBoot(name, [this, name, newName, request, machineClass,
-                                           finish](const std::optional<Error>& error) {
-                          if (error)
-                              return finish(error);
-                          try {
-                              reloadIfNeeded(newName, settings_.rename(request, machineClass));
-                              spdlog::info("Renamed machine {} to {}", name, newName);
-                              enableAtBoot(newName, store_.directory() / newName, finish);
-                          } catch (const Error& failure) {
-                              finish(failure);
-                          }
-                      });
+                      lifecycle_.rename(request, machineClass, enabled, finish);
                   });
 } catch (...) {
     throw toDbusError(currentError("Rename"));

@@ -8,14 +8,13 @@
 #include "machine-registry.h"
 #include "manager-adaptor.h"
 #include "polkit-authority.h"
-#include "boot-enablement.h"
 #include "cloner.h"
+#include "container-lifecycle.h"
 #include "container-run.h"
 #include "machine-requests.h"
 #include "machine-settings.h"
 #include "recipe.h"
 #include "template-installer.h"
-#include "unit-manager.h"
 
 #include "sdbus-compat.h"
 
@@ -86,25 +85,17 @@ private:
     // Gives the request the machine's side, as checked (checkRun) after polkit, and admits the job.
     std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request,
                                   const RunTarget& target);
-    // Writes the container's unit file and enables it into machines.target
-    // (instead of `machinectl enable`'s unit, if that is enabled). Throws Error.
-    void enableAtBoot(const std::string& name, const std::filesystem::path& directory, const UnitManager::Done& done);
-    // Disables the container at boot, whichever unit enabled it.
-    void disableAtBoot(const std::string& name, const UnitManager::Done& done);
-    // Asks systemd to reload when `needed`: a MachineSettings change rewrote machinectl's drop-in for `name`.
-    void reloadIfNeeded(const std::string& name, bool needed);
 
     const Config& config_;
     TemplateInstaller installer_;
     Cloner cloner_;
     MachineSettings settings_;
-    BootEnablement boot_;
+    ContainerLifecycle lifecycle_;
     MachineStore& store_;
     MachineRegistry& machines_;
     JobManager& jobs_;
     JobRegistry& jobRegistry_;
     PolkitAuthority& polkit_;
-    UnitManager& units_;
 
     // The machines as the request checks see them: the registry's, and the jobs' holds.
     class RegistryState final : public MachineStateView {

@@ -27,6 +27,12 @@ std::filesystem::path BootEnablement::unitFile(const std::string& name) const
     return unitDirectory_ / containerUnitName(name);
 }
 
+bool BootEnablement::hasUnitFile(const std::string& name) const
+{
+    std::error_code error;
+    return std::filesystem::exists(unitFile(name), error);
+}
+
 void BootEnablement::writeUnitFile(const std::string& name, const std::filesystem::path& directory) const
 {
     writeFileAtomically(unitFile(name), containerUnitFile(containerService(name, directory), directory));
@@ -41,8 +47,7 @@ void BootEnablement::removeUnitFile(const std::string& name) const
 std::vector<std::string> BootEnablement::unitsToDisable(const std::string& name) const
 {
     std::vector<std::string> units;
-    std::error_code error;
-    if (std::filesystem::exists(unitFile(name), error))
+    if (hasUnitFile(name))
         units.push_back(containerUnitName(name));
     if (isEnabledByMachinectl(name))
         units.push_back(machinectlUnitName(name));

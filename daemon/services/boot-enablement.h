@@ -21,6 +21,7 @@ public:
     bool isEnabledByMachinectl(const std::string& name) const;
     // Our unit's file, written by Enable for the machine's tree.
     std::filesystem::path unitFile(const std::string& name) const;
+    bool hasUnitFile(const std::string& name) const;
     void writeUnitFile(const std::string& name, const std::filesystem::path& directory) const;
     void removeUnitFile(const std::string& name) const;
     // What DisableUnitFiles is given so that nothing starts the machine at

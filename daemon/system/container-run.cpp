@@ -8,7 +8,7 @@
 #include "names.h"
 #include "nspawn-command.h"
 #include "sd-bus-handles.h"
-#include "unit-manager.h"
+#include "transient-unit.h"
 
 #include <cerrno>
 #include <algorithm>
@@ -375,7 +375,7 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         // Confined as the booted container is: root inside must not reach the host's devices.
         transient.confinement = NspawnConfinement{};
     }
-    Message call = UnitManager::transientUnitCall(run.bus(), transient);
+    Message call = transientUnitCall(run.bus(), transient);
 
     job.setStage("run");
     run.start(call.get());

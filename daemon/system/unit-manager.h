@@ -1,10 +1,11 @@
 // Drives systemd through its own D-Bus API: transient units for containers,
-// stops, and the end of systemd's jobs (JobRemoved), as machined does.
+// stops, and the end of systemd's jobs (JobRemoved), as machined does. Free of
+// sdbus-c++ and sd-bus (services/ drives it): StartTransientUnit's arguments are
+// built in transient-unit.h.
 #pragma once
 
 #include "errors.h"
 #include "nspawn-command.h"
-#include "sd-bus-handles.h"
 
 #include <chrono>
 #include <functional>
@@ -12,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <systemd/sd-bus.h>
 #include <vector>
 
 namespace sdbus {
@@ -24,27 +24,7 @@ namespace bred {
 
 class EventLoop;
 
-// Everything our StartTransientUnit calls say: a container's service, or a
-// command run once (in a stopped tree through systemd-nspawn, or inside a
-// running container through its own systemd).
-struct TransientUnit {
-    std::string name, description;
-    std::string type;                             // Type=
-    std::vector<std::string> command;             // ExecStart=, word for word
-    std::optional<NspawnConfinement> confinement; // for units that run systemd-nspawn
-    // A container's service.
-    std::string notifyAccess, restart;
-    std::optional<std::int32_t> rebootExitStatus; // RestartForceExitStatus= and SuccessExitStatus=
-    // A command: its descriptors (-1: /dev/null), held by systemd once the call is made.
-    struct Stdio {
-        int in = -1, out = -1, err = -1;
-    };
-    std::optional<Stdio> stdio;
-    std::string user, workingDirectory;
-    std::vector<std::string> environment;
-};
-
-TransientUnit containerTransientUnit(const std::string& unit, const ContainerService& service);
+struct TransientUnit;
 
 class UnitManager {
 public:
@@ -70,12 +50,6 @@ public:
     // Calls `changed` on the loop thread whenever systemd announces UnitFilesChanged
     // (an enable or disable, ours or a person's with systemctl).
     void onUnitFilesChanged(std::function<void()> changed) { unitFilesChanged_ = std::move(changed); }
-
-    // The StartTransientUnit call of `unit` on `bus`, a connection of its own (the host's
-    // systemd or a container's), for a caller that waits for it there. Throws Error.
-    static Message transientUnitCall(sd_bus* bus, const TransientUnit& unit);
-    // Appends StartTransientUnit's arguments for `unit` to `call`: the one place they are built.
-    static void appendTransientUnit(sd_bus_message* call, const TransientUnit& unit);
 
 private:
     void startTransient(const TransientUnit& unit, const Done& done, bool retry);
