@@ -166,24 +166,10 @@ Catalog ManagerObject::loadCatalog() const { return Catalog::load(config_.catalo
 std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ManagerObject::ListDistributions()
 try {
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> list;
-    const Catalog catalog = loadCatalog();
-    for (const auto& distribution : catalog.distributions()) {
-        std::string architectures;
-        for (const auto& [arch, native] : distribution.architectures)
-            architectures += (architectures.empty() ? "" : ",") + arch;
-        std::string url;
-        try {
-            auto preferred = distribution.architectures.count(hostArchitecture())
-                                 ? hostArchitecture()
-                                 : distribution.architectures.begin()->first;
-            url = Catalog::resolve(distribution, preferred).archiveUrl;
-        } catch (const Error&) {
-            url = distribution.archiveUrl;
-        }
+    for (const auto& entry : loadCatalog().listing())
         // Catalog files are the administrator's, but a bad byte in one must not fail the listing.
-        list.emplace_back(escapeInvalidUtf8(distribution.id), escapeInvalidUtf8(distribution.name),
-                          escapeInvalidUtf8(architectures), escapeInvalidUtf8(url));
-    }
+        list.emplace_back(escapeInvalidUtf8(entry.id), escapeInvalidUtf8(entry.name),
+                          escapeInvalidUtf8(entry.architectures), escapeInvalidUtf8(entry.url));
     return list;
 } catch (...) {
     throw toDbusError(currentError("ListDistributions"));
@@ -524,20 +510,7 @@ try {
                       auto job = admitRun("add-user", "configure", caller.uid, *request,
                                           checkRun(request->machine, machineState_));
                       auto path = jobRegistry_.start(
-                          job,
-                          [request, user](JobContext& context) {
-                              std::vector<std::string> output;
-                              int status = runInContainer(*request, context, [&](const std::string& line) {
-                                  context.log(LOG_INFO, line);
-                                  // The last lines explain a failure; a flood must not fill memory.
-                                  if (output.size() == 15)
-                                      output.erase(output.begin());
-                                  output.push_back(line);
-                              });
-                              checkUserAddStatus(status, user, request->machine, output);
-                              context.log(LOG_INFO, fmt::format("User '{}' added to '{}'.", user, request->machine));
-                          },
-                          [] {});
+                          job, [request, user](JobContext& context) { addUser(*request, user, context); }, [] {});
                       reply->returnResults(job->id(), sdbus::ObjectPath(path));
                   });
 } catch (...) {

@@ -270,4 +270,24 @@ std::string hostArchitecture()
     return machine;
 }
 
+std::vector<DistributionListing> Catalog::listing() const
+{
+    std::vector<DistributionListing> list;
+    for (const auto& distribution : distributions_) {
+        DistributionListing entry{distribution.id, distribution.name, "", ""};
+        for (const auto& [architecture, native] : distribution.architectures)
+            entry.architectures += (entry.architectures.empty() ? "" : ",") + architecture;
+        try {
+            auto preferred = distribution.architectures.count(hostArchitecture())
+                                 ? hostArchitecture()
+                                 : distribution.architectures.begin()->first;
+            entry.url = resolve(distribution, preferred).archiveUrl;
+        } catch (const Error&) {
+            entry.url = distribution.archiveUrl;
+        }
+        list.push_back(std::move(entry));
+    }
+    return list;
+}
+
 } // namespace bred

@@ -54,6 +54,13 @@ struct ResolvedSource {
     std::string fileName; // the archive's name in the checksum file
 };
 
+// A distribution as ListDistributions shows it: its architectures (systemd
+// names, comma-separated) and the archive's URL for this host's architecture,
+// or the first one it has.
+struct DistributionListing {
+    std::string id, name, architectures, url;
+};
+
 class Catalog {
 public:
     // Reads `vendorFile`, then each *.toml in `overrideDirectory` in name order;
@@ -64,6 +71,7 @@ public:
     const std::vector<Distribution>& distributions() const { return distributions_; }
     // Throws NoSuchDistribution.
     const Distribution& find(const std::string& id) const;
+    std::vector<DistributionListing> listing() const;
 
     // The URLs for `architecture` (a systemd name such as "x86-64"; the catalog
     // maps it). Throws UnsupportedArchitecture.

@@ -1,9 +1,12 @@
 #include "container-user.h"
 
+#include "container-run.h"
 #include "errors.h"
+#include "job.h"
 #include "names.h"
 
 #include <fmt/format.h>
+#include <syslog.h>
 
 namespace bred {
 namespace {
@@ -92,6 +95,20 @@ void checkUserAddStatus(int status, const std::string& user, const std::string& 
                     fmt::format("'{}' has no useradd; install its shadow (passwd) package first.", machine));
     throw Error(ErrorCode::Failed,
                 fmt::format("useradd failed in '{}' with exit status {}.{}", machine, status, printed));
+}
+
+void addUser(RunRequest& request, const std::string& user, JobContext& job)
+{
+    std::vector<std::string> output;
+    int status = runInContainer(request, job, [&](const std::string& line) {
+        job.log(LOG_INFO, line);
+        // The last lines explain a failure; a flood must not fill memory.
+        if (output.size() == 15)
+            output.erase(output.begin());
+        output.push_back(line);
+    });
+    checkUserAddStatus(status, user, request.machine, output);
+    job.log(LOG_INFO, fmt::format("User '{}' added to '{}'.", user, request.machine));
 }
 
 } // namespace bred

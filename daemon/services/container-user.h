@@ -8,6 +8,9 @@
 
 namespace bred {
 
+class JobContext;
+struct RunRequest;
+
 // What AddUser runs inside the container: the command, and what it reads on
 // its standard input. A password hash goes to `chpasswd --encrypted` there,
 // never on a command line (/proc/PID/cmdline, the unit's ExecStart=).
@@ -27,5 +30,9 @@ UserAddition userAddition(const std::string& user, const std::optional<std::stri
 // taken name), with what it printed; returns when it succeeded.
 void checkUserAddStatus(int status, const std::string& user, const std::string& machine,
                         const std::vector<std::string>& output);
+
+// AddUser's job: runs `request` (the userAddition command in its machine),
+// its output into the job's log, and throws what a failure means.
+void addUser(RunRequest& request, const std::string& user, JobContext& job);
 
 } // namespace bred
