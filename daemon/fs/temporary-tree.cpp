@@ -95,6 +95,15 @@ void TemporaryTree::remove(const std::function<void()>& onEntryRemoved)
     removeTree(parentFd_, name_, onEntryRemoved);
 }
 
+std::optional<std::string> TemporaryTree::purposeOf(std::string_view name)
+{
+    constexpr std::size_t suffixSize = 1 + 8; // "-" and randomSuffix()
+    if (!name.starts_with(temporaryPrefix) || name.size() <= temporaryPrefix.size() + suffixSize ||
+        name[name.size() - suffixSize] != '-')
+        return std::nullopt;
+    return std::string(name.substr(temporaryPrefix.size(), name.size() - temporaryPrefix.size() - suffixSize));
+}
+
 std::vector<std::string> TemporaryTree::sweep(int parentFd, const std::filesystem::path& displayDirectory)
 {
     std::vector<std::string> done;

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace bred {
@@ -47,6 +48,10 @@ public:
     // each entry and may throw to stop. Throws Error; what a failure leaves is
     // left for sweep().
     void remove(const std::function<void()>& onEntryRemoved);
+
+    // The PURPOSE of a name ".#bred-PURPOSE-XXXXXXXX" that a temporary tree
+    // has; nullopt for any other name.
+    static std::optional<std::string> purposeOf(std::string_view name);
 
     // For the start of the daemon: removes every entry of `parentFd` whose name
     // begins with the hidden prefix, a tree as removeTree() does, anything else

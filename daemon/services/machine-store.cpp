@@ -26,6 +26,9 @@
 #include <syslog.h>
 
 namespace bred {
+
+// The purpose of a tree Remove moved aside: "remove-NAME" (temporary-tree.h).
+constexpr std::string_view removalPurpose = "remove-";
 namespace {
 
 constexpr std::size_t maxSettingsFileSize = std::size_t{1024} * 1024;
@@ -224,7 +227,7 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
     if (immutable)
         setTreeReadOnly(treeFd.get(), false);
     job.enterPointOfNoReturn();
-    auto aside = TemporaryTree::moveAside(directoryFd_.get(), name, "remove-" + name);
+    auto aside = TemporaryTree::moveAside(directoryFd_.get(), name, std::string(removalPurpose) + name);
     if (!aside) {
         int renameErrno = errno;
         if (immutable)
@@ -250,7 +253,6 @@ void MachineStore::remove(const std::string& name, JobContext& job) const
 namespace {
 
 constexpr std::string_view pendingTemplatePrefix = ".#bred-template-";
-constexpr std::string_view removalPrefix = ".#bred-remove-";
 
 // The identity of a tree that survives a rename: inode and birth time.
 std::string treeIdentity(int treeFd)
@@ -301,10 +303,10 @@ std::vector<std::string> MachineStore::recoverInterruptedJobs() const
                     done.push_back(fmt::format("could not mark template '{}' read-only: {}", name, error.what()));
                 }
             }
-        } else if (entry.name.starts_with(removalPrefix) && entry.isDirectory) {
-            // .#bred-remove-NAME-SUFFIX: the tree was moved aside, its settings may not be gone yet.
-            std::string name = entry.name.substr(removalPrefix.size());
-            name = name.substr(0, name.rfind('-'));
+        } else if (auto purpose = TemporaryTree::purposeOf(entry.name);
+                   purpose && purpose->starts_with(removalPurpose) && entry.isDirectory) {
+            // The tree was moved aside, its settings may not be gone yet.
+            const std::string name = purpose->substr(removalPurpose.size());
             struct stat st { };
             if (isValidMachineName(name) && fstatat(directoryFd_.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0 &&
                 ::unlink(settingsFile(name).c_str()) == 0) {

@@ -181,3 +181,14 @@ TEST_CASE("temporary trees and the sweep never follow symlinks")
         CHECK(namesIn(host) == std::vector<std::string>{"precious"});
     }
 }
+
+TEST_CASE("a temporary tree's name gives back its purpose, and no other name does")
+{
+    TempDir dir;
+    UniqueFd parent = openDir(dir.path());
+    TemporaryTree tree(parent.get(), "remove-web-1");
+    CHECK(TemporaryTree::purposeOf(tree.name()) == "remove-web-1");
+    for (const char* name :
+         {"web", ".#bred-", ".#bred-x", ".#bred--12345678", ".#bred-remove-web", ".#bredremove-web-12345678"})
+        CHECK_FALSE(TemporaryTree::purposeOf(name));
+}
