@@ -213,17 +213,23 @@ EOF
     assert_eq "$(ls -A "$SENTINEL_DIR")" sentinel
 }
 
+# job_failed_with NAME MESSAGE: the client of NAME's job ($CLIENT_PID) failed
+# saying MESSAGE, and nothing was made under NAME.
+job_failed_with() {
+    wait_for 5 grep -q "$2" "$FIXTURES/$1.out"
+    if wait "$CLIENT_PID"; then
+        fail "the job succeeded: $(cat "$FIXTURES/$1.out")"
+    fi
+    cat "$FIXTURES/$1.out"
+    [[ ! -e $BRED_MACHINES_DIR/$1 ]]
+}
+
 test_crash_fails_only_its_job() {
     start_slow_import crashed
     kill -SEGV "$HELPER_PID"
     # The job fails at once, while its source is still open.
-    wait_for 5 grep -q "killed by SIGSEGV" "$FIXTURES/crashed.out"
-    if wait "$CLIENT_PID"; then
-        fail "the import succeeded: $(cat "$FIXTURES/crashed.out")"
-    fi
+    job_failed_with crashed "killed by SIGSEGV"
     exec 7>&-
-    cat "$FIXTURES/crashed.out"
-    [[ ! -e $BRED_MACHINES_DIR/crashed ]]
     no_leftovers
     # The daemon still answers, and the next job succeeds.
     bus_call ListMachines > /dev/null
@@ -325,12 +331,7 @@ test_download_confined() {
 test_download_crash_fails_only_its_job() {
     start_stalled_download dlcrash
     kill -SEGV "$HELPER_PID"
-    wait_for 5 grep -q "bred-machined-download was killed by SIGSEGV" "$FIXTURES/dlcrash.out"
-    if wait "$CLIENT_PID"; then
-        fail "the download succeeded: $(cat "$FIXTURES/dlcrash.out")"
-    fi
-    cat "$FIXTURES/dlcrash.out"
-    [[ ! -e $BRED_MACHINES_DIR/dlcrash ]]
+    job_failed_with dlcrash "bred-machined-download was killed by SIGSEGV"
     wait_for 5 no_helper_left
     no_leftovers
     bus_call ListMachines > /dev/null
