@@ -138,6 +138,30 @@ int parseSignal(const std::string& text)
     throw UsageError("'" + text + "' is not a signal; give a name such as SIGTERM or KILL, or a number.");
 }
 
+std::uint32_t parseJobId(const std::string& text)
+{
+    try {
+        std::size_t used = 0;
+        unsigned long value = std::stoul(text, &used);
+        if (used == text.size() && value != 0 && value <= UINT32_MAX && text[0] != '-')
+            return static_cast<std::uint32_t>(value);
+    } catch (const std::logic_error&) {
+    }
+    throw UsageError("'" + text + "' is not a job id; 'bredmachine jobs' lists them.");
+}
+
+// "[USER@]NAME": the user (default root) and the machine.
+std::pair<std::string, std::string> splitUserAtMachine(const std::string& text)
+{
+    auto at = text.rfind('@');
+    std::string user = at == std::string::npos || at == 0 ? "root" : text.substr(0, at);
+    std::string machine = at == std::string::npos ? text : text.substr(at + 1);
+    requireMachineName(machine);
+    if (!isValidUserName(user))
+        throw UsageError("'" + user + "' is not a valid user name.");
+    return {user, machine};
+}
+
 class Verbs {
 public:
     Verbs(BusClient& bus, const CommandLine& line, const Output& output) :
@@ -246,8 +270,6 @@ private:
 
     int status()
     {
-        for (const auto& name : args_)
-            requireMachineName(name);
         bool first = true;
         for (const auto& name : args_) {
             auto properties = machineProperties(name);
@@ -468,16 +490,7 @@ private:
 
     int cancel()
     {
-        std::uint32_t id = 0;
-        try {
-            std::size_t used = 0;
-            unsigned long value = std::stoul(args_[0], &used);
-            if (used != args_[0].size() || value == 0 || value > UINT32_MAX)
-                throw std::invalid_argument("id");
-            id = static_cast<std::uint32_t>(value);
-        } catch (const std::logic_error&) {
-            throw UsageError("'" + args_[0] + "' is not a job id; 'bredmachine jobs' lists them.");
-        }
+        std::uint32_t id = parseJobId(args_[0]);
         JobProxy job(bus_.connection(), bus::jobPath(id));
         try {
             job.Cancel();
@@ -506,12 +519,7 @@ private:
 
     int createTemplate()
     {
-        requireMachineName(args_[0]);
         std::string distro = line_.value("distro"), url = line_.value("url");
-        if (distro.empty() == url.empty())
-            throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
-        if (!url.empty() && line_.has("arch"))
-            throw UsageError("--arch goes with --distro; a URL names one archive.");
         auto options = archiveOptions();
         if (line_.has("arch"))
             options["arch"] = sdbus::Variant{line_.value("arch")};
@@ -522,7 +530,6 @@ private:
 
     int importTemplate()
     {
-        requireMachineName(args_[0]);
         // We open the file, so a file only the caller can read works too.
         UniqueFd file(args_[1] == "-" ? dup(STDIN_FILENO)
                                       : open(args_[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -537,8 +544,6 @@ private:
 
     int clone()
     {
-        requireMachineName(args_[0]);
-        requireMachineName(args_[1]);
         OptionMap options;
         if (line_.has("template"))
             options["template"] = sdbus::Variant{true};
@@ -551,7 +556,6 @@ private:
 
     int convert()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (auto extras = commaList(line_.values("with")); !extras.empty())
             options["extras"] = sdbus::Variant{extras};
@@ -563,7 +567,6 @@ private:
 
     int start()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Start");
         call << args_[0] << OptionMap{};
         return followJob(bus_.send(call));
@@ -572,7 +575,6 @@ private:
     // stop, poweroff (the same) and terminate (stop --force).
     int stop()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.has("force") || std::string(line_.verb->name) == "terminate")
             options["force"] = sdbus::Variant{true};
@@ -583,7 +585,6 @@ private:
 
     int reboot()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Reboot");
         call << args_[0];
         bus_.send(call);
@@ -592,10 +593,7 @@ private:
 
     int kill()
     {
-        requireMachineName(args_[0]);
         std::string whom = line_.has("kill-whom") ? line_.value("kill-whom") : "all";
-        if (whom != "all" && whom != "leader")
-            throw UsageError("--kill-whom takes all or leader, not '" + whom + "'.");
         int signal = line_.has("signal") ? parseSignal(line_.value("signal")) : SIGTERM;
         auto call = bus_.mutatingCall("Kill");
         call << args_[0] << whom << std::int32_t(signal);
@@ -608,7 +606,6 @@ private:
 
     int simpleCall(const std::string& method)
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall(method);
         call << args_[0];
         bus_.send(call);
@@ -617,7 +614,6 @@ private:
 
     int bind()
     {
-        requireMachineName(args_[0]);
         // SOURCE[:DEST], as systemd-nspawn --bind= takes it.
         auto colon = args_[1].find(':');
         std::string source = args_[1].substr(0, colon);
@@ -635,7 +631,6 @@ private:
 
     int unbind()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Unbind");
         call << args_[0] << args_[1];
         bus_.send(call);
@@ -644,7 +639,6 @@ private:
 
     int network()
     {
-        requireMachineName(args_[0]);
         std::vector<std::string> modes;
         for (const char* mode : {"host", "veth", "bridge"})
             if (line_.has(mode))
@@ -667,7 +661,6 @@ private:
 
     int addUser()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.value("password-hash") == "-") {
             // From stdin, so the hash is on no command line, not even ours.
@@ -692,7 +685,6 @@ private:
     // run NAME [--] CMD...
     int runInside()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.has("user"))
             options["user"] = sdbus::Variant{line_.value("user")};
@@ -707,12 +699,7 @@ private:
     // shell [USER@]NAME [CMD...]: USER's login shell, or CMD in USER's home.
     int shell()
     {
-        auto at = args_[0].rfind('@');
-        std::string user = at == std::string::npos || at == 0 ? "root" : args_[0].substr(0, at);
-        std::string machine = at == std::string::npos ? args_[0] : args_[0].substr(at + 1);
-        requireMachineName(machine);
-        if (!isValidUserName(user))
-            throw UsageError("'" + user + "' is not a valid user name.");
+        auto [user, machine] = splitUserAtMachine(args_[0]);
         Arguments command{"/bin/sh", "-c"};
         if (args_.size() == 1) {
             command.push_back("cd \"$HOME\" 2>/dev/null; exec \"${SHELL:-/bin/sh}\" -l");
@@ -735,7 +722,6 @@ private:
 
     int login()
     {
-        requireMachineName(args_[0]);
         if (!isatty(STDIN_FILENO))
             throw UsageError("login needs a terminal to ask for a user and password on; 'bredmachine shell' and "
                              "'run' take their input from anywhere.");
@@ -789,7 +775,6 @@ private:
 
     int remove()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Remove");
         call << args_[0];
         return followJob(bus_.send(call));
@@ -797,8 +782,6 @@ private:
 
     int rename()
     {
-        requireMachineName(args_[0]);
-        requireMachineName(args_[1]);
         auto call = bus_.mutatingCall("Rename");
         call << args_[0] << args_[1];
         bus_.send(call);
@@ -825,6 +808,34 @@ private:
 };
 
 } // namespace
+
+void checkCommandLine(const CommandLine& line)
+{
+    const std::string verb = line.verb->name;
+    const auto& arguments = line.arguments;
+    if (verb == "cancel") {
+        parseJobId(arguments[0]);
+    } else if (verb == "shell") {
+        splitUserAtMachine(arguments[0]);
+    } else if (verb == "status" || verb == "clone" || verb == "rename") {
+        for (const auto& name : arguments)
+            requireMachineName(name);
+    } else if (!arguments.empty()) {
+        requireMachineName(arguments[0]);
+    }
+    if (verb == "create-template") {
+        if (line.has("distro") == line.has("url"))
+            throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
+        if (line.has("url") && line.has("arch"))
+            throw UsageError("--arch goes with --distro; a URL names one archive.");
+    }
+    if (verb == "kill") {
+        if (line.has("signal"))
+            parseSignal(line.value("signal"));
+        if (auto whom = line.value("kill-whom"); line.has("kill-whom") && whom != "all" && whom != "leader")
+            throw UsageError("--kill-whom takes all or leader, not '" + whom + "'.");
+    }
+}
 
 int runVerb(BusClient& bus, const CommandLine& line, const Output& output)
 {
