@@ -21,12 +21,14 @@ MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view, std::fun
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();
+    announcing_ = true;
     try {
         emitInterfacesAddedSignal({dbus::InterfaceName{bus::machineInterface}});
     } catch (...) {
         // The object is there for whoever asks; only this announcement is lost.
         logCurrentError("Announcing machine " + view_.info.name);
     }
+    announcing_ = false;
 }
 
 MachineObject::~MachineObject()
@@ -90,7 +92,10 @@ void MachineObject::setDiskUsage(std::uint64_t bytes)
 
 uint64_t MachineObject::DiskUsage()
 {
-    // The walk runs elsewhere (DiskUsageMeter); this read gets the value as it is.
+    // The walk runs elsewhere (DiskUsageMeter); this read gets the value as it is. InterfacesAdded
+    // reads every property too, but nobody asked: discovering a thousand machines walks none of them.
+    if (announcing_)
+        return diskUsage_;
     if (!diskUsageMeasuredAt_ || std::chrono::steady_clock::now() - *diskUsageMeasuredAt_ > diskUsageMaxAge)
         wantDiskUsage_();
     return diskUsage_;

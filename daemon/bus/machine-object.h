@@ -54,6 +54,7 @@ private:
     // UINT64_MAX until the first measurement, as systemd gives counters it does not know.
     std::uint64_t diskUsage_ = UINT64_MAX;
     std::optional<std::chrono::steady_clock::time_point> diskUsageMeasuredAt_;
+    bool announcing_ = false; // emitting InterfacesAdded, which reads DiskUsage without a caller
 };
 
 } // namespace bred
