@@ -37,7 +37,7 @@ setup() {
 }
 
 teardown() {
-    systemctl stop bred-machine-rk1.service 2> /dev/null || true
+    systemctl stop bred-machine-rk1.service systemd-nspawn@rk1.service 2> /dev/null || true
     remove_machine_dirs rk1 du1
 }
 
@@ -96,6 +96,23 @@ test_sigkill_to_all_ends_it() {
     assert_contains "$(bus_call ListMachines)" '"rk1"'
 }
 
+test_machinectl_started() {
+    # machined finds the unit of a container it did not see us start.
+    machinectl start rk1
+    container_running rk1
+    wait_state rk1 running 30
+    assert_eq "$(machine_prop rk1 Unit)" 's "systemd-nspawn@rk1.service"'
+    local before
+    before=$(leader_of rk1)
+    gcall Reboot rk1
+    wait_for 60 new_leader rk1 "$before"
+    wait_state rk1 running 60
+    container_running rk1
+    before=$(leader_of rk1)
+    gcall Kill rk1 all 9
+    wait_for 30 ended rk1 "$before"
+}
+
 test_disk_usage() {
     local dir usage expected
     dir=$(make_fake_os_tree du1)
@@ -148,6 +165,7 @@ run_test "reboot brings the container back with a new init" test_reboot_comes_ba
 run_test "an unprivileged caller may not reboot or kill" test_strangers_are_refused
 run_test "kill sends a signal to the leader" test_kill_leader_with_a_harmless_signal
 run_test "SIGKILL to all ends the container" test_sigkill_to_all_ends_it
+run_test "reboot and kill work on a container machinectl started" test_machinectl_started
 run_test "DiskUsage is the tree's, without following a symlink to /" test_disk_usage
 run_test "DiskUsage is measured again after a job, and signalled" test_disk_usage_after_a_job
 run_teardown teardown
