@@ -1,10 +1,16 @@
-// treeDiskUsage: what `du -s -B1 --one-file-system` counts, in a hostile tree.
+// treeDiskUsage: what `du -s -B1 --one-file-system` counts, in a hostile tree;
+// and DiskUsageMeter, which walks one tree at a time off the loop.
+#include "disk-usage-meter.h"
 #include "disk-usage.h"
 #include "error-code.h"
 #include "temp-dir.h"
 
 #include "catch.h"
+#include <chrono>
+#include <map>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -118,4 +124,61 @@ TEST_CASE("treeDiskUsage stops when asked")
     CHECK_FALSE(treeDiskUsage(root, [] { return true; }));
     unsigned asked = 0;
     CHECK(treeDiskUsage(root, [&asked] { return ++asked > 1; }) == std::nullopt);
+}
+
+TEST_CASE("DiskUsageMeter measures each machine once however often it is asked, until the loop has the value")
+{
+    TempDir dir;
+    writeFile(dir.path() / "a/big", megabyte);
+    writeFile(dir.path() / "b/small", "x");
+    // The loop, as the test plays it: posted tasks wait until the test runs them.
+    std::mutex mutex;
+    std::vector<DiskUsageMeter::Task> posted;
+    std::map<std::string, std::vector<std::uint64_t>> measured;
+    DiskUsageMeter meter(
+        [&](DiskUsageMeter::Task task) {
+            std::lock_guard lock(mutex);
+            posted.push_back(std::move(task));
+        },
+        [&](const std::string& name, std::uint64_t bytes) { measured[name].push_back(bytes); });
+    auto postedCount = [&] {
+        std::lock_guard lock(mutex);
+        return posted.size();
+    };
+    auto runPosted = [&] {
+        std::vector<DiskUsageMeter::Task> tasks;
+        {
+            std::lock_guard lock(mutex);
+            tasks.swap(posted);
+        }
+        for (auto& task : tasks)
+            task();
+    };
+    auto waitForPosted = [&](std::size_t count) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (postedCount() < count && std::chrono::steady_clock::now() < deadline)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        // Anything more would come now.
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    };
+
+    meter.request("a", dir.path() / "a");
+    meter.request("a", dir.path() / "a");
+    meter.request("b", dir.path() / "b");
+    meter.request("a", dir.path() / "a");
+    meter.request("gone", dir.path() / "missing");
+    waitForPosted(2);
+    CHECK(postedCount() == 2);
+    runPosted();
+    REQUIRE(measured["a"].size() == 1);
+    REQUIRE(measured["b"].size() == 1);
+    CHECK(measured["a"][0] == expectedUsage(dir.path() / "a"));
+    CHECK(measured["b"][0] == expectedUsage(dir.path() / "b"));
+    CHECK(measured.count("gone") == 0);
+
+    // Once the loop has the value, asking again measures again.
+    meter.request("a", dir.path() / "a");
+    waitForPosted(1);
+    runPosted();
+    CHECK(measured["a"].size() == 2);
 }
