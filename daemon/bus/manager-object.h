@@ -53,6 +53,8 @@ private:
               std::map<std::string, sdbus::Variant> options) override;
     void Enable(sdbus::Result<>&& result, std::string name) override;
     void Disable(sdbus::Result<>&& result, std::string name) override;
+    void Reboot(sdbus::Result<>&& result, std::string name) override;
+    void Kill(sdbus::Result<>&& result, std::string name, std::string whom, int32_t signal) override;
     void Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
               std::map<std::string, sdbus::Variant> options) override;
     void Unbind(sdbus::Result<>&& result, std::string name, std::string destination) override;
@@ -75,6 +77,8 @@ private:
                        Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
+    // machined's KillMachine for Reboot and Kill, then the reply; a machine machined no longer knows has stopped.
+    void killMachine(const DoneReply& reply, const std::string& name, const std::string& whom, int signal);
     // Reads the machine again from disk, before checks that depend on whether it is a template.
     void refreshReadOnlyFlag(const std::string& name) const;
 
