@@ -71,17 +71,13 @@ T property(const Properties& properties, const std::string& name, T fallback = {
 
 std::string osName(const Properties& machine)
 {
-    auto osRelease = property<std::map<std::string, std::string>>(machine, "OSRelease");
-    for (const char* key : {"PRETTY_NAME", "NAME", "ID"})
-        if (auto it = osRelease.find(key); it != osRelease.end() && !it->second.empty())
-            return it->second;
-    return "-";
+    return osDisplayName(property<std::map<std::string, std::string>>(machine, "OSRelease"));
 }
 
 std::string diskUsageText(const Properties& machine)
 {
     auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
-    return bytes == unknownDiskUsage ? "-" : formatBytes(bytes);
+    return bytes == unknownDiskUsage ? "not measured yet (being measured now)" : formatBytes(bytes);
 }
 
 std::string formatTimestamp(std::uint64_t usec)
@@ -210,26 +206,25 @@ private:
     int list()
     {
         const bool withSize = line_.has("size");
-        std::vector<std::pair<std::string, Properties>> machines;
-        for (auto& [path, interfaces] : bus_.managedObjects())
-            if (auto it = interfaces.find(dbus::InterfaceName{bus::machineInterface}); it != interfaces.end())
-                machines.emplace_back(path, std::move(it->second));
-        std::sort(machines.begin(), machines.end(), [](const auto& a, const auto& b) {
-            return property<std::string>(a.second, "Name") < property<std::string>(b.second, "Name");
-        });
+        // One call, with exactly what the listing shows (as machinectl's ListImages).
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::uint64_t,
+                                  sdbus::ObjectPath>>
+            machines;
+        bus_.manager().raw()
+            .callMethod("ListMachinesEx")
+            .onInterface(bus::managerInterface)
+            .withArguments(withSize ? bus::listMachinesMeasureDiskUsage : std::uint64_t(0))
+            .storeResultsTo(machines);
+        std::sort(machines.begin(), machines.end(),
+                  [](const auto& a, const auto& b) { return a.template get<0>() < b.template get<0>(); });
         if (output_.json()) {
             Json out = Json::array();
-            for (const auto& [path, machine] : machines) {
-                Json entry{{"name", property<std::string>(machine, "Name")},
-                           {"class", property<std::string>(machine, "Class")},
-                           {"state", property<std::string>(machine, "State")},
-                           {"os", osName(machine)},
-                           {"architecture", property<std::string>(machine, "Architecture")},
-                           {"path", path}};
-                if (withSize) {
-                    auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
-                    entry["disk_usage"] = bytes == unknownDiskUsage ? Json(nullptr) : Json(bytes);
-                }
+            for (const auto& machine : machines) {
+                Json entry{{"name", machine.get<0>()},         {"class", machine.get<1>()},
+                           {"state", machine.get<2>()},        {"os", machine.get<3>()},
+                           {"architecture", machine.get<4>()}, {"path", std::string(machine.get<6>())}};
+                if (withSize)
+                    entry["disk_usage"] = machine.get<5>() == unknownDiskUsage ? Json(nullptr) : Json(machine.get<5>());
                 out.push_back(std::move(entry));
             }
             output_.printJson(out);
@@ -239,13 +234,11 @@ private:
         std::vector<std::vector<std::string>> rows{{"NAME", "CLASS", "STATE", "OS", "ARCH"}};
         if (withSize)
             rows[0].push_back("DISK");
-        for (const auto& [path, machine] : machines) {
-            auto arch = property<std::string>(machine, "Architecture");
-            rows.push_back({property<std::string>(machine, "Name"), property<std::string>(machine, "Class"),
-                            colourState(property<std::string>(machine, "State"), colour), osName(machine),
-                            arch.empty() ? "-" : arch});
+        for (const auto& machine : machines) {
+            rows.push_back({machine.get<0>(), machine.get<1>(), colourState(machine.get<2>(), colour),
+                            machine.get<3>(), machine.get<4>().empty() ? "-" : machine.get<4>()});
             if (withSize)
-                rows.back().push_back(diskUsageText(machine));
+                rows.back().push_back(machine.get<5>() == unknownDiskUsage ? "-" : formatBytes(machine.get<5>()));
         }
         output_.printTable(rows,
                            std::to_string(machines.size()) + (machines.size() == 1 ? " machine" : " machines") +
@@ -418,13 +411,15 @@ private:
 
     int jobs()
     {
+        // Jobs are few (the daemon caps them): their list, then each one's properties.
         std::vector<Properties> jobs;
-        for (auto& [path, interfaces] : bus_.managedObjects())
-            if (auto it = interfaces.find(dbus::InterfaceName{bus::jobInterface}); it != interfaces.end())
-                jobs.push_back(std::move(it->second));
-        std::sort(jobs.begin(), jobs.end(), [](const Properties& a, const Properties& b) {
-            return property<std::uint32_t>(a, "Id") < property<std::uint32_t>(b, "Id");
-        });
+        for (const auto& job : bus_.manager().ListJobs()) {
+            try {
+                jobs.push_back(JobProxy(bus_.connection(), job.get<4>()).GetAll(bus::jobInterface));
+            } catch (const sdbus::Error&) {
+                // ended since the listing
+            }
+        }
         if (output_.json()) {
             Json out = Json::array();
             for (const auto& job : jobs) {

@@ -90,16 +90,18 @@ void MachineObject::setDiskUsage(std::uint64_t bytes)
     }
 }
 
-uint64_t MachineObject::DiskUsage()
+std::uint64_t MachineObject::diskUsage(bool measureIfStale)
 {
-    // The walk runs elsewhere (DiskUsageMeter); this read gets the value as it is. InterfacesAdded
-    // reads every property too, but nobody asked: discovering a thousand machines walks none of them.
-    if (announcing_)
-        return diskUsage_;
-    if (!diskUsageMeasuredAt_ || std::chrono::steady_clock::now() - *diskUsageMeasuredAt_ > diskUsageMaxAge)
+    // The walk runs elsewhere (DiskUsageMeter); this read gets the value as it is.
+    if (measureIfStale &&
+        (!diskUsageMeasuredAt_ || std::chrono::steady_clock::now() - *diskUsageMeasuredAt_ > diskUsageMaxAge))
         wantDiskUsage_();
     return diskUsage_;
 }
+
+// InterfacesAdded reads every property too, but nobody asked: discovering a
+// thousand machines walks none of them.
+uint64_t MachineObject::DiskUsage() { return diskUsage(!announcing_); }
 
 std::string MachineObject::Name() { return escapeInvalidUtf8(view_.info.name); }
 

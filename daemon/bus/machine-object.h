@@ -31,6 +31,9 @@ public:
     void update(MachineView view);
     // Takes a new measurement of the tree's disk usage, signalled when it changed.
     void setDiskUsage(std::uint64_t bytes);
+    // The last measurement (UINT64_MAX: none yet); with `measureIfStale`, a
+    // value unknown or older than a minute is measured again, off the loop.
+    std::uint64_t diskUsage(bool measureIfStale);
 
 private:
     // Every string property passes escapeInvalidUtf8(): os-release, the host0 file and settings come from

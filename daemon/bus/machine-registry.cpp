@@ -113,6 +113,12 @@ void MachineRegistry::setRunState(const std::string& name, std::optional<std::st
     refresh(name);
 }
 
+std::uint64_t MachineRegistry::diskUsage(const std::string& name, bool measureIfStale)
+{
+    auto it = objects_.find(name);
+    return it == objects_.end() ? UINT64_MAX : it->second->diskUsage(measureIfStale);
+}
+
 void MachineRegistry::measureDiskUsage(const std::string& name)
 {
     BRED_ASSERT_ON_LOOP_THREAD();

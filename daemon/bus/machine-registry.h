@@ -42,6 +42,8 @@ public:
     void setRunState(const std::string& name, std::optional<std::string> state);
     // Queues a measurement of the machine's disk usage; its object signals the result.
     void measureDiskUsage(const std::string& name);
+    // As MachineObject::diskUsage(); UINT64_MAX for no such machine.
+    std::uint64_t diskUsage(const std::string& name, bool measureIfStale);
 
 private:
     void onDirectoryEvents();

@@ -144,6 +144,28 @@ try {
     throw toDbusError(currentError("ListMachines"));
 }
 
+std::vector<
+    sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
+ManagerObject::ListMachinesEx(const uint64_t& flags)
+try {
+    if (flags & ~bus::listMachinesMeasureDiskUsage)
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("ListMachinesEx takes the flags 0 or 1 (measure disk usage), not {}.", flags));
+    std::vector<
+        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
+        list;
+    for (const MachineView* machine : machines_.list()) {
+        const auto& info = machine->info;
+        list.emplace_back(info.name, std::string(machineClassName(info.machineClass)), machine->state,
+                          escapeInvalidUtf8(osDisplayName(info.osRelease)), escapeInvalidUtf8(info.architecture),
+                          machines_.diskUsage(info.name, flags & bus::listMachinesMeasureDiskUsage),
+                          sdbus::ObjectPath(bus::machinePath(info.name)));
+    }
+    return list;
+} catch (...) {
+    throw toDbusError(currentError("ListMachinesEx"));
+}
+
 sdbus::ObjectPath ManagerObject::GetMachine(const std::string& name)
 try {
     return sdbus::ObjectPath(bus::machinePath(existingMachine(name).info.name));
