@@ -15,7 +15,6 @@
 
 namespace bred::client {
 
-
 // Exit statuses of the contract.
 enum ExitStatus { ExitSuccess = 0, ExitFailure = 1, ExitUsage = 2, ExitNotAuthorized = 4 };
 

@@ -13,6 +13,8 @@ const OptionSpec verifyOption{"verify", 0, "MODE",
 const OptionSpec sha256Option{"sha256", 0, "HEX", "The archive's expected SHA-256"};
 const OptionSpec envOption{"env", 'E', "NAME=VALUE", "Set an environment variable (repeatable)"};
 
+// A table, laid out as one: clang-format would give every field a line.
+// clang-format off
 const std::vector<VerbSpec> verbs{
     {"list", "", "List machines (templates and containers)",
      "Lists every machine with its class, state, operating system and architecture.", 0, 0,
@@ -131,6 +133,7 @@ const std::vector<OptionSpec> globals{
     {"no-progress", 0, nullptr, "No progress bar for job verbs"},
     {"no-ask-password", 0, nullptr, "Do not ask for a password when authorization needs one"},
 };
+// clang-format on
 
 const VerbSpec* findVerb(const std::string& name)
 {
@@ -305,8 +308,8 @@ CommandLine parseCommandLine(const std::vector<std::string>& arguments, bool std
                 else if (i + 1 < arguments.size())
                     value = arguments[++i];
                 else
-                    throw UsageError(std::string("'-") + argument[j] + "' needs a value (" + option->valueName +
-                                     ")" + seeHelp(line.verb));
+                    throw UsageError(std::string("'-") + argument[j] + "' needs a value (" + option->valueName + ")" +
+                                     seeHelp(line.verb));
                 take(*option, isGlobal, value);
                 break;
             }

@@ -30,7 +30,7 @@ struct GlobalOptions {
 
 struct OptionSpec {
     const char* longName;
-    char shortName; // 0: none
+    char shortName;        // 0: none
     const char* valueName; // nullptr: a flag
     const char* help;
 };

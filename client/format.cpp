@@ -100,8 +100,8 @@ std::string formatProgressLine(const ProgressState& state, std::size_t width)
         details += " " + formatBytes(static_cast<std::uint64_t>(state.bytesPerSecond)) + "/s";
         if (state.bytesTotal > state.bytesDone)
             details += ", " +
-                       formatDuration(static_cast<std::uint64_t>(double(state.bytesTotal - state.bytesDone) /
-                                                                 state.bytesPerSecond + 0.5)) +
+                       formatDuration(static_cast<std::uint64_t>(
+                           std::llround(double(state.bytesTotal - state.bytesDone) / state.bytesPerSecond))) +
                        " left";
     }
 

@@ -19,10 +19,10 @@ std::string colourState(const std::string& state, bool colour)
 {
     if (!colour)
         return state;
-    const char* code = state == "running" || state == "done"                                ? "\033[0;32m"
-                       : state == "failed"                                                  ? "\033[0;31m"
+    const char* code = state == "running" || state == "done"                               ? "\033[0;32m"
+                       : state == "failed"                                                 ? "\033[0;31m"
                        : state == "starting" || state == "stopping" || state == "canceled" ? "\033[0;33m"
-                                                                                            : nullptr;
+                                                                                           : nullptr;
     return code ? code + state + "\033[0m" : state;
 }
 

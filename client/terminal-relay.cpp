@@ -51,8 +51,7 @@ int userTerminal()
 
 } // namespace
 
-TerminalRelay::TerminalRelay(bool everyStream) :
-    everyStream_(everyStream)
+TerminalRelay::TerminalRelay(bool everyStream) : everyStream_(everyStream)
 {
     master_ = UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (!master_ || grantpt(master_.get()) < 0 || unlockpt(master_.get()) < 0)

@@ -210,7 +210,8 @@ private:
         std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::uint64_t,
                                   sdbus::ObjectPath>>
             machines;
-        bus_.manager().raw()
+        bus_.manager()
+            .raw()
             .callMethod("ListMachinesEx")
             .onInterface(bus::managerInterface)
             .withArguments(withSize ? bus::listMachinesMeasureDiskUsage : std::uint64_t(0))
@@ -235,15 +236,14 @@ private:
         if (withSize)
             rows[0].push_back("DISK");
         for (const auto& machine : machines) {
-            rows.push_back({machine.get<0>(), machine.get<1>(), colourState(machine.get<2>(), colour),
-                            machine.get<3>(), machine.get<4>().empty() ? "-" : machine.get<4>()});
+            rows.push_back({machine.get<0>(), machine.get<1>(), colourState(machine.get<2>(), colour), machine.get<3>(),
+                            machine.get<4>().empty() ? "-" : machine.get<4>()});
             if (withSize)
                 rows.back().push_back(machine.get<5>() == unknownDiskUsage ? "-" : formatBytes(machine.get<5>()));
         }
-        output_.printTable(rows,
-                           std::to_string(machines.size()) + (machines.size() == 1 ? " machine" : " machines") +
-                               " listed.",
-                           "No machines.");
+        output_.printTable(
+            rows, std::to_string(machines.size()) + (machines.size() == 1 ? " machine" : " machines") + " listed.",
+            "No machines.");
         return ExitSuccess;
     }
 
@@ -526,8 +526,7 @@ private:
     int importTemplate()
     {
         // We open the file, so a file only the caller can read works too.
-        UniqueFd file(args_[1] == "-" ? dup(STDIN_FILENO)
-                                      : open(args_[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        UniqueFd file(args_[1] == "-" ? dup(STDIN_FILENO) : open(args_[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
         if (!file) {
             std::cerr << "Cannot open " << args_[1] << ": " << std::strerror(errno) << "\n";
             return ExitFailure;

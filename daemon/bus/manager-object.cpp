@@ -144,8 +144,7 @@ try {
     throw toDbusError(currentError("ListMachines"));
 }
 
-std::vector<
-    sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
+std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
 ManagerObject::ListMachinesEx(const uint64_t& flags)
 try {
     if (flags & ~bus::listMachinesMeasureDiskUsage)

@@ -34,8 +34,8 @@ private:
     using DoneReply = std::shared_ptr<sdbus::Result<>>;
 
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ListMachines() override;
-    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t,
-                              sdbus::ObjectPath>>
+    std::vector<
+        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
     ListMachinesEx(const uint64_t& flags) override;
     sdbus::ObjectPath GetMachine(const std::string& name) override;
     std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ListJobs() override;

@@ -80,6 +80,16 @@ test_job_verbs_without_blocking() {
     assert_contains "$out" "/machine.slice/"
     assert_contains "$out" "init.scope"
     assert_contains "$out" "Disk usage:"
+    # reboot: the container's init reboots it, and it comes back in the same unit.
+    local leader
+    leader=$(machinectl show cli1 -p Leader --value)
+    assert_ok bredmachine reboot cli1
+    wait_for 90 bash -c "[[ \$(machinectl show cli1 -p Leader --value 2>/dev/null) =~ ^[0-9]+\$ && \$(machinectl show cli1 -p Leader --value) != $leader ]]"
+    wait_state cli1 running 90
+    assert_fails_with "is not a signal" bredmachine kill cli1 --signal=FOO
+    assert_eq "$last_status" 2
+    assert_ok bredmachine kill cli1 -s CONT --kill-whom=leader
+    assert_eq "$(state_of cli1)" 's "running"'
     bredmachine poweroff cli1 > /dev/null 2>&1
     assert_eq "$(state_of cli1)" 's "stopped"'
     bredmachine start cli1 > /dev/null 2>&1
@@ -114,6 +124,6 @@ test_shell_and_run_terminals() {
 run_setup setup teardown
 run_test "list and status: legend, --no-legend, JSON modes, --size" test_listings_and_json
 run_test "options per verb, VERB --help, -H refused for descriptor verbs" test_usage_errors
-run_test "--no-block, status process tree, poweroff and terminate" test_job_verbs_without_blocking
+run_test "--no-block, status process tree, reboot, kill, poweroff and terminate" test_job_verbs_without_blocking
 run_test "shell USER@NAME CMD, run --pty, login" test_shell_and_run_terminals
 run_teardown teardown

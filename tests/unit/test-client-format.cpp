@@ -70,6 +70,5 @@ TEST_CASE("the progress line shows the rate and the time left")
 
 TEST_CASE("tables align text with colour by what shows")
 {
-    CHECK(formatTable({{"A", "B"}, {"\033[0;32mrunning\033[0m", "x"}}) ==
-          "A        B\n\033[0;32mrunning\033[0m  x\n");
+    CHECK(formatTable({{"A", "B"}, {"\033[0;32mrunning\033[0m", "x"}}) == "A        B\n\033[0;32mrunning\033[0m  x\n");
 }
