@@ -5,6 +5,7 @@
 #include "unique-fd.h"
 
 #include <chrono>
+#include <deque>
 #include <fmt/format.h>
 #include <csignal>
 #include <cstdio>
@@ -39,7 +40,7 @@ int exitStatusForError(const sdbus::Error& error)
     return ExitFailure;
 }
 
-BusClient::BusClient(const Options& options) :
+BusClient::BusClient(const GlobalOptions& options) :
     options_(options),
     connection_(options.host.empty() ? sdbus::createSystemBusConnection()
                                      : sdbus::createRemoteSystemBusConnection(options.host)),
@@ -68,6 +69,16 @@ sdbus::MethodCall BusClient::mutatingCall(const std::string& method)
     return call;
 }
 
+ManagedObjects BusClient::managedObjects()
+{
+    ManagedObjects objects;
+    manager_->raw()
+        .callMethod("GetManagedObjects")
+        .onInterface("org.freedesktop.DBus.ObjectManager")
+        .storeResultsTo(objects);
+    return objects;
+}
+
 sdbus::MethodReply BusClient::send(const sdbus::MethodCall& call)
 {
     return manager_->raw().callMethod(call, options_.askPassword ? interactiveCallTimeoutUsec : 0);
@@ -94,7 +105,8 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
         std::cerr << "\r\033[K" << formatProgressLine(state, terminalWidth() - 1) << std::flush;
         barShown = true;
     };
-    auto startTime = std::chrono::steady_clock::now();
+    // The rate over the last few seconds, so the time left follows the rate now.
+    std::deque<std::pair<std::chrono::steady_clock::time_point, std::uint64_t>> byteSamples;
     auto applyProperties = [&](const Properties& properties) {
         auto get = [&](const char* name) -> const sdbus::Variant* {
             auto it = properties.find(dbus::PropertyName{name});
@@ -110,8 +122,14 @@ int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kin
             state.bytesTotal = value->get<std::uint64_t>();
         if (auto* value = get("ExitStatus"))
             exitStatus = value->get<std::int32_t>();
-        double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - startTime).count();
-        state.bytesPerSecond = seconds > 0.5 ? double(state.bytesDone) / seconds : 0;
+        auto now = std::chrono::steady_clock::now();
+        if (!byteSamples.empty() && state.bytesDone < byteSamples.back().second)
+            byteSamples.clear(); // a new stage counts from zero
+        byteSamples.emplace_back(now, state.bytesDone);
+        while (now - byteSamples.front().first > std::chrono::seconds(5))
+            byteSamples.pop_front();
+        double seconds = std::chrono::duration<double>(now - byteSamples.front().first).count();
+        state.bytesPerSecond = seconds > 0.5 ? double(state.bytesDone - byteSamples.front().second) / seconds : 0;
         drawBar();
     };
 

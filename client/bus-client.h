@@ -3,6 +3,7 @@
 #pragma once
 
 #include "bus-names.h"
+#include "command-line.h"
 #include "errors.h"
 #include "event-loop.h"
 #include "proxies.h"
@@ -14,12 +15,8 @@
 
 namespace bred::client {
 
-struct Options {
-    bool json = false;
-    bool progress = true;
-    bool askPassword = true;
-    std::string host;
-};
+// Every object of the daemon with its interfaces' properties, as ObjectManager gives them.
+using ManagedObjects = std::map<sdbus::ObjectPath, std::map<dbus::InterfaceName, Properties>>;
 
 // Exit statuses of the contract.
 enum ExitStatus { ExitSuccess = 0, ExitFailure = 1, ExitUsage = 2, ExitNotAuthorized = 4 };
@@ -29,7 +26,7 @@ int exitStatusForError(const sdbus::Error& error);
 
 class BusClient {
 public:
-    explicit BusClient(const Options& options);
+    explicit BusClient(const GlobalOptions& options);
 
     sdbus::IConnection& connection() { return *connection_; }
     ManagerProxy& manager() { return *manager_; }
@@ -38,6 +35,8 @@ public:
     // A Manager method call that may ask polkit, interactively unless --no-ask-password.
     sdbus::MethodCall mutatingCall(const std::string& method);
     sdbus::MethodReply send(const sdbus::MethodCall& call);
+    // Everything the listings show, in one round trip.
+    ManagedObjects managedObjects();
 
     // Waits for the job to end, with a progress bar when wanted, printing its log
     // lines; Ctrl-C cancels it. Returns the exit status: for a command's job
@@ -46,7 +45,7 @@ public:
     int waitForJob(std::uint32_t id, const std::string& path, JobKind kind = JobKind::Operation);
 
 private:
-    Options options_;
+    GlobalOptions options_;
     std::unique_ptr<sdbus::IConnection> connection_;
     // Job log lines by job path, subscribed to before any call: a job may log
     // before its caller has its path.

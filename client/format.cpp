@@ -23,6 +23,40 @@ std::string formatBytes(std::uint64_t bytes)
     return text;
 }
 
+namespace {
+
+// Columns a cell takes on a terminal: colour escapes take none.
+std::size_t visibleWidth(const std::string& text)
+{
+    std::size_t width = 0;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '\033') {
+            while (i < text.size() && text[i] != 'm')
+                ++i;
+            continue;
+        }
+        if ((text[i] & 0xC0) != 0x80)
+            ++width;
+    }
+    return width;
+}
+
+} // namespace
+
+std::string formatDuration(std::uint64_t seconds)
+{
+    char text[32];
+    if (seconds < 60)
+        std::snprintf(text, sizeof text, "%llus", static_cast<unsigned long long>(seconds));
+    else if (seconds < 3600)
+        std::snprintf(text, sizeof text, "%llumin %02llus", static_cast<unsigned long long>(seconds / 60),
+                      static_cast<unsigned long long>(seconds % 60));
+    else
+        std::snprintf(text, sizeof text, "%lluh %02llumin", static_cast<unsigned long long>(seconds / 3600),
+                      static_cast<unsigned long long>(seconds / 60 % 60));
+    return text;
+}
+
 std::string formatTable(const std::vector<std::vector<std::string>>& rows)
 {
     std::vector<std::size_t> widths;
@@ -30,7 +64,7 @@ std::string formatTable(const std::vector<std::vector<std::string>>& rows)
         for (std::size_t i = 0; i < row.size(); ++i) {
             if (widths.size() <= i)
                 widths.push_back(0);
-            widths[i] = std::max(widths[i], row[i].size());
+            widths[i] = std::max(widths[i], visibleWidth(row[i]));
         }
     std::string out;
     for (const auto& row : rows) {
@@ -38,7 +72,7 @@ std::string formatTable(const std::vector<std::vector<std::string>>& rows)
         for (std::size_t i = 0; i < row.size(); ++i) {
             line += row[i];
             if (i + 1 < row.size())
-                line += std::string(widths[i] - row[i].size() + 2, ' ');
+                line += std::string(widths[i] - visibleWidth(row[i]) + 2, ' ');
         }
         out += line + "\n";
     }
@@ -62,8 +96,14 @@ std::string formatProgressLine(const ProgressState& state, std::size_t width)
         if (state.bytesTotal > 0)
             details += "/" + formatBytes(state.bytesTotal);
     }
-    if (state.bytesPerSecond > 0)
+    if (state.bytesPerSecond > 0) {
         details += " " + formatBytes(static_cast<std::uint64_t>(state.bytesPerSecond)) + "/s";
+        if (state.bytesTotal > state.bytesDone)
+            details += ", " +
+                       formatDuration(static_cast<std::uint64_t>(double(state.bytesTotal - state.bytesDone) /
+                                                                 state.bytesPerSecond + 0.5)) +
+                       " left";
+    }
 
     // The bar takes what the details leave, between 10 and 40 columns; none if too narrow.
     std::size_t room = width > details.size() + 3 ? width - details.size() - 3 : 0;

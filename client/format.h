@@ -10,6 +10,9 @@ namespace bred::client {
 // "1.5 MiB"
 std::string formatBytes(std::uint64_t bytes);
 
+// "45s", "3min 05s", "2h 10min"
+std::string formatDuration(std::uint64_t seconds);
+
 // Left-aligned columns separated by two spaces; the first row is the header.
 std::string formatTable(const std::vector<std::vector<std::string>>& rows);
 
@@ -18,9 +21,10 @@ struct ProgressState {
     std::string stage;
     std::uint64_t bytesDone = 0;
     std::uint64_t bytesTotal = 0;
-    double bytesPerSecond = 0;
+    double bytesPerSecond = 0; // over the last few seconds
 };
-// One terminal line of at most `width` columns: "[####....]  45% download 12.0 MiB/100.0 MiB 3.2 MiB/s".
+// One terminal line of at most `width` columns:
+// "[####....]  45% download 12.0 MiB/100.0 MiB 3.2 MiB/s, 27s left".
 std::string formatProgressLine(const ProgressState& state, std::size_t width);
 
 } // namespace bred::client

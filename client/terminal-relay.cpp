@@ -51,7 +51,8 @@ int userTerminal()
 
 } // namespace
 
-TerminalRelay::TerminalRelay()
+TerminalRelay::TerminalRelay(bool everyStream) :
+    everyStream_(everyStream)
 {
     master_ = UniqueFd(posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC));
     if (!master_ || grantpt(master_.get()) < 0 || unlockpt(master_.get()) < 0)
@@ -64,7 +65,7 @@ TerminalRelay::TerminalRelay()
         throw std::runtime_error(std::string("cannot open ") + name + ": " + std::strerror(errno));
     copySize(userTerminal(), master_.get());
     // What the pty prints goes to our stdout when that is the terminal, else to stderr when that is.
-    output_ = isatty(STDOUT_FILENO) ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
+    output_ = isatty(STDOUT_FILENO) || everyStream_ ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
 }
 
 TerminalRelay::~TerminalRelay()
@@ -77,9 +78,9 @@ void TerminalRelay::start(EventLoop& loop)
 {
     terminal_.reset();
     fcntl(master_.get(), F_SETFL, fcntl(master_.get(), F_GETFL) | O_NONBLOCK);
-    // Keys come from our stdin when it is the terminal; otherwise stdin went to the command as it is.
-    if (isatty(STDIN_FILENO)) {
-        if (tcgetattr(STDIN_FILENO, &savedTerminal_) == 0) {
+    // Keys come from our stdin when it is the terminal (or with --pty); otherwise stdin went to the command as it is.
+    if (isatty(STDIN_FILENO) || everyStream_) {
+        if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &savedTerminal_) == 0) {
             termios raw = savedTerminal_;
             cfmakeraw(&raw);
             raw_ = tcsetattr(STDIN_FILENO, TCSADRAIN, &raw) == 0;
@@ -89,8 +90,14 @@ void TerminalRelay::start(EventLoop& loop)
             ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
             if (n > 0)
                 writeAll(master_.get(), buffer, std::size_t(n));
-            else if (n == 0 || (events & (POLLHUP | POLLERR)))
+            else if (n == 0 || (events & (POLLHUP | POLLERR))) {
                 loop.unwatchFd(STDIN_FILENO); // our input ended; the shell sees no more keys
+                if (!raw_) {
+                    // Piped input ended: the end of input a terminal's user types (Ctrl-D).
+                    const char endOfInput = 4;
+                    writeAll(master_.get(), &endOfInput, 1);
+                }
+            }
         });
     }
     loop.watchFd(master_.get(), POLLIN, [this, &loop](short events) {

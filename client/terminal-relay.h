@@ -14,8 +14,10 @@ namespace bred::client {
 
 class TerminalRelay {
 public:
-    // Opens the pty, sized like the user's terminal. Throws std::runtime_error.
-    TerminalRelay();
+    // Opens the pty, sized like the user's terminal. With `everyStream` (run
+    // --pty) our stdin and stdout go through it even when they are not a
+    // terminal. Throws std::runtime_error.
+    explicit TerminalRelay(bool everyStream = false);
     // Restores the user's terminal.
     ~TerminalRelay();
     TerminalRelay(const TerminalRelay&) = delete;
@@ -35,6 +37,7 @@ private:
     UniqueFd master_, terminal_, resizeSignals_;
     termios savedTerminal_{};
     bool raw_ = false;
+    bool everyStream_ = false;
     int output_ = -1; // where the pty's output goes; -1: nowhere (only the echo of keys)
 };
 

@@ -122,7 +122,7 @@ test_shell() {
     local out rc=0
     # Without a terminal: a login shell reading our stdin.
     # shellcheck disable=SC2016 # expanded by the shell inside the container
-    out=$(printf 'echo "user=$(id -un) home=$PWD"\nexit 3\n' | bredmachine shell run1 carol) || rc=$?
+    out=$(printf 'echo "user=$(id -un) home=$PWD"\nexit 3\n' | bredmachine shell carol@run1) || rc=$?
     assert_eq "$rc" 3
     assert_contains "$out" "user=carol home=/home/carol"
     # On a terminal: the shell gets a terminal of its own as its controlling one.

@@ -11,6 +11,7 @@
 #include <catch2/catch_all.hpp>
 
 using Catch::Matchers::ContainsSubstring;
+using Catch::Matchers::EndsWith;
 using Catch::Matchers::StartsWith;
 #else
 #include <catch2/catch.hpp>
@@ -21,5 +22,6 @@ inline Catch::Matchers::StdString::ContainsMatcher ContainsSubstring(const std::
 {
     return Catch::Matchers::Contains(text);
 }
+using Catch::Matchers::EndsWith;
 using Catch::Matchers::StartsWith;
 #endif

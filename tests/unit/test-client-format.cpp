@@ -1,5 +1,8 @@
 #include "format.h"
-#include "json.h"
+#include "output.h"
+
+#include <iostream>
+#include <sstream>
 
 #include "catch.h"
 
@@ -31,8 +34,42 @@ TEST_CASE("the progress line fits the terminal")
     CHECK_THAT(formatProgressLine(unknown, 80), ContainsSubstring("?% remove"));
 }
 
-TEST_CASE("JSON strings are escaped")
+namespace {
+
+std::string printedJson(JsonMode mode, const nlohmann::json& value)
 {
-    CHECK(json::quote("plain") == "\"plain\"");
-    CHECK(json::quote("a\"b\\c\nd\x01") == "\"a\\\"b\\\\c\\nd\\u0001\"");
+    GlobalOptions options;
+    options.json = mode;
+    std::ostringstream captured;
+    auto* saved = std::cout.rdbuf(captured.rdbuf());
+    Output(options).printJson(value);
+    std::cout.rdbuf(saved);
+    return captured.str();
+}
+
+} // namespace
+
+TEST_CASE("JSON output: short on one line, pretty indented, invalid UTF-8 replaced")
+{
+    nlohmann::json value{{"name", "a\"b\\c\nd\x01"}, {"n", 1}};
+    CHECK(printedJson(JsonMode::Short, value) == "{\"n\":1,\"name\":\"a\\\"b\\\\c\\nd\\u0001\"}\n");
+    CHECK(printedJson(JsonMode::Pretty, value) == "{\n  \"n\": 1,\n  \"name\": \"a\\\"b\\\\c\\nd\\u0001\"\n}\n");
+    CHECK(printedJson(JsonMode::Short, {{"os", "bad \xff byte"}}) == "{\"os\":\"bad \xef\xbf\xbd byte\"}\n");
+}
+
+TEST_CASE("the progress line shows the rate and the time left")
+{
+    ProgressState state{0.25, "download", 25 * 1024 * 1024, 100 * 1024 * 1024, 5 * 1024 * 1024};
+    CHECK_THAT(formatProgressLine(state, 120), EndsWith("5.0 MiB/s, 15s left"));
+    state.bytesPerSecond = 0;
+    CHECK_THAT(formatProgressLine(state, 120), EndsWith("25.0 MiB/100.0 MiB"));
+    CHECK(formatDuration(59) == "59s");
+    CHECK(formatDuration(185) == "3min 05s");
+    CHECK(formatDuration(7800) == "2h 10min");
+}
+
+TEST_CASE("tables align text with colour by what shows")
+{
+    CHECK(formatTable({{"A", "B"}, {"\033[0;32mrunning\033[0m", "x"}}) ==
+          "A        B\n\033[0;32mrunning\033[0m  x\n");
 }

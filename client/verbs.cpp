@@ -1,0 +1,834 @@
+#include "verbs.h"
+
+#include "format.h"
+#include "journal-tail.h"
+#include "names.h"
+#include "process-tree.h"
+#include "terminal-relay.h"
+#include "unique-fd.h"
+
+#include <algorithm>
+#include <arpa/inet.h>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <iostream>
+#include <sstream>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+namespace bred::client {
+namespace {
+
+using Arguments = std::vector<std::string>;
+using OptionMap = std::map<std::string, sdbus::Variant>;
+using Json = nlohmann::json;
+
+constexpr std::uint64_t unknownDiskUsage = UINT64_MAX;
+
+Json variantToJson(const sdbus::Variant& value)
+{
+    std::string type = value.peekValueType();
+    if (type == "s" || type == "o")
+        return value.get<std::string>();
+    if (type == "b")
+        return value.get<bool>();
+    if (type == "t")
+        return value.get<std::uint64_t>();
+    if (type == "u")
+        return value.get<std::uint32_t>();
+    if (type == "i")
+        return value.get<std::int32_t>();
+    if (type == "d")
+        return value.get<double>();
+    if (type == "as")
+        return value.get<std::vector<std::string>>();
+    if (type == "a{ss}")
+        return value.get<std::map<std::string, std::string>>();
+    if (type == "a{sv}") {
+        Json out = Json::object();
+        for (const auto& [key, item] : value.get<std::map<std::string, sdbus::Variant>>())
+            out[key] = variantToJson(item);
+        return out;
+    }
+    if (type == "a(ssb)") {
+        Json out = Json::array();
+        for (const auto& bind : value.get<std::vector<sdbus::Struct<std::string, std::string, bool>>>())
+            out.push_back({{"source", bind.get<0>()}, {"destination", bind.get<1>()}, {"read_only", bind.get<2>()}});
+        return out;
+    }
+    return nullptr;
+}
+
+template <typename T>
+T property(const Properties& properties, const std::string& name, T fallback = {})
+{
+    auto it = properties.find(dbus::PropertyName{name});
+    return it == properties.end() ? fallback : it->second.get<T>();
+}
+
+std::string osName(const Properties& machine)
+{
+    auto osRelease = property<std::map<std::string, std::string>>(machine, "OSRelease");
+    for (const char* key : {"PRETTY_NAME", "NAME", "ID"})
+        if (auto it = osRelease.find(key); it != osRelease.end() && !it->second.empty())
+            return it->second;
+    return "-";
+}
+
+std::string diskUsageText(const Properties& machine)
+{
+    auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
+    return bytes == unknownDiskUsage ? "-" : formatBytes(bytes);
+}
+
+std::string formatTimestamp(std::uint64_t usec)
+{
+    if (usec == 0)
+        return "unknown";
+    std::time_t seconds = static_cast<std::time_t>(usec / 1000000);
+    std::tm local{};
+    localtime_r(&seconds, &local);
+    char text[64];
+    std::strftime(text, sizeof text, "%a %Y-%m-%d %H:%M:%S %Z", &local);
+    return text;
+}
+
+std::size_t terminalWidth()
+{
+    winsize size{};
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &size) == 0 && size.ws_col > 0)
+        return size.ws_col;
+    return SIZE_MAX; // not a terminal: nothing is cut
+}
+
+void requireMachineName(const std::string& name)
+{
+    if (!isValidMachineName(name))
+        throw UsageError("'" + name + "' is not a valid machine name (1 to 64 letters, digits, '-' and '.').");
+}
+
+// "a,b,,c" as a, b, c.
+std::vector<std::string> commaList(const std::vector<std::string>& texts)
+{
+    std::vector<std::string> items;
+    for (const auto& text : texts) {
+        std::istringstream list(text);
+        for (std::string item; std::getline(list, item, ',');)
+            if (!item.empty())
+                items.push_back(item);
+    }
+    return items;
+}
+
+// "SIGKILL", "KILL" or "9".
+int parseSignal(const std::string& text)
+{
+    std::string name = text.compare(0, 3, "SIG") == 0 ? text.substr(3) : text;
+    if (!name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        int number = name.size() > 3 ? 0 : std::stoi(name);
+        if (number >= 1 && number <= SIGRTMAX)
+            return number;
+    }
+    for (int number = 1; number < SIGRTMIN; ++number)
+        if (const char* abbreviation = sigabbrev_np(number); abbreviation && name == abbreviation)
+            return number;
+    throw UsageError("'" + text + "' is not a signal; give a name such as SIGTERM or KILL, or a number.");
+}
+
+class Verbs {
+public:
+    Verbs(BusClient& bus, const CommandLine& line, const Output& output) :
+        bus_(bus),
+        line_(line),
+        args_(line.arguments),
+        output_(output)
+    {
+    }
+
+    int run(const std::string& verb)
+    {
+        static const std::map<std::string, int (Verbs::*)()> table{
+            {"list", &Verbs::list},
+            {"status", &Verbs::status},
+            {"jobs", &Verbs::jobs},
+            {"distros", &Verbs::distros},
+            {"recipes", &Verbs::recipes},
+            {"cancel", &Verbs::cancel},
+            {"create-template", &Verbs::createTemplate},
+            {"import", &Verbs::importTemplate},
+            {"clone", &Verbs::clone},
+            {"convert", &Verbs::convert},
+            {"start", &Verbs::start},
+            {"stop", &Verbs::stop},
+            {"poweroff", &Verbs::stop},
+            {"terminate", &Verbs::stop},
+            {"reboot", &Verbs::reboot},
+            {"kill", &Verbs::kill},
+            {"enable", &Verbs::enable},
+            {"disable", &Verbs::disable},
+            {"bind", &Verbs::bind},
+            {"unbind", &Verbs::unbind},
+            {"network", &Verbs::network},
+            {"add-user", &Verbs::addUser},
+            {"run", &Verbs::runInside},
+            {"shell", &Verbs::shell},
+            {"login", &Verbs::login},
+            {"remove", &Verbs::remove},
+            {"rename", &Verbs::rename},
+        };
+        return (this->*table.at(verb))();
+    }
+
+private:
+    int list()
+    {
+        const bool withSize = line_.has("size");
+        std::vector<std::pair<std::string, Properties>> machines;
+        for (auto& [path, interfaces] : bus_.managedObjects())
+            if (auto it = interfaces.find(dbus::InterfaceName{bus::machineInterface}); it != interfaces.end())
+                machines.emplace_back(path, std::move(it->second));
+        std::sort(machines.begin(), machines.end(), [](const auto& a, const auto& b) {
+            return property<std::string>(a.second, "Name") < property<std::string>(b.second, "Name");
+        });
+        if (output_.json()) {
+            Json out = Json::array();
+            for (const auto& [path, machine] : machines) {
+                Json entry{{"name", property<std::string>(machine, "Name")},
+                           {"class", property<std::string>(machine, "Class")},
+                           {"state", property<std::string>(machine, "State")},
+                           {"os", osName(machine)},
+                           {"architecture", property<std::string>(machine, "Architecture")},
+                           {"path", path}};
+                if (withSize) {
+                    auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
+                    entry["disk_usage"] = bytes == unknownDiskUsage ? Json(nullptr) : Json(bytes);
+                }
+                out.push_back(std::move(entry));
+            }
+            output_.printJson(out);
+            return ExitSuccess;
+        }
+        const bool colour = colourWanted(STDOUT_FILENO);
+        std::vector<std::vector<std::string>> rows{{"NAME", "CLASS", "STATE", "OS", "ARCH"}};
+        if (withSize)
+            rows[0].push_back("DISK");
+        for (const auto& [path, machine] : machines) {
+            auto arch = property<std::string>(machine, "Architecture");
+            rows.push_back({property<std::string>(machine, "Name"), property<std::string>(machine, "Class"),
+                            colourState(property<std::string>(machine, "State"), colour), osName(machine),
+                            arch.empty() ? "-" : arch});
+            if (withSize)
+                rows.back().push_back(diskUsageText(machine));
+        }
+        output_.printTable(rows,
+                           std::to_string(machines.size()) + (machines.size() == 1 ? " machine" : " machines") +
+                               " listed.",
+                           "No machines.");
+        return ExitSuccess;
+    }
+
+    // One call per machine: all its properties; the daemon's own error when there is no such machine.
+    Properties machineProperties(const std::string& name)
+    {
+        try {
+            return MachineProxy(bus_.connection(), bus::machinePath(name)).GetAll(bus::machineInterface);
+        } catch (const sdbus::Error& error) {
+            if (error.getName() != "org.freedesktop.DBus.Error.UnknownObject" &&
+                error.getName() != "org.freedesktop.DBus.Error.UnknownInterface")
+                throw;
+        }
+        bus_.manager().GetMachine(name); // throws NoSuchMachine in the daemon's words
+        throw std::runtime_error("machine " + name + " vanished");
+    }
+
+    int status()
+    {
+        for (const auto& name : args_)
+            requireMachineName(name);
+        bool first = true;
+        for (const auto& name : args_) {
+            auto properties = machineProperties(name);
+            if (output_.json()) {
+                Json out = Json::object();
+                for (const auto& [key, value] : properties)
+                    out[std::string(key)] = variantToJson(value);
+                output_.printJson(out);
+                continue;
+            }
+            if (!first)
+                std::cout << "\n";
+            first = false;
+            printStatus(name, properties);
+        }
+        return ExitSuccess;
+    }
+
+    void printStatus(const std::string& name, const Properties& properties)
+    {
+        const bool colour = colourWanted(STDOUT_FILENO);
+        auto unit = property<std::string>(properties, "Unit");
+        auto arch = property<std::string>(properties, "Architecture");
+        std::cout << property<std::string>(properties, "Name") << " (" << property<std::string>(properties, "Class")
+                  << ")\n";
+        std::vector<std::vector<std::string>> rows{
+            {"State:", colourState(property<std::string>(properties, "State"), colour)},
+            {"Unit:", unit.empty() ? "-" : unit},
+            {"Directory:", property<std::string>(properties, "Directory")},
+            {"OS:", osName(properties)},
+            {"Architecture:", arch.empty() ? "unknown" : arch},
+            {"Read-only:", property<bool>(properties, "ReadOnly") ? "yes" : "no"},
+            {"Enabled:", property<bool>(properties, "Enabled") ? "yes" : "no"},
+            {"Created:", formatTimestamp(property<std::uint64_t>(properties, "CreationTimestamp"))},
+            {"Disk usage:", diskUsageText(properties)},
+        };
+        auto network = property<std::map<std::string, sdbus::Variant>>(properties, "Network");
+        std::string networkText = network.count("mode") ? network["mode"].get<std::string>() : "host";
+        if (network.count("bridge"))
+            networkText += " (bridge " + network["bridge"].get<std::string>() + ")";
+        if (network.count("address"))
+            networkText += ", host0 " + network["address"].get<std::string>();
+        else if (network.count("dhcp") && network["dhcp"].get<bool>())
+            networkText += ", host0 by DHCP";
+        rows.push_back({"Network:", networkText});
+        auto binds = property<std::vector<sdbus::Struct<std::string, std::string, bool>>>(properties, "Binds");
+        if (binds.empty())
+            rows.push_back({"Binds:", "-"});
+        for (std::size_t i = 0; i < binds.size(); ++i)
+            rows.push_back({i == 0 ? "Binds:" : "", binds[i].get<0>() + " -> " + binds[i].get<1>() +
+                                                        (binds[i].get<2>() ? " (read-only)" : "")});
+        auto addresses = machineAddresses(name);
+        for (std::size_t i = 0; i < addresses.size(); ++i)
+            rows.push_back({i == 0 ? "Address:" : "", addresses[i]});
+        auto tree = unit.empty() ? std::vector<std::string>{} : processTree(unit);
+        for (std::size_t i = 0; i < tree.size(); ++i)
+            rows.push_back({i == 0 ? "CGroup:" : "", tree[i]});
+        std::istringstream table(formatTable(rows));
+        for (std::string row; std::getline(table, row);)
+            std::cout << "  " << row << "\n";
+        // The journal is this machine's, so a remote machine's is not at hand.
+        if (line_.global.host.empty())
+            printJournalTail(unit.empty() ? "bred-machine-" + name + ".service" : unit);
+    }
+
+    // The unit's control group, then its processes below it, as systemd reports them.
+    std::vector<std::string> processTree(const std::string& unit)
+    {
+        try {
+            auto systemd = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"},
+                                              sdbus::ObjectPath{"/org/freedesktop/systemd1"});
+            sdbus::ObjectPath unitPath;
+            systemd->callMethod("GetUnit")
+                .onInterface("org.freedesktop.systemd1.Manager")
+                .withArguments(unit)
+                .storeResultsTo(unitPath);
+            sdbus::Variant controlGroup;
+            sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"}, unitPath)
+                ->callMethod("Get")
+                .onInterface("org.freedesktop.DBus.Properties")
+                .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string("ControlGroup"))
+                .storeResultsTo(controlGroup);
+            std::vector<sdbus::Struct<std::string, std::uint32_t, std::string>> found;
+            systemd->callMethod("GetUnitProcesses")
+                .onInterface("org.freedesktop.systemd1.Manager")
+                .withArguments(unit)
+                .storeResultsTo(found);
+            std::vector<UnitProcess> processes;
+            for (const auto& process : found)
+                processes.push_back({process.get<0>(), process.get<1>(), process.get<2>()});
+            std::string root = controlGroup.get<std::string>();
+            auto lines = drawProcessTree(root, processes, terminalWidth() > 20 ? terminalWidth() - 18 : SIZE_MAX);
+            lines.insert(lines.begin(), root);
+            return lines;
+        } catch (const sdbus::Error&) {
+            return {}; // stopped meanwhile, or systemd's API out of reach
+        }
+    }
+
+    // The container's IP addresses, as machined reads them from inside; none when it is not running.
+    std::vector<std::string> machineAddresses(const std::string& machine)
+    {
+        std::vector<sdbus::Struct<std::int32_t, std::vector<std::uint8_t>>> found;
+        try {
+            auto machined = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.machine1"},
+                                               sdbus::ObjectPath{"/org/freedesktop/machine1"});
+            machined->callMethod("GetMachineAddresses")
+                .onInterface("org.freedesktop.machine1.Manager")
+                .withArguments(machine)
+                .storeResultsTo(found);
+        } catch (const sdbus::Error&) {
+            return {};
+        }
+        std::vector<std::string> addresses;
+        for (const auto& entry : found) {
+            const int family = entry.get<0>();
+            const auto& bytes = entry.get<1>();
+            char text[INET6_ADDRSTRLEN] = {};
+            if ((family == AF_INET && bytes.size() == 4) || (family == AF_INET6 && bytes.size() == 16))
+                if (inet_ntop(family, bytes.data(), text, sizeof text))
+                    addresses.emplace_back(text);
+        }
+        return addresses;
+    }
+
+    void printJournalTail(const std::string& unit)
+    {
+        auto lines = unitJournalTail(unit, 10);
+        if (lines.empty()) {
+            if (geteuid() != 0 && !line_.global.quiet)
+                std::cout << "\nNo journal lines of " << unit << " are visible to this user (root and members of "
+                          << "'adm' or 'systemd-journal' see them).\n";
+            return;
+        }
+        std::cout << "\n";
+        for (const auto& entry : lines) {
+            std::time_t seconds = std::time_t(entry.realtimeUsec / 1000000);
+            std::tm local{};
+            localtime_r(&seconds, &local);
+            char when[32];
+            std::strftime(when, sizeof when, "%b %d %H:%M:%S", &local);
+            std::cout << when << " " << (entry.identifier.empty() ? "-" : entry.identifier) << ": " << entry.message
+                      << "\n";
+        }
+    }
+
+    int jobs()
+    {
+        std::vector<Properties> jobs;
+        for (auto& [path, interfaces] : bus_.managedObjects())
+            if (auto it = interfaces.find(dbus::InterfaceName{bus::jobInterface}); it != interfaces.end())
+                jobs.push_back(std::move(it->second));
+        std::sort(jobs.begin(), jobs.end(), [](const Properties& a, const Properties& b) {
+            return property<std::uint32_t>(a, "Id") < property<std::uint32_t>(b, "Id");
+        });
+        if (output_.json()) {
+            Json out = Json::array();
+            for (const auto& job : jobs) {
+                auto id = property<std::uint32_t>(job, "Id");
+                out.push_back({{"id", id},
+                               {"type", property<std::string>(job, "Type")},
+                               {"machine", property<std::string>(job, "Machine")},
+                               {"state", property<std::string>(job, "State")},
+                               {"progress", property<double>(job, "Progress", -1)},
+                               {"stage", property<std::string>(job, "Stage")},
+                               {"path", bus::jobPath(id)}});
+            }
+            output_.printJson(out);
+            return ExitSuccess;
+        }
+        std::vector<std::vector<std::string>> rows{{"ID", "TYPE", "MACHINE", "STATE", "PROGRESS", "STAGE"}};
+        for (const auto& job : jobs) {
+            double progress = property<double>(job, "Progress", -1);
+            auto stage = property<std::string>(job, "Stage");
+            rows.push_back({std::to_string(property<std::uint32_t>(job, "Id")), property<std::string>(job, "Type"),
+                            property<std::string>(job, "Machine"), property<std::string>(job, "State"),
+                            progress < 0 ? "-" : std::to_string(int(progress * 100)) + "%",
+                            stage.empty() ? "-" : stage});
+        }
+        output_.printTable(rows, "", "No jobs.");
+        return ExitSuccess;
+    }
+
+    int distros()
+    {
+        auto distributions = bus_.manager().ListDistributions();
+        if (output_.json()) {
+            Json out = Json::array();
+            for (const auto& d : distributions)
+                out.push_back(
+                    {{"id", d.get<0>()}, {"name", d.get<1>()}, {"architectures", d.get<2>()}, {"url", d.get<3>()}});
+            output_.printJson(out);
+            return ExitSuccess;
+        }
+        std::vector<std::vector<std::string>> rows{{"ID", "NAME", "ARCHITECTURES", "SOURCE"}};
+        for (const auto& d : distributions)
+            rows.push_back({d.get<0>(), d.get<1>(), d.get<2>(), d.get<3>()});
+        output_.printTable(rows, "", "No distributions.");
+        return ExitSuccess;
+    }
+
+    int recipes()
+    {
+        auto recipes = bus_.manager().ListRecipes();
+        if (output_.json()) {
+            Json out = Json::array();
+            for (const auto& recipe : recipes)
+                out.push_back({{"id", recipe.get<0>()}, {"description", recipe.get<1>()}});
+            output_.printJson(out);
+            return ExitSuccess;
+        }
+        std::vector<std::vector<std::string>> rows{{"ID", "DESCRIPTION"}};
+        for (const auto& recipe : recipes)
+            rows.push_back({recipe.get<0>(), recipe.get<1>()});
+        output_.printTable(rows, "", "No recipes.");
+        return ExitSuccess;
+    }
+
+    int cancel()
+    {
+        std::uint32_t id = 0;
+        try {
+            std::size_t used = 0;
+            unsigned long value = std::stoul(args_[0], &used);
+            if (used != args_[0].size() || value == 0 || value > UINT32_MAX)
+                throw std::invalid_argument("id");
+            id = static_cast<std::uint32_t>(value);
+        } catch (const std::logic_error&) {
+            throw UsageError("'" + args_[0] + "' is not a job id; 'bredmachine jobs' lists them.");
+        }
+        JobProxy job(bus_.connection(), bus::jobPath(id));
+        try {
+            job.Cancel();
+        } catch (const sdbus::Error& error) {
+            if (error.getName() == "org.freedesktop.DBus.Error.UnknownObject" ||
+                error.getName() == "org.freedesktop.DBus.Error.UnknownMethod") {
+                std::cerr << "No job " << id << " is running; 'bredmachine jobs' lists them.\n";
+                return ExitFailure;
+            }
+            throw;
+        }
+        return ExitSuccess;
+    }
+
+    OptionMap archiveOptions() const
+    {
+        OptionMap options;
+        if (line_.has("sha256"))
+            options["sha256"] = sdbus::Variant{line_.value("sha256")};
+        if (line_.has("verify"))
+            options["verify"] = sdbus::Variant{line_.value("verify")};
+        if (line_.has("force"))
+            options["force"] = sdbus::Variant{true};
+        return options;
+    }
+
+    int createTemplate()
+    {
+        requireMachineName(args_[0]);
+        std::string distro = line_.value("distro"), url = line_.value("url");
+        if (distro.empty() == url.empty())
+            throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
+        if (!url.empty() && line_.has("arch"))
+            throw UsageError("--arch goes with --distro; a URL names one archive.");
+        auto options = archiveOptions();
+        if (line_.has("arch"))
+            options["arch"] = sdbus::Variant{line_.value("arch")};
+        auto call = bus_.mutatingCall("CreateTemplate");
+        call << args_[0] << (url.empty() ? distro : url) << options;
+        return followJob(bus_.send(call));
+    }
+
+    int importTemplate()
+    {
+        requireMachineName(args_[0]);
+        // We open the file, so a file only the caller can read works too.
+        UniqueFd file(args_[1] == "-" ? dup(STDIN_FILENO)
+                                      : open(args_[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
+        if (!file) {
+            std::cerr << "Cannot open " << args_[1] << ": " << std::strerror(errno) << "\n";
+            return ExitFailure;
+        }
+        auto call = bus_.mutatingCall("ImportTemplate");
+        call << args_[0] << sdbus::UnixFd(file.get()) << archiveOptions();
+        return followJob(bus_.send(call));
+    }
+
+    int clone()
+    {
+        requireMachineName(args_[0]);
+        requireMachineName(args_[1]);
+        OptionMap options;
+        if (line_.has("template"))
+            options["template"] = sdbus::Variant{true};
+        if (line_.has("settings"))
+            options["settings"] = sdbus::Variant{true};
+        auto call = bus_.mutatingCall("Clone");
+        call << args_[0] << args_[1] << options;
+        return followJob(bus_.send(call));
+    }
+
+    int convert()
+    {
+        requireMachineName(args_[0]);
+        OptionMap options;
+        if (auto extras = commaList(line_.values("with")); !extras.empty())
+            options["extras"] = sdbus::Variant{extras};
+        auto recipe = line_.has("recipe") ? line_.value("recipe") : std::string("bredos");
+        auto call = bus_.mutatingCall("Convert");
+        call << args_[0] << recipe << options;
+        return followJob(bus_.send(call));
+    }
+
+    int start()
+    {
+        requireMachineName(args_[0]);
+        auto call = bus_.mutatingCall("Start");
+        call << args_[0] << OptionMap{};
+        return followJob(bus_.send(call));
+    }
+
+    // stop, poweroff (the same) and terminate (stop --force).
+    int stop()
+    {
+        requireMachineName(args_[0]);
+        OptionMap options;
+        if (line_.has("force") || std::string(line_.verb->name) == "terminate")
+            options["force"] = sdbus::Variant{true};
+        auto call = bus_.mutatingCall("Stop");
+        call << args_[0] << options;
+        return followJob(bus_.send(call));
+    }
+
+    int reboot()
+    {
+        requireMachineName(args_[0]);
+        auto call = bus_.mutatingCall("Reboot");
+        call << args_[0];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int kill()
+    {
+        requireMachineName(args_[0]);
+        std::string whom = line_.has("kill-whom") ? line_.value("kill-whom") : "all";
+        if (whom != "all" && whom != "leader")
+            throw UsageError("--kill-whom takes all or leader, not '" + whom + "'.");
+        int signal = line_.has("signal") ? parseSignal(line_.value("signal")) : SIGTERM;
+        auto call = bus_.mutatingCall("Kill");
+        call << args_[0] << whom << std::int32_t(signal);
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int enable() { return simpleCall("Enable"); }
+    int disable() { return simpleCall("Disable"); }
+
+    int simpleCall(const std::string& method)
+    {
+        requireMachineName(args_[0]);
+        auto call = bus_.mutatingCall(method);
+        call << args_[0];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int bind()
+    {
+        requireMachineName(args_[0]);
+        // SOURCE[:DEST], as systemd-nspawn --bind= takes it.
+        auto colon = args_[1].find(':');
+        std::string source = args_[1].substr(0, colon);
+        std::string destination = colon == std::string::npos ? "" : args_[1].substr(colon + 1);
+        OptionMap options;
+        if (line_.has("read-only"))
+            options["read_only"] = sdbus::Variant{true};
+        if (line_.has("mkdir"))
+            options["mkdir"] = sdbus::Variant{true};
+        auto call = bus_.mutatingCall("Bind");
+        call << args_[0] << source << destination << options;
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int unbind()
+    {
+        requireMachineName(args_[0]);
+        auto call = bus_.mutatingCall("Unbind");
+        call << args_[0] << args_[1];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int network()
+    {
+        requireMachineName(args_[0]);
+        std::vector<std::string> modes;
+        for (const char* mode : {"host", "veth", "bridge"})
+            if (line_.has(mode))
+                modes.push_back(mode);
+        if (modes.size() != 1)
+            throw UsageError("network needs one of --host, --veth or --bridge=BR.");
+        OptionMap settings{{"mode", sdbus::Variant{modes[0]}}};
+        for (const char* key : {"bridge", "address", "gateway"})
+            if (line_.has(key))
+                settings[key] = sdbus::Variant{line_.value(key)};
+        if (line_.has("dns"))
+            settings["dns"] = sdbus::Variant{line_.values("dns")};
+        if (line_.has("dhcp"))
+            settings["dhcp"] = sdbus::Variant{true};
+        auto call = bus_.mutatingCall("SetNetwork");
+        call << args_[0] << settings;
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    int addUser()
+    {
+        requireMachineName(args_[0]);
+        OptionMap options;
+        if (line_.value("password-hash") == "-") {
+            // From stdin, so the hash is on no command line, not even ours.
+            std::string hash;
+            if (!std::getline(std::cin, hash) || hash.empty())
+                throw UsageError("--password-hash=- reads the hash from standard input, which gave none.");
+            options["password_hash"] = sdbus::Variant{hash};
+        } else if (line_.has("password-hash")) {
+            options["password_hash"] = sdbus::Variant{line_.value("password-hash")};
+        }
+        if (auto groups = commaList(line_.values("groups")); !groups.empty())
+            options["groups"] = sdbus::Variant{groups};
+        if (line_.has("shell"))
+            options["shell"] = sdbus::Variant{line_.value("shell")};
+        auto call = bus_.mutatingCall("AddUser");
+        call << args_[0] << args_[1] << options;
+        return followJob(bus_.send(call));
+    }
+
+    enum class Terminal { IfOnOne, Always };
+
+    // run NAME [--] CMD...
+    int runInside()
+    {
+        requireMachineName(args_[0]);
+        OptionMap options;
+        if (line_.has("user"))
+            options["user"] = sdbus::Variant{line_.value("user")};
+        if (line_.has("env"))
+            options["env"] = sdbus::Variant{line_.values("env")};
+        if (line_.has("cwd"))
+            options["cwd"] = sdbus::Variant{line_.value("cwd")};
+        return runWithOurStdio(args_[0], Arguments(args_.begin() + 1, args_.end()), options, "",
+                               line_.has("pty") ? Terminal::Always : Terminal::IfOnOne);
+    }
+
+    // shell [USER@]NAME [CMD...]: USER's login shell, or CMD in USER's home.
+    int shell()
+    {
+        auto at = args_[0].rfind('@');
+        std::string user = at == std::string::npos || at == 0 ? "root" : args_[0].substr(0, at);
+        std::string machine = at == std::string::npos ? args_[0] : args_[0].substr(at + 1);
+        requireMachineName(machine);
+        if (!isValidUserName(user))
+            throw UsageError("'" + user + "' is not a valid user name.");
+        Arguments command{"/bin/sh", "-c"};
+        if (args_.size() == 1) {
+            command.push_back("cd \"$HOME\" 2>/dev/null; exec \"${SHELL:-/bin/sh}\" -l");
+        } else {
+            command.push_back("cd \"$HOME\" 2>/dev/null; exec \"$@\"");
+            command.push_back("sh");
+            command.insert(command.end(), args_.begin() + 1, args_.end());
+        }
+        auto environment = line_.values("env");
+        if (const char* term = getenv("TERM"))
+            environment.insert(environment.begin(), std::string("TERM=") + term);
+        OptionMap options{{"user", sdbus::Variant{user}}};
+        if (!environment.empty())
+            options["env"] = sdbus::Variant{environment};
+        std::string banner = args_.size() == 1 && !line_.global.quiet
+                                 ? "Connected to " + machine + " as " + user + "; exit the shell to leave.\n"
+                                 : "";
+        return runWithOurStdio(machine, command, options, banner, Terminal::IfOnOne);
+    }
+
+    int login()
+    {
+        requireMachineName(args_[0]);
+        if (!isatty(STDIN_FILENO))
+            throw UsageError("login needs a terminal to ask for a user and password on; 'bredmachine shell' and "
+                             "'run' take their input from anywhere.");
+        if (property<std::string>(machineProperties(args_[0]), "State") != "running") {
+            std::cerr << args_[0] << " is not running; 'bredmachine start " << args_[0] << "' starts it.\n";
+            return ExitFailure;
+        }
+        OptionMap options;
+        if (const char* term = getenv("TERM"))
+            options["env"] = sdbus::Variant{std::vector<std::string>{std::string("TERM=") + term}};
+        return runWithOurStdio(args_[0], {"/bin/sh", "-c", "exec login"}, options,
+                               line_.global.quiet ? "" : "Connected to " + args_[0] + "; log out to leave.\n",
+                               Terminal::Always);
+    }
+
+    // Runs the command with our stdin, stdout and stderr. Those on a terminal
+    // (all of them with --pty) go through a pty of our own, relayed: the
+    // container never holds our terminal, so root inside can neither push keys
+    // into it (TIOCSTI) nor keep it. `banner` is printed once connected.
+    int runWithOurStdio(const std::string& machine, const Arguments& command, const OptionMap& options,
+                        const std::string& banner, Terminal terminal)
+    {
+        bool onTerminal = isatty(STDIN_FILENO) || isatty(STDOUT_FILENO) || isatty(STDERR_FILENO);
+        if (terminal == Terminal::IfOnOne && !onTerminal)
+            return runCommand(machine, command, options, {STDIN_FILENO, STDOUT_FILENO, STDERR_FILENO}, nullptr);
+        const bool everyStream = terminal == Terminal::Always;
+        TerminalRelay relay(everyStream);
+        auto relayed = [&](int fd) { return everyStream || isatty(fd) ? relay.terminalFd() : fd; };
+        std::cerr << banner;
+        return runCommand(machine, command, options,
+                          {relayed(STDIN_FILENO), relayed(STDOUT_FILENO), relayed(STDERR_FILENO)}, &relay);
+    }
+
+    int runCommand(const std::string& machine, const Arguments& command, const OptionMap& options,
+                   std::array<int, 3> fds, TerminalRelay* relay)
+    {
+        auto call = bus_.mutatingCall("Run");
+        call << machine << command << sdbus::UnixFd(fds[0]) << sdbus::UnixFd(fds[1]) << sdbus::UnixFd(fds[2])
+             << options;
+        auto reply = bus_.send(call);
+        std::uint32_t id = 0;
+        sdbus::ObjectPath path;
+        reply >> id >> path;
+        if (relay)
+            relay->start(bus_.loop());
+        int status = bus_.waitForJob(id, path, BusClient::JobKind::Command);
+        if (relay)
+            relay->finish(bus_.loop());
+        return status;
+    }
+
+    int remove()
+    {
+        requireMachineName(args_[0]);
+        auto call = bus_.mutatingCall("Remove");
+        call << args_[0];
+        return followJob(bus_.send(call));
+    }
+
+    int rename()
+    {
+        requireMachineName(args_[0]);
+        requireMachineName(args_[1]);
+        auto call = bus_.mutatingCall("Rename");
+        call << args_[0] << args_[1];
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    // A job verb's reply: wait for the job, or with --no-block print its path and return.
+    int followJob(sdbus::MethodReply reply)
+    {
+        std::uint32_t id = 0;
+        sdbus::ObjectPath path;
+        reply >> id >> path;
+        if (line_.has("no-block")) {
+            std::cout << path << "\n";
+            return ExitSuccess;
+        }
+        return bus_.waitForJob(id, path);
+    }
+
+    BusClient& bus_;
+    const CommandLine& line_;
+    const Arguments& args_;
+    const Output& output_;
+};
+
+} // namespace
+
+int runVerb(BusClient& bus, const CommandLine& line, const Output& output)
+{
+    return Verbs(bus, line, output).run(line.verb->name);
+}
+
+} // namespace bred::client

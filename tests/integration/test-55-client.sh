@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The client's conventions against the real daemon, as a machinectl user
+# expects them: listings with and without their legend, the JSON modes, job
+# verbs that return at once, poweroff and terminate, shell USER@NAME with a
+# command, run --pty, login, status with the unit's process tree,
+# and -H refused where descriptors would have to cross SSH.
+# shellcheck source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+state_of() { machine_prop "$1" State; }
+wait_state() { wait_for "${3:-60}" bash -c "[[ \$(busctl --system get-property $BRED_BUS_NAME $(machine_path "$1") org.bredos.machine1.Machine State) == 's \"$2\"' ]]"; }
+
+setup() {
+    remove_machine_dirs cli1 cli2
+    make_bootable_tree cli1 > /dev/null
+    make_fake_os_tree cli2 debian > /dev/null
+    wait_for 10 bash -c "bredmachine list | grep -q '^cli2 '"
+}
+
+teardown() {
+    bredmachine stop cli1 > /dev/null 2>&1 || true
+    remove_machine_dirs cli1 cli2
+}
+
+test_listings_and_json() {
+    local out
+    out=$(bredmachine list)
+    assert_contains "$out" "NAME"
+    assert_contains "$out" "machines listed."
+    out=$(bredmachine list --no-legend)
+    assert_not_contains "$out" "NAME"
+    assert_not_contains "$out" "listed."
+    [[ $out =~ (^|$'\n')cli2\ +container\ +stopped ]] || fail "no data row for cli2: $out"
+    # Short JSON is one line; pretty JSON is indented; both parse.
+    out=$(bredmachine list --json=short)
+    assert_eq "$(wc -l <<< "$out")" 1
+    assert_eq "$(jq -r '.[] | select(.name == "cli2") | .state' <<< "$out")" stopped
+    out=$(bredmachine --json=pretty list)
+    (($(wc -l <<< "$out") > 5)) || fail "pretty JSON is not indented: $out"
+    jq -e 'type == "array"' <<< "$out" > /dev/null
+    out=$(bredmachine list -j)
+    assert_eq "$(wc -l <<< "$out")" 1
+    assert_eq "$(bredmachine list --json=off --no-legend | grep -c '^cli2 ')" 1
+    out=$(bredmachine status cli2 --json=short)
+    assert_eq "$(jq -r .Name <<< "$out")" cli2
+    # --size adds the disk usage.
+    out=$(bredmachine list --size)
+    assert_contains "$out" "DISK"
+    # Nothing but data with -q and --no-legend; --no-pager is accepted.
+    assert_eq "$(bredmachine jobs -q --no-legend --no-pager)" ""
+    assert_fails_with "--json takes pretty, short or off" bredmachine list --json=yaml
+    assert_eq "$last_status" 2
+}
+
+test_usage_errors() {
+    assert_fails_with "Unknown option '--force' for 'start'" bredmachine start cli1 --force
+    assert_eq "$last_status" 2
+    assert_contains "$(bredmachine start --help)" "Usage: bredmachine start"
+    assert_contains "$(bredmachine kill --help)" "--signal"
+    # Descriptors cannot cross SSH: refused before any connection.
+    local verb
+    for verb in "run cli1 true" "shell cli1" "login cli1" "import x /dev/null"; do
+        # shellcheck disable=SC2086 # the verb and its arguments
+        assert_fails_with "cannot cross an SSH connection" bredmachine -H nowhere.invalid $verb
+        assert_eq "$last_status" 2
+    done
+    # A machine named like a verb is just a name.
+    assert_fails_with "" bredmachine -H nowhere.invalid --no-ask-password status network
+    assert_ne "$last_status" 2
+}
+
+test_job_verbs_without_blocking() {
+    local out
+    out=$(bredmachine start cli1 --no-block)
+    [[ $out =~ ^/org/bredos/machine1/job/[0-9]+$ ]] || fail "not a job path: $out"
+    wait_state cli1 running 90
+    # The unit's processes as a tree, the disk usage and the journal.
+    out=$(bredmachine status cli1)
+    assert_contains "$out" "CGroup:"
+    assert_contains "$out" "/machine.slice/"
+    assert_contains "$out" "init.scope"
+    assert_contains "$out" "Disk usage:"
+    bredmachine poweroff cli1 > /dev/null 2>&1
+    assert_eq "$(state_of cli1)" 's "stopped"'
+    bredmachine start cli1 > /dev/null 2>&1
+    bredmachine terminate cli1 > /dev/null 2>&1
+    assert_eq "$(state_of cli1)" 's "stopped"'
+}
+
+test_shell_and_run_terminals() {
+    local out rc=0
+    bredmachine start cli1 > /dev/null 2>&1
+    # shell USER@NAME COMMAND: the command as that user, in their home.
+    out=$(bredmachine shell nobody@cli1 id -un)
+    assert_eq "$out" nobody
+    out=$(bredmachine shell root@cli1 sh -c 'pwd; exit 6') || rc=$?
+    assert_eq "$rc" 6
+    assert_eq "$out" /root
+    # --pty: a terminal even from a pipe; without it, none.
+    out=$(echo | bredmachine run cli1 --pty -- tty)
+    [[ $out =~ /dev/pts/[0-9]+ ]] || fail "no terminal with --pty: $out"
+    out=$(echo | bredmachine run cli1 -- tty) || true
+    assert_contains "$out" "not a tty"
+    # login: a login prompt on this terminal, and refused without one.
+    assert_fails_with "login needs a terminal" bredmachine login cli1 < /dev/null
+    out=$( (sleep 6) | timeout 20 script -qec "bredmachine login cli1" /dev/null 2>&1) || true
+    assert_contains "$out" "login:"
+    bredmachine stop cli1 > /dev/null 2>&1
+    out=$(script -qec "bredmachine login cli1" /dev/null 2>&1) || true
+    assert_contains "$out" "is not running"
+}
+
+run_setup setup teardown
+run_test "list and status: legend, --no-legend, JSON modes, --size" test_listings_and_json
+run_test "options per verb, VERB --help, -H refused for descriptor verbs" test_usage_errors
+run_test "--no-block, status process tree, poweroff and terminate" test_job_verbs_without_blocking
+run_test "shell USER@NAME CMD, run --pty, login" test_shell_and_run_terminals
+run_teardown teardown
