@@ -191,8 +191,7 @@ complete -c bredmachine -n '__bredmachine_verb_is add-user' -l shell -x -d 'The 
 complete -c bredmachine -n '__bredmachine_verb_is run' -l user -x -d 'The user of the command'
 complete -c bredmachine -n '__bredmachine_verb_is run shell' -s E -l env -x -d 'An environment variable NAME=VALUE'
 complete -c bredmachine -n '__bredmachine_verb_is run' -l cwd -x -d 'The working directory of the command'
-complete -c bredmachine -n '__bredmachine_verb_is run' -l pty -d 'A pseudo-terminal for the command'
-complete -c bredmachine -n '__bredmachine_verb_is run' -l pipe -d 'Pipes for the command, not a terminal'
+complete -c bredmachine -n '__bredmachine_verb_is run' -l pty -d 'A pseudo-terminal even when not on a terminal'
 
 # Positional arguments
 complete -c bredmachine -n 'not __bredmachine_argument 0 && __bredmachine_verb_is status' \
