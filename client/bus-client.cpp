@@ -69,16 +69,6 @@ sdbus::MethodCall BusClient::mutatingCall(const std::string& method)
     return call;
 }
 
-ManagedObjects BusClient::managedObjects()
-{
-    ManagedObjects objects;
-    manager_->raw()
-        .callMethod("GetManagedObjects")
-        .onInterface("org.freedesktop.DBus.ObjectManager")
-        .storeResultsTo(objects);
-    return objects;
-}
-
 sdbus::MethodReply BusClient::send(const sdbus::MethodCall& call)
 {
     return manager_->raw().callMethod(call, options_.askPassword ? interactiveCallTimeoutUsec : 0);

@@ -15,8 +15,6 @@
 
 namespace bred::client {
 
-// Every object of the daemon with its interfaces' properties, as ObjectManager gives them.
-using ManagedObjects = std::map<sdbus::ObjectPath, std::map<dbus::InterfaceName, Properties>>;
 
 // Exit statuses of the contract.
 enum ExitStatus { ExitSuccess = 0, ExitFailure = 1, ExitUsage = 2, ExitNotAuthorized = 4 };
@@ -35,8 +33,6 @@ public:
     // A Manager method call that may ask polkit, interactively unless --no-ask-password.
     sdbus::MethodCall mutatingCall(const std::string& method);
     sdbus::MethodReply send(const sdbus::MethodCall& call);
-    // Everything the listings show, in one round trip.
-    ManagedObjects managedObjects();
 
     // Waits for the job to end, with a progress bar when wanted, printing its log
     // lines; Ctrl-C cancels it. Returns the exit status: for a command's job

@@ -320,8 +320,8 @@ CommandLine parseCommandLine(const std::vector<std::string>& arguments, bool std
         throw UsageError("No verb given; see 'bredmachine --help'.");
     const auto& verb = *line.verb;
     if (line.arguments.size() < verb.minArgs || line.arguments.size() > verb.maxArgs)
-        throw UsageError(std::string("Usage: bredmachine ") + verb.name + (*verb.arguments ? " " : "") +
-                         verb.arguments + seeHelp(&verb));
+        throw UsageError(std::string("Wrong number of arguments for '") + verb.name + "': bredmachine " + verb.name +
+                         (*verb.arguments ? " " : "") + verb.arguments + seeHelp(&verb));
     return line;
 }
 

@@ -32,6 +32,7 @@ int run(int argc, char** argv)
                              "' hands this terminal's file descriptors to the daemon, and descriptors cannot cross "
                              "an SSH connection; run it on the host itself: ssh -t " +
                              line.global.host + " bredmachine " + line.verb->name + " ...");
+        checkCommandLine(line);
     } catch (const UsageError& error) {
         std::cerr << error.what() << "\n";
         return ExitUsage;

@@ -71,17 +71,13 @@ T property(const Properties& properties, const std::string& name, T fallback = {
 
 std::string osName(const Properties& machine)
 {
-    auto osRelease = property<std::map<std::string, std::string>>(machine, "OSRelease");
-    for (const char* key : {"PRETTY_NAME", "NAME", "ID"})
-        if (auto it = osRelease.find(key); it != osRelease.end() && !it->second.empty())
-            return it->second;
-    return "-";
+    return osDisplayName(property<std::map<std::string, std::string>>(machine, "OSRelease"));
 }
 
 std::string diskUsageText(const Properties& machine)
 {
     auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
-    return bytes == unknownDiskUsage ? "-" : formatBytes(bytes);
+    return bytes == unknownDiskUsage ? "not measured yet (being measured now)" : formatBytes(bytes);
 }
 
 std::string formatTimestamp(std::uint64_t usec)
@@ -138,6 +134,30 @@ int parseSignal(const std::string& text)
     throw UsageError("'" + text + "' is not a signal; give a name such as SIGTERM or KILL, or a number.");
 }
 
+std::uint32_t parseJobId(const std::string& text)
+{
+    try {
+        std::size_t used = 0;
+        unsigned long value = std::stoul(text, &used);
+        if (used == text.size() && value != 0 && value <= UINT32_MAX && text[0] != '-')
+            return static_cast<std::uint32_t>(value);
+    } catch (const std::logic_error&) {
+    }
+    throw UsageError("'" + text + "' is not a job id; 'bredmachine jobs' lists them.");
+}
+
+// "[USER@]NAME": the user (default root) and the machine.
+std::pair<std::string, std::string> splitUserAtMachine(const std::string& text)
+{
+    auto at = text.rfind('@');
+    std::string user = at == std::string::npos || at == 0 ? "root" : text.substr(0, at);
+    std::string machine = at == std::string::npos ? text : text.substr(at + 1);
+    requireMachineName(machine);
+    if (!isValidUserName(user))
+        throw UsageError("'" + user + "' is not a valid user name.");
+    return {user, machine};
+}
+
 class Verbs {
 public:
     Verbs(BusClient& bus, const CommandLine& line, const Output& output) :
@@ -186,26 +206,25 @@ private:
     int list()
     {
         const bool withSize = line_.has("size");
-        std::vector<std::pair<std::string, Properties>> machines;
-        for (auto& [path, interfaces] : bus_.managedObjects())
-            if (auto it = interfaces.find(dbus::InterfaceName{bus::machineInterface}); it != interfaces.end())
-                machines.emplace_back(path, std::move(it->second));
-        std::sort(machines.begin(), machines.end(), [](const auto& a, const auto& b) {
-            return property<std::string>(a.second, "Name") < property<std::string>(b.second, "Name");
-        });
+        // One call, with exactly what the listing shows (as machinectl's ListImages).
+        std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, std::uint64_t,
+                                  sdbus::ObjectPath>>
+            machines;
+        bus_.manager().raw()
+            .callMethod("ListMachinesEx")
+            .onInterface(bus::managerInterface)
+            .withArguments(withSize ? bus::listMachinesMeasureDiskUsage : std::uint64_t(0))
+            .storeResultsTo(machines);
+        std::sort(machines.begin(), machines.end(),
+                  [](const auto& a, const auto& b) { return a.template get<0>() < b.template get<0>(); });
         if (output_.json()) {
             Json out = Json::array();
-            for (const auto& [path, machine] : machines) {
-                Json entry{{"name", property<std::string>(machine, "Name")},
-                           {"class", property<std::string>(machine, "Class")},
-                           {"state", property<std::string>(machine, "State")},
-                           {"os", osName(machine)},
-                           {"architecture", property<std::string>(machine, "Architecture")},
-                           {"path", path}};
-                if (withSize) {
-                    auto bytes = property<std::uint64_t>(machine, "DiskUsage", unknownDiskUsage);
-                    entry["disk_usage"] = bytes == unknownDiskUsage ? Json(nullptr) : Json(bytes);
-                }
+            for (const auto& machine : machines) {
+                Json entry{{"name", machine.get<0>()},         {"class", machine.get<1>()},
+                           {"state", machine.get<2>()},        {"os", machine.get<3>()},
+                           {"architecture", machine.get<4>()}, {"path", std::string(machine.get<6>())}};
+                if (withSize)
+                    entry["disk_usage"] = machine.get<5>() == unknownDiskUsage ? Json(nullptr) : Json(machine.get<5>());
                 out.push_back(std::move(entry));
             }
             output_.printJson(out);
@@ -215,13 +234,11 @@ private:
         std::vector<std::vector<std::string>> rows{{"NAME", "CLASS", "STATE", "OS", "ARCH"}};
         if (withSize)
             rows[0].push_back("DISK");
-        for (const auto& [path, machine] : machines) {
-            auto arch = property<std::string>(machine, "Architecture");
-            rows.push_back({property<std::string>(machine, "Name"), property<std::string>(machine, "Class"),
-                            colourState(property<std::string>(machine, "State"), colour), osName(machine),
-                            arch.empty() ? "-" : arch});
+        for (const auto& machine : machines) {
+            rows.push_back({machine.get<0>(), machine.get<1>(), colourState(machine.get<2>(), colour),
+                            machine.get<3>(), machine.get<4>().empty() ? "-" : machine.get<4>()});
             if (withSize)
-                rows.back().push_back(diskUsageText(machine));
+                rows.back().push_back(machine.get<5>() == unknownDiskUsage ? "-" : formatBytes(machine.get<5>()));
         }
         output_.printTable(rows,
                            std::to_string(machines.size()) + (machines.size() == 1 ? " machine" : " machines") +
@@ -246,8 +263,6 @@ private:
 
     int status()
     {
-        for (const auto& name : args_)
-            requireMachineName(name);
         bool first = true;
         for (const auto& name : args_) {
             auto properties = machineProperties(name);
@@ -396,13 +411,15 @@ private:
 
     int jobs()
     {
+        // Jobs are few (the daemon caps them): their list, then each one's properties.
         std::vector<Properties> jobs;
-        for (auto& [path, interfaces] : bus_.managedObjects())
-            if (auto it = interfaces.find(dbus::InterfaceName{bus::jobInterface}); it != interfaces.end())
-                jobs.push_back(std::move(it->second));
-        std::sort(jobs.begin(), jobs.end(), [](const Properties& a, const Properties& b) {
-            return property<std::uint32_t>(a, "Id") < property<std::uint32_t>(b, "Id");
-        });
+        for (const auto& job : bus_.manager().ListJobs()) {
+            try {
+                jobs.push_back(JobProxy(bus_.connection(), job.get<4>()).GetAll(bus::jobInterface));
+            } catch (const sdbus::Error&) {
+                // ended since the listing
+            }
+        }
         if (output_.json()) {
             Json out = Json::array();
             for (const auto& job : jobs) {
@@ -468,16 +485,7 @@ private:
 
     int cancel()
     {
-        std::uint32_t id = 0;
-        try {
-            std::size_t used = 0;
-            unsigned long value = std::stoul(args_[0], &used);
-            if (used != args_[0].size() || value == 0 || value > UINT32_MAX)
-                throw std::invalid_argument("id");
-            id = static_cast<std::uint32_t>(value);
-        } catch (const std::logic_error&) {
-            throw UsageError("'" + args_[0] + "' is not a job id; 'bredmachine jobs' lists them.");
-        }
+        std::uint32_t id = parseJobId(args_[0]);
         JobProxy job(bus_.connection(), bus::jobPath(id));
         try {
             job.Cancel();
@@ -506,12 +514,7 @@ private:
 
     int createTemplate()
     {
-        requireMachineName(args_[0]);
         std::string distro = line_.value("distro"), url = line_.value("url");
-        if (distro.empty() == url.empty())
-            throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
-        if (!url.empty() && line_.has("arch"))
-            throw UsageError("--arch goes with --distro; a URL names one archive.");
         auto options = archiveOptions();
         if (line_.has("arch"))
             options["arch"] = sdbus::Variant{line_.value("arch")};
@@ -522,7 +525,6 @@ private:
 
     int importTemplate()
     {
-        requireMachineName(args_[0]);
         // We open the file, so a file only the caller can read works too.
         UniqueFd file(args_[1] == "-" ? dup(STDIN_FILENO)
                                       : open(args_[1].c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY));
@@ -537,8 +539,6 @@ private:
 
     int clone()
     {
-        requireMachineName(args_[0]);
-        requireMachineName(args_[1]);
         OptionMap options;
         if (line_.has("template"))
             options["template"] = sdbus::Variant{true};
@@ -551,7 +551,6 @@ private:
 
     int convert()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (auto extras = commaList(line_.values("with")); !extras.empty())
             options["extras"] = sdbus::Variant{extras};
@@ -563,7 +562,6 @@ private:
 
     int start()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Start");
         call << args_[0] << OptionMap{};
         return followJob(bus_.send(call));
@@ -572,7 +570,6 @@ private:
     // stop, poweroff (the same) and terminate (stop --force).
     int stop()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.has("force") || std::string(line_.verb->name) == "terminate")
             options["force"] = sdbus::Variant{true};
@@ -583,7 +580,6 @@ private:
 
     int reboot()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Reboot");
         call << args_[0];
         bus_.send(call);
@@ -592,10 +588,7 @@ private:
 
     int kill()
     {
-        requireMachineName(args_[0]);
         std::string whom = line_.has("kill-whom") ? line_.value("kill-whom") : "all";
-        if (whom != "all" && whom != "leader")
-            throw UsageError("--kill-whom takes all or leader, not '" + whom + "'.");
         int signal = line_.has("signal") ? parseSignal(line_.value("signal")) : SIGTERM;
         auto call = bus_.mutatingCall("Kill");
         call << args_[0] << whom << std::int32_t(signal);
@@ -608,7 +601,6 @@ private:
 
     int simpleCall(const std::string& method)
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall(method);
         call << args_[0];
         bus_.send(call);
@@ -617,7 +609,6 @@ private:
 
     int bind()
     {
-        requireMachineName(args_[0]);
         // SOURCE[:DEST], as systemd-nspawn --bind= takes it.
         auto colon = args_[1].find(':');
         std::string source = args_[1].substr(0, colon);
@@ -635,7 +626,6 @@ private:
 
     int unbind()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Unbind");
         call << args_[0] << args_[1];
         bus_.send(call);
@@ -644,7 +634,6 @@ private:
 
     int network()
     {
-        requireMachineName(args_[0]);
         std::vector<std::string> modes;
         for (const char* mode : {"host", "veth", "bridge"})
             if (line_.has(mode))
@@ -667,7 +656,6 @@ private:
 
     int addUser()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.value("password-hash") == "-") {
             // From stdin, so the hash is on no command line, not even ours.
@@ -692,7 +680,6 @@ private:
     // run NAME [--] CMD...
     int runInside()
     {
-        requireMachineName(args_[0]);
         OptionMap options;
         if (line_.has("user"))
             options["user"] = sdbus::Variant{line_.value("user")};
@@ -707,12 +694,7 @@ private:
     // shell [USER@]NAME [CMD...]: USER's login shell, or CMD in USER's home.
     int shell()
     {
-        auto at = args_[0].rfind('@');
-        std::string user = at == std::string::npos || at == 0 ? "root" : args_[0].substr(0, at);
-        std::string machine = at == std::string::npos ? args_[0] : args_[0].substr(at + 1);
-        requireMachineName(machine);
-        if (!isValidUserName(user))
-            throw UsageError("'" + user + "' is not a valid user name.");
+        auto [user, machine] = splitUserAtMachine(args_[0]);
         Arguments command{"/bin/sh", "-c"};
         if (args_.size() == 1) {
             command.push_back("cd \"$HOME\" 2>/dev/null; exec \"${SHELL:-/bin/sh}\" -l");
@@ -735,7 +717,6 @@ private:
 
     int login()
     {
-        requireMachineName(args_[0]);
         if (!isatty(STDIN_FILENO))
             throw UsageError("login needs a terminal to ask for a user and password on; 'bredmachine shell' and "
                              "'run' take their input from anywhere.");
@@ -789,7 +770,6 @@ private:
 
     int remove()
     {
-        requireMachineName(args_[0]);
         auto call = bus_.mutatingCall("Remove");
         call << args_[0];
         return followJob(bus_.send(call));
@@ -797,8 +777,6 @@ private:
 
     int rename()
     {
-        requireMachineName(args_[0]);
-        requireMachineName(args_[1]);
         auto call = bus_.mutatingCall("Rename");
         call << args_[0] << args_[1];
         bus_.send(call);
@@ -825,6 +803,34 @@ private:
 };
 
 } // namespace
+
+void checkCommandLine(const CommandLine& line)
+{
+    const std::string verb = line.verb->name;
+    const auto& arguments = line.arguments;
+    if (verb == "cancel") {
+        parseJobId(arguments[0]);
+    } else if (verb == "shell") {
+        splitUserAtMachine(arguments[0]);
+    } else if (verb == "status" || verb == "clone" || verb == "rename") {
+        for (const auto& name : arguments)
+            requireMachineName(name);
+    } else if (!arguments.empty()) {
+        requireMachineName(arguments[0]);
+    }
+    if (verb == "create-template") {
+        if (line.has("distro") == line.has("url"))
+            throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
+        if (line.has("url") && line.has("arch"))
+            throw UsageError("--arch goes with --distro; a URL names one archive.");
+    }
+    if (verb == "kill") {
+        if (line.has("signal"))
+            parseSignal(line.value("signal"));
+        if (auto whom = line.value("kill-whom"); line.has("kill-whom") && whom != "all" && whom != "leader")
+            throw UsageError("--kill-whom takes all or leader, not '" + whom + "'.");
+    }
+}
 
 int runVerb(BusClient& bus, const CommandLine& line, const Output& output)
 {

@@ -8,6 +8,10 @@
 
 namespace bred::client {
 
+// The checks of the arguments that need no daemon: names, ids, signals,
+// options that go together. Throws UsageError.
+void checkCommandLine(const CommandLine& line);
+
 // Runs the verb of `line`; returns the exit status.
 int runVerb(BusClient& bus, const CommandLine& line, const Output& output);
 

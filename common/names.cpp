@@ -123,4 +123,12 @@ bool isEnvironmentAssignment(std::string_view assignment)
            !hasControlCharacter(assignment.substr(equals + 1));
 }
 
+std::string osDisplayName(const std::map<std::string, std::string>& osRelease)
+{
+    for (const char* key : {"PRETTY_NAME", "NAME", "ID"})
+        if (auto it = osRelease.find(key); it != osRelease.end() && !it->second.empty())
+            return it->second;
+    return "-";
+}
+
 } // namespace bred

@@ -1,6 +1,8 @@
 // Validation of the names the contract constrains.
 #pragma once
 
+#include <map>
+#include <string>
 #include <string_view>
 
 namespace bred {
@@ -8,6 +10,10 @@ namespace bred {
 // A machine name is a valid hostname, as `systemd-nspawn --machine=` requires:
 // 1..64 of [A-Za-z0-9.-], dot-separated non-empty labels not starting or ending with '-'.
 bool isValidMachineName(std::string_view name);
+
+// What to call an operating system, from its os-release fields: PRETTY_NAME,
+// else NAME, else ID; "-" when it has none of them.
+std::string osDisplayName(const std::map<std::string, std::string>& osRelease);
 
 // A user name inside a container: letter or '_' first, then letters, digits, '_', '-';
 // at most 31 characters; not all digits.

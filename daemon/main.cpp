@@ -143,6 +143,8 @@ int main(int argc, char** argv)
         bred::ManagerObject manager(*bus, config, store, machines, jobs, jobRegistry, polkit, units);
         // Enabled follows the unit files, also when a person runs systemctl enable or disable.
         units.onUnitFilesChanged([&machines] { machines.refreshAll(); });
+        // A job may have changed the machine's tree: measure it again.
+        jobRegistry.onJobEnded([&machines](const std::string& machine) { machines.measureDiskUsage(machine); });
         machines.refreshAll();
 
         bus->requestName(bred::dbus::ServiceName{bred::bus::serviceName});

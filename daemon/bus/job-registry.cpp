@@ -130,6 +130,13 @@ void JobRegistry::finish(std::uint32_t id)
             logCurrentError(fmt::format("Finishing job {}", id));
         }
     }
+    if (jobEnded_) {
+        try {
+            jobEnded_(job->machine());
+        } catch (...) {
+            logCurrentError(fmt::format("Finishing job {}", id));
+        }
+    }
 
     auto progress = job->progress();
     auto failure = job->failure();

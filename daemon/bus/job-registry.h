@@ -24,6 +24,8 @@ public:
     ~JobRegistry();
 
     void setAnnouncers(JobNewAnnouncer onNew, JobRemovedAnnouncer onRemoved);
+    // Calls `ended` on the loop with the job's Machine after each job's onFinished, before JobRemoved.
+    void onJobEnded(std::function<void(const std::string& machine)> ended) { jobEnded_ = std::move(ended); }
 
     // Exports the admitted job and starts its work on a thread of its own.
     // `onFinished` runs on the loop after the work ends and before JobRemoved.
@@ -56,6 +58,7 @@ private:
     PolkitAuthority& polkit_;
     JobNewAnnouncer onNew_;
     JobRemovedAnnouncer onRemoved_;
+    std::function<void(const std::string&)> jobEnded_;
     std::map<std::uint32_t, Entry> entries_;
 };
 

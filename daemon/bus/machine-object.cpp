@@ -7,18 +7,28 @@
 
 namespace bred {
 
-MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view) :
+namespace {
+
+// A measurement older than this is taken again when DiskUsage is read.
+constexpr std::chrono::seconds diskUsageMaxAge{60};
+
+} // namespace
+
+MachineObject::MachineObject(sdbus::IConnection& bus, MachineView view, std::function<void()> wantDiskUsage) :
     AdaptorInterfaces(bus, sdbus::ObjectPath{bus::machinePath(view.info.name)}),
-    view_(std::move(view))
+    view_(std::move(view)),
+    wantDiskUsage_(std::move(wantDiskUsage))
 {
     BRED_ASSERT_ON_LOOP_THREAD();
     registerAdaptor();
+    announcing_ = true;
     try {
         emitInterfacesAddedSignal({dbus::InterfaceName{bus::machineInterface}});
     } catch (...) {
         // The object is there for whoever asks; only this announcement is lost.
         logCurrentError("Announcing machine " + view_.info.name);
     }
+    announcing_ = false;
 }
 
 MachineObject::~MachineObject()
@@ -65,6 +75,33 @@ void MachineObject::update(MachineView view)
         logCurrentError("Signalling the changes of machine " + view_.info.name);
     }
 }
+
+void MachineObject::setDiskUsage(std::uint64_t bytes)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    diskUsageMeasuredAt_ = std::chrono::steady_clock::now();
+    if (bytes == diskUsage_)
+        return;
+    diskUsage_ = bytes;
+    try {
+        emitPropertiesChangedSignal(dbus::InterfaceName{bus::machineInterface}, {dbus::PropertyName{"DiskUsage"}});
+    } catch (...) {
+        logCurrentError("Signalling the disk usage of machine " + view_.info.name);
+    }
+}
+
+std::uint64_t MachineObject::diskUsage(bool measureIfStale)
+{
+    // The walk runs elsewhere (DiskUsageMeter); this read gets the value as it is.
+    if (measureIfStale &&
+        (!diskUsageMeasuredAt_ || std::chrono::steady_clock::now() - *diskUsageMeasuredAt_ > diskUsageMaxAge))
+        wantDiskUsage_();
+    return diskUsage_;
+}
+
+// InterfacesAdded reads every property too, but nobody asked: discovering a
+// thousand machines walks none of them.
+uint64_t MachineObject::DiskUsage() { return diskUsage(!announcing_); }
 
 std::string MachineObject::Name() { return escapeInvalidUtf8(view_.info.name); }
 

@@ -7,6 +7,10 @@
 
 #include "sdbus-compat.h"
 
+#include <chrono>
+#include <functional>
+#include <optional>
+
 namespace bred {
 
 struct MachineView {
@@ -18,12 +22,18 @@ struct MachineView {
 class MachineObject final : public sdbus::AdaptorInterfaces<org::bredos::machine1::Machine_adaptor,
                                                             sdbus::ManagedObject_adaptor, sdbus::Properties_adaptor> {
 public:
-    MachineObject(sdbus::IConnection& bus, MachineView view);
+    // `wantDiskUsage` is called when DiskUsage is read and its value is unknown or stale.
+    MachineObject(sdbus::IConnection& bus, MachineView view, std::function<void()> wantDiskUsage);
     ~MachineObject();
 
     const MachineView& view() const { return view_; }
     // Takes the new view and signals the properties that changed.
     void update(MachineView view);
+    // Takes a new measurement of the tree's disk usage, signalled when it changed.
+    void setDiskUsage(std::uint64_t bytes);
+    // The last measurement (UINT64_MAX: none yet); with `measureIfStale`, a
+    // value unknown or older than a minute is measured again, off the loop.
+    std::uint64_t diskUsage(bool measureIfStale);
 
 private:
     // Every string property passes escapeInvalidUtf8(): os-release, the host0 file and settings come from
@@ -40,8 +50,14 @@ private:
     std::map<std::string, std::string> OSRelease() override;
     std::string Architecture() override;
     uint64_t CreationTimestamp() override { return view_.info.creationTimestamp; }
+    uint64_t DiskUsage() override;
 
     MachineView view_;
+    std::function<void()> wantDiskUsage_;
+    // UINT64_MAX until the first measurement, as systemd gives counters it does not know.
+    std::uint64_t diskUsage_ = UINT64_MAX;
+    std::optional<std::chrono::steady_clock::time_point> diskUsageMeasuredAt_;
+    bool announcing_ = false; // emitting InterfacesAdded, which reads DiskUsage without a caller
 };
 
 } // namespace bred

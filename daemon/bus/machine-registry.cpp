@@ -19,6 +19,12 @@ MachineRegistry::MachineRegistry(sdbus::IConnection& bus, EventLoop& loop, Machi
 {
     loop_.watchFd(directoryWatcher_.fd(), POLLIN, [this](short) { onDirectoryEvents(); });
     machinedWatcher_ = std::make_unique<MachinedWatcher>(bus, [this](const std::string& name) { refresh(name); });
+    diskUsageMeter_ =
+        std::make_unique<DiskUsageMeter>([this](DiskUsageMeter::Task task) { loop_.post(std::move(task)); },
+                                         [this](const std::string& name, std::uint64_t bytes) {
+                                             if (auto it = objects_.find(name); it != objects_.end())
+                                                 it->second->setDiskUsage(bytes);
+                                         });
 }
 
 MachineRegistry::~MachineRegistry() { loop_.unwatchFd(directoryWatcher_.fd()); }
@@ -75,7 +81,7 @@ try {
         return;
     }
     spdlog::info("Machine {} found ({})", name, machineClassName(view.info.machineClass));
-    objects_[name] = std::make_unique<MachineObject>(bus_, std::move(view));
+    objects_[name] = std::make_unique<MachineObject>(bus_, std::move(view), [this, name] { measureDiskUsage(name); });
     if (onNew_)
         onNew_(name, bus::machinePath(name));
 } catch (...) {
@@ -105,6 +111,19 @@ void MachineRegistry::setRunState(const std::string& name, std::optional<std::st
     else
         runStates_.erase(name);
     refresh(name);
+}
+
+std::uint64_t MachineRegistry::diskUsage(const std::string& name, bool measureIfStale)
+{
+    auto it = objects_.find(name);
+    return it == objects_.end() ? UINT64_MAX : it->second->diskUsage(measureIfStale);
+}
+
+void MachineRegistry::measureDiskUsage(const std::string& name)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    if (auto it = objects_.find(name); it != objects_.end())
+        diskUsageMeter_->request(name, it->second->view().info.directory);
 }
 
 bool MachineRegistry::isRunning(const std::string& name) const

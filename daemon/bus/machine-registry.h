@@ -3,6 +3,7 @@
 #pragma once
 
 #include "directory-watcher.h"
+#include "disk-usage-meter.h"
 #include "machine-object.h"
 #include "machine-store.h"
 #include "machined-watcher.h"
@@ -39,6 +40,10 @@ public:
     // says so ("starting", "stopping", "failed"); nullopt goes back to what
     // systemd-machined says.
     void setRunState(const std::string& name, std::optional<std::string> state);
+    // Queues a measurement of the machine's disk usage; its object signals the result.
+    void measureDiskUsage(const std::string& name);
+    // As MachineObject::diskUsage(); UINT64_MAX for no such machine.
+    std::uint64_t diskUsage(const std::string& name, bool measureIfStale);
 
 private:
     void onDirectoryEvents();
@@ -51,6 +56,8 @@ private:
     Announcer onNew_, onRemoved_;
     std::map<std::string, std::unique_ptr<MachineObject>> objects_;
     std::map<std::string, std::string> runStates_;
+    // Last: its worker, which posts to the objects, stops before they go.
+    std::unique_ptr<DiskUsageMeter> diskUsageMeter_;
 };
 
 } // namespace bred

@@ -14,6 +14,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
+#include <csignal>
 #include <syslog.h>
 
 namespace bred {
@@ -141,6 +142,28 @@ try {
     return list;
 } catch (...) {
     throw toDbusError(currentError("ListMachines"));
+}
+
+std::vector<
+    sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
+ManagerObject::ListMachinesEx(const uint64_t& flags)
+try {
+    if (flags & ~bus::listMachinesMeasureDiskUsage)
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("ListMachinesEx takes the flags 0 or 1 (measure disk usage), not {}.", flags));
+    std::vector<
+        sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t, sdbus::ObjectPath>>
+        list;
+    for (const MachineView* machine : machines_.list()) {
+        const auto& info = machine->info;
+        list.emplace_back(info.name, std::string(machineClassName(info.machineClass)), machine->state,
+                          escapeInvalidUtf8(osDisplayName(info.osRelease)), escapeInvalidUtf8(info.architecture),
+                          machines_.diskUsage(info.name, flags & bus::listMachinesMeasureDiskUsage),
+                          sdbus::ObjectPath(bus::machinePath(info.name)));
+    }
+    return list;
+} catch (...) {
+    throw toDbusError(currentError("ListMachinesEx"));
 }
 
 sdbus::ObjectPath ManagerObject::GetMachine(const std::string& name)
@@ -381,6 +404,51 @@ try {
                   });
 } catch (...) {
     throw toDbusError(currentError("Disable"));
+}
+
+void ManagerObject::killMachine(const DoneReply& reply, const std::string& name, const std::string& whom, int signal)
+{
+    machines_.machined().killMachine(
+        name, whom, signal, [reply, name](std::optional<std::pair<std::string, std::string>> error) {
+            if (!error)
+                return reply->returnResults();
+            if (error->first == "org.freedesktop.machine1.NoSuchMachine")
+                return replyError(*reply, refusal::notRunning(name));
+            replyError(*reply, Error(ErrorCode::Failed, fmt::format("systemd-machined did not signal machine '{}': {}",
+                                                                    name, error->second)));
+        });
+}
+
+void ManagerObject::Reboot(sdbus::Result<>&& result, std::string name)
+try {
+    auto request = prepared(result, [&] { return checked(parseMachine(name), checkReboot, machineState_); });
+    if (!request)
+        return;
+    authorizeThen(std::move(result), "manage", {{"machine", name}, {"verb", "reboot"}},
+                  [this, name, request = *request](const DoneReply& reply, const Caller&) {
+                      checkReboot(request, machineState_);
+                      spdlog::info("Rebooting machine {}", name);
+                      // As machinectl reboot: systemd as the container's init reboots on SIGINT.
+                      killMachine(reply, name, "leader", SIGINT);
+                  });
+} catch (...) {
+    throw toDbusError(currentError("Reboot"));
+}
+
+void ManagerObject::Kill(sdbus::Result<>&& result, std::string name, std::string whom, int32_t signal)
+try {
+    auto request = prepared(result, [&] { return checked(parseKill(name, whom, signal), checkKill, machineState_); });
+    if (!request)
+        return;
+    authorizeThen(std::move(result), "manage",
+                  {{"machine", name}, {"verb", "kill"}, {"whom", whom}, {"signal", std::to_string(signal)}},
+                  [this, request = *request](const DoneReply& reply, const Caller&) {
+                      checkKill(request, machineState_);
+                      spdlog::info("Sending signal {} to {} of machine {}", request.signal, request.whom, request.name);
+                      killMachine(reply, request.name, request.whom, request.signal);
+                  });
+} catch (...) {
+    throw toDbusError(currentError("Kill"));
 }
 
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,

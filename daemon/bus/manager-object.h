@@ -34,6 +34,9 @@ private:
     using DoneReply = std::shared_ptr<sdbus::Result<>>;
 
     std::vector<sdbus::Struct<std::string, std::string, std::string, sdbus::ObjectPath>> ListMachines() override;
+    std::vector<sdbus::Struct<std::string, std::string, std::string, std::string, std::string, uint64_t,
+                              sdbus::ObjectPath>>
+    ListMachinesEx(const uint64_t& flags) override;
     sdbus::ObjectPath GetMachine(const std::string& name) override;
     std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ListJobs() override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ListDistributions() override;
@@ -53,6 +56,8 @@ private:
               std::map<std::string, sdbus::Variant> options) override;
     void Enable(sdbus::Result<>&& result, std::string name) override;
     void Disable(sdbus::Result<>&& result, std::string name) override;
+    void Reboot(sdbus::Result<>&& result, std::string name) override;
+    void Kill(sdbus::Result<>&& result, std::string name, std::string whom, int32_t signal) override;
     void Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
               std::map<std::string, sdbus::Variant> options) override;
     void Unbind(sdbus::Result<>&& result, std::string name, std::string destination) override;
@@ -75,6 +80,8 @@ private:
                        Work work);
     // The machine named `name` after validating the name; throws InvalidName / NoSuchMachine.
     const MachineView& existingMachine(const std::string& name) const;
+    // machined's KillMachine for Reboot and Kill, then the reply; a machine machined no longer knows has stopped.
+    void killMachine(const DoneReply& reply, const std::string& name, const std::string& whom, int signal);
     // Reads the machine again from disk, before checks that depend on whether it is a template.
     void refreshReadOnlyFlag(const std::string& name) const;
 

@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <fmt/format.h>
 #include <sys/stat.h>
@@ -246,6 +247,37 @@ StopRequest parseStop(const std::string& name, OptionMap options)
 }
 
 void checkStop(const StopRequest& request, const MachineStateView& state)
+{
+    existingMachine(request.name, state);
+    if (!state.isRunning(request.name))
+        throw refusal::notRunning(request.name);
+}
+
+void checkReboot(const MachineRequest& request, const MachineStateView& state)
+{
+    existingMachine(request.name, state);
+    if (!state.isRunning(request.name))
+        throw refusal::notRunning(request.name);
+    if (state.isHeld(request.name))
+        throw machineBusy(request.name);
+}
+
+KillRequest parseKill(const std::string& name, const std::string& whom, int signal)
+{
+    checkMachineName(name);
+    if (whom != "leader" && whom != "all")
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("'{}' is not whom to signal: use 'leader' (the container's init) or 'all' (every "
+                                "process of the container).",
+                                whom));
+    if (signal < 1 || signal > SIGRTMAX)
+        throw Error(
+            ErrorCode::InvalidArgs,
+            fmt::format("{} is not a signal number: use 1 to {} (for example 15 for SIGTERM).", signal, SIGRTMAX));
+    return KillRequest{name, whom, signal};
+}
+
+void checkKill(const KillRequest& request, const MachineStateView& state)
 {
     existingMachine(request.name, state);
     if (!state.isRunning(request.name))

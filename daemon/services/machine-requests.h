@@ -87,6 +87,19 @@ struct StopRequest {
 StopRequest parseStop(const std::string& name, OptionMap options);
 void checkStop(const StopRequest& request, const MachineStateView& state);
 
+// Reboot: the machine must run, and no job may hold it.
+void checkReboot(const MachineRequest& request, const MachineStateView& state);
+
+struct KillRequest {
+    std::string name;
+    std::string whom; // "leader" or "all"
+    int signal = 0;
+};
+// Throws InvalidArgs unless `whom` is "leader" or "all" and `signal` is 1 to SIGRTMAX.
+KillRequest parseKill(const std::string& name, const std::string& whom, int signal);
+// The machine must run; a job holding it does not matter (Kill ends a hung start or stop).
+void checkKill(const KillRequest& request, const MachineStateView& state);
+
 MachineRequest parseMachine(const std::string& name);
 // The tree the boot unit is to start.
 std::filesystem::path checkEnable(const MachineRequest& request, const MachineStateView& state);

@@ -67,6 +67,21 @@ void MachinedWatcher::bindMount(const std::string& name, const std::string& sour
         });
 }
 
+void MachinedWatcher::killMachine(const std::string& name, const std::string& whom, int signal, CallDone done)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    done = loggingFailures("After a machined call", std::move(done));
+    manager_->callMethodAsync("KillMachine")
+        .onInterface(machinedManagerInterface)
+        .withArguments(name, whom, std::int32_t(signal))
+        .uponReplyInvoke([done](dbus::CallError error) {
+            if (error)
+                done(std::pair<std::string, std::string>(error->getName(), error->getMessage()));
+            else
+                done(std::nullopt);
+        });
+}
+
 void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
 {
     BRED_ASSERT_ON_LOOP_THREAD();

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 namespace sdbus {
 class IConnection;
@@ -27,6 +28,13 @@ public:
     // machined's BindMountMachine: the bind appears in the running container at once.
     void bindMount(const std::string& name, const std::string& source, const std::string& destination, bool readOnly,
                    bool makeDestination, std::function<void(std::optional<std::string> error)> done);
+
+    // machined's KillMachine: `signal` to the container's init ("leader") or to every process of its unit
+    // ("all"). `done` gets nullopt, or the error's D-Bus name and message. machined rather than systemd's
+    // KillUnit: only machined knows the leader (the container's PID 1; KillUnit's "main" is nspawn itself),
+    // and it finds the unit of every container it registered, whether we, boot or machinectl started it.
+    using CallDone = std::function<void(std::optional<std::pair<std::string, std::string>> error)>;
+    void killMachine(const std::string& name, const std::string& whom, int signal, CallDone done);
 
 private:
     void added(const std::string& name, const std::string& objectPath);

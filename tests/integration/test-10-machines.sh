@@ -58,6 +58,8 @@ test_discovery_and_properties() {
     local created
     created=$(machine_prop disc1 CreationTimestamp)
     [[ $created =~ ^t\ [0-9]+$ ]]
+    # Unknown (UINT64_MAX) until measured in the background: a number either way.
+    [[ $(machine_prop disc1 DiskUsage) =~ ^t\ [0-9]+$ ]]
     assert_eq "$(bus_call GetMachine s disc1)" "o \"$(machine_path disc1)\""
     remove_machine_dirs disc1
     wait_unlisted disc1

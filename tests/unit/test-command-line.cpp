@@ -39,8 +39,8 @@ TEST_CASE("options belong to their verbs")
     CHECK_THAT(usageErrorOf({"list", "--frobnicate"}), ContainsSubstring("Unknown option '--frobnicate' for 'list'"));
     CHECK_THAT(usageErrorOf({"frobnicate"}), ContainsSubstring("Unknown verb 'frobnicate'"));
     CHECK_THAT(usageErrorOf({}), ContainsSubstring("No verb given"));
-    CHECK_THAT(usageErrorOf({"start"}), ContainsSubstring("Usage: bredmachine start NAME"));
-    CHECK_THAT(usageErrorOf({"start", "a", "b"}), ContainsSubstring("Usage: bredmachine start NAME"));
+    CHECK_THAT(usageErrorOf({"start"}), ContainsSubstring("Wrong number of arguments for 'start': bredmachine start NAME"));
+    CHECK_THAT(usageErrorOf({"start", "a", "b"}), ContainsSubstring("Wrong number of arguments for 'start': bredmachine start NAME"));
     CHECK_THAT(usageErrorOf({"create-template", "t", "--distro"}), ContainsSubstring("'--distro' needs a value (ID)"));
     CHECK_THAT(usageErrorOf({"start", "web", "--no-block=yes"}), ContainsSubstring("'--no-block' takes no value"));
 }
@@ -105,7 +105,7 @@ TEST_CASE("run and shell take the command as it is after the machine")
     auto shell = parse({"shell", "carol@web", "id", "-un"});
     CHECK(shell.arguments == std::vector<std::string>{"carol@web", "id", "-un"});
     CHECK(parse({"shell", "web"}).arguments.size() == 1);
-    CHECK_THAT(usageErrorOf({"run", "web"}), ContainsSubstring("Usage: bredmachine run NAME [--] COMMAND"));
+    CHECK_THAT(usageErrorOf({"run", "web"}), ContainsSubstring("Wrong number of arguments for 'run': bredmachine run NAME [--] COMMAND"));
 }
 
 TEST_CASE("--help shows the verb's own help; --version wins over a verb")

@@ -6,6 +6,7 @@
 #include "refusals.h"
 
 #include "catch.h"
+#include <csignal>
 #include <fcntl.h>
 #include <fstream>
 #include <map>
@@ -287,6 +288,36 @@ TEST_CASE("Start, Stop, Enable, Disable")
     CHECK(errorCodeOf([&] { checkEnable(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
     CHECK_NOTHROW(checkDisable(parseMachine("tmpl"), machines));
     CHECK(errorCodeOf([&] { checkDisable(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
+}
+
+TEST_CASE("Reboot and Kill")
+{
+    Machines machines;
+    machines.add("box").add("tmpl", MachineClass::Template);
+    CHECK(errorCodeOf([&] { checkReboot(parseMachine("box"), machines); }) == ErrorCode::NotRunning);
+    CHECK(errorCodeOf([&] { checkReboot(parseMachine("tmpl"), machines); }) == ErrorCode::NotRunning);
+    CHECK(errorCodeOf([&] { checkReboot(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
+    CHECK(errorCodeOf([&] { checkKill(parseKill("box", "all", SIGTERM), machines); }) == ErrorCode::NotRunning);
+    CHECK(errorCodeOf([&] { checkKill(parseKill("none", "all", SIGTERM), machines); }) == ErrorCode::NoSuchMachine);
+    machines.run("box");
+    CHECK_NOTHROW(checkReboot(parseMachine("box"), machines));
+    CHECK_NOTHROW(checkKill(parseKill("box", "leader", SIGKILL), machines));
+    CHECK_NOTHROW(checkKill(parseKill("box", "all", SIGRTMAX), machines));
+    machines.hold("box");
+    CHECK(errorCodeOf([&] { checkReboot(parseMachine("box"), machines); }) == ErrorCode::Busy);
+    // A hung start or stop is what Kill ends.
+    CHECK_NOTHROW(checkKill(parseKill("box", "all", SIGKILL), machines));
+
+    for (int signal : {0, -1, SIGRTMAX + 1, 1 << 30})
+        CHECK(errorCodeOf([&] { parseKill("box", "all", signal); }) == ErrorCode::InvalidArgs);
+    for (const std::string whom : {"", "main", "control", "Leader", "all "})
+        CHECK(errorCodeOf([&] { parseKill("box", whom, SIGTERM); }) == ErrorCode::InvalidArgs);
+    for (const auto& name : hostileNames)
+        CHECK(errorCodeOf([&] { parseKill(name, "all", SIGTERM); }) == ErrorCode::InvalidName);
+    KillRequest request = parseKill("box", "leader", SIGINT);
+    CHECK(request.name == "box");
+    CHECK(request.whom == "leader");
+    CHECK(request.signal == SIGINT);
 }
 
 TEST_CASE("Bind and Unbind")
