@@ -346,10 +346,20 @@ private:
                 .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string("ControlGroup"))
                 .storeResultsTo(controlGroup);
             std::vector<sdbus::Struct<std::string, std::uint32_t, std::string>> found;
-            systemd->callMethod("GetUnitProcesses")
-                .onInterface("org.freedesktop.systemd1.Manager")
-                .withArguments(unit)
-                .storeResultsTo(found);
+            // A process that ends while systemd reads it can fail the call (a container that has just
+            // booted has short-lived ones): the next try sees the cgroups without it.
+            for (int attempt = 1;; ++attempt) {
+                try {
+                    systemd->callMethod("GetUnitProcesses")
+                        .onInterface("org.freedesktop.systemd1.Manager")
+                        .withArguments(unit)
+                        .storeResultsTo(found);
+                    break;
+                } catch (const sdbus::Error&) {
+                    if (attempt == 3)
+                        throw;
+                }
+            }
             std::vector<UnitProcess> processes;
             for (const auto& process : found)
                 processes.push_back({process.get<0>(), process.get<1>(), process.get<2>()});
@@ -357,8 +367,10 @@ private:
             auto lines = drawProcessTree(root, processes, terminalWidth() > 20 ? terminalWidth() - 18 : SIZE_MAX);
             lines.insert(lines.begin(), root);
             return lines;
-        } catch (const sdbus::Error&) {
-            return {}; // stopped meanwhile, or systemd's API out of reach
+        } catch (const sdbus::Error& error) {
+            // Stopped meanwhile, or systemd's API out of reach: the rest of the status still helps.
+            output_.note("The processes of " + unit + " are not shown: " + error.getMessage());
+            return {};
         }
     }
 
