@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdexcept>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -67,6 +68,12 @@ TerminalRelay::TerminalRelay(bool everyStream) : everyStream_(everyStream)
     output_ = isatty(STDOUT_FILENO) || everyStream_ ? STDOUT_FILENO : isatty(STDERR_FILENO) ? STDERR_FILENO : -1;
 }
 
+TerminalRelay::TerminalRelay(UniqueFd containerPty) : master_(std::move(containerPty)), login_(true)
+{
+    copySize(userTerminal(), master_.get());
+    output_ = STDOUT_FILENO;
+}
+
 TerminalRelay::~TerminalRelay()
 {
     if (raw_)
@@ -87,9 +94,11 @@ void TerminalRelay::start(EventLoop& loop)
         loop.watchFd(STDIN_FILENO, POLLIN, [this, &loop](short events) {
             char buffer[4096];
             ssize_t n = read(STDIN_FILENO, buffer, sizeof buffer);
-            if (n > 0)
+            if (n > 0) {
+                if (login_)
+                    countEscapes(buffer, std::size_t(n));
                 writeAll(master_.get(), buffer, std::size_t(n));
-            else if (n == 0 || (events & (POLLHUP | POLLERR))) {
+            } else if (n == 0 || (events & (POLLHUP | POLLERR))) {
                 loop.unwatchFd(STDIN_FILENO); // our input ended; the shell sees no more keys
                 if (!raw_) {
                     // Piped input ended: the end of input a terminal's user types (Ctrl-D).
@@ -99,11 +108,7 @@ void TerminalRelay::start(EventLoop& loop)
             }
         });
     }
-    loop.watchFd(master_.get(), POLLIN, [this, &loop](short events) {
-        copyOutput();
-        if (events & (POLLHUP | POLLERR))
-            loop.unwatchFd(master_.get()); // the shell and everything it started closed the terminal
-    });
+    watchMaster(loop);
     sigset_t signals;
     sigemptyset(&signals);
     sigaddset(&signals, SIGWINCH);
@@ -115,6 +120,44 @@ void TerminalRelay::start(EventLoop& loop)
             while (read(resizeSignals_.get(), &info, sizeof info) == sizeof info) { }
             copySize(userTerminal(), master_.get());
         });
+}
+
+void TerminalRelay::watchMaster(EventLoop& loop)
+{
+    if (!login_) {
+        loop.watchFd(master_.get(), POLLIN, [this, &loop](short events) {
+            copyOutput();
+            if (events & (POLLHUP | POLLERR))
+                loop.unwatchFd(master_.get()); // the shell and everything it started closed the terminal
+        });
+        return;
+    }
+    masterEdges_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    epoll_event interest{};
+    interest.events = EPOLLIN | EPOLLET;
+    if (!masterEdges_ || epoll_ctl(masterEdges_.get(), EPOLL_CTL_ADD, master_.get(), &interest) < 0)
+        throw std::runtime_error(std::string("cannot watch the container's terminal: ") + std::strerror(errno));
+    loop.watchFd(masterEdges_.get(), POLLIN, [this](short) {
+        epoll_event ready[1];
+        while (epoll_wait(masterEdges_.get(), ready, 1, 0) > 0) { }
+        copyOutput(); // until EAGAIN, or EIO while the getty has the terminal hung up
+    });
+}
+
+void TerminalRelay::countEscapes(const char* keys, std::size_t length)
+{
+    constexpr char escapeKey = 0x1d; // ^]
+    const auto now = std::chrono::steady_clock::now();
+    for (std::size_t i = 0; i < length; ++i) {
+        if (keys[i] != escapeKey) {
+            escapes_.clear();
+            continue;
+        }
+        std::erase_if(escapes_, [&](auto pressed) { return now - pressed > std::chrono::seconds(1); });
+        escapes_.push_back(now);
+        if (escapes_.size() >= 3)
+            escaped_ = true;
+    }
 }
 
 void TerminalRelay::copyOutput()
@@ -131,6 +174,8 @@ void TerminalRelay::finish(EventLoop& loop)
     copyOutput();
     loop.unwatchFd(STDIN_FILENO);
     loop.unwatchFd(master_.get());
+    if (masterEdges_)
+        loop.unwatchFd(masterEdges_.get());
     if (resizeSignals_)
         loop.unwatchFd(resizeSignals_.get());
 }

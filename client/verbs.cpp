@@ -14,6 +14,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <fmt/format.h>
 #include <iostream>
 #include <sstream>
 #include <sys/ioctl.h>
@@ -735,12 +736,42 @@ private:
             std::cerr << args_[0] << " is not running; 'bredmachine start " << args_[0] << "' starts it.\n";
             return ExitFailure;
         }
-        OptionMap options;
-        if (const char* term = getenv("TERM"))
-            options["env"] = sdbus::Variant{std::vector<std::string>{std::string("TERM=") + term}};
-        return runWithOurStdio(args_[0], {"/bin/sh", "-c", "exec login"}, options,
-                               line_.global.quiet ? "" : "Connected to " + args_[0] + "; log out to leave.\n",
-                               Terminal::Always);
+        const std::string& machine = args_[0];
+        auto call = bus_.mutatingCall("OpenLogin");
+        call << machine;
+        auto reply = bus_.send(call);
+        sdbus::UnixFd pty;
+        std::string ptyPath;
+        reply >> pty >> ptyPath;
+        sessionThrough(machine, UniqueFd(pty.release()));
+        if (!line_.global.quiet)
+            std::cerr << "\nConnection to machine " << machine << " terminated.\n";
+        return ExitSuccess;
+    }
+
+    // Relays the user's terminal through a login's pty until ^]^]^] or the container stops.
+    void sessionThrough(const std::string& machine, UniqueFd pty)
+    {
+        TerminalRelay relay(std::move(pty));
+        // The session lasts while the container runs: a logout only brings the next prompt.
+        bool stopped = false;
+        auto stateWatch = dbus::addMatch(
+            bus_.connection(),
+            fmt::format("type='signal',sender='{}',path='{}',interface='org.freedesktop.DBus.Properties',"
+                        "member='PropertiesChanged',arg0='{}'",
+                        bus::serviceName, bus::machinePath(machine), bus::machineInterface),
+            [&](dbus::ReceivedMessage message) {
+                std::string interface;
+                std::map<std::string, sdbus::Variant> changed;
+                message >> interface >> changed;
+                if (auto state = changed.find("State"); state != changed.end())
+                    stopped = state->second.get<std::string>() != "running";
+            });
+        if (!line_.global.quiet)
+            std::cerr << "Connected to machine " << machine << ". Press ^] three times within 1s to exit session.\n";
+        relay.start(bus_.loop());
+        bus_.loop().runUntil([&] { return relay.escaped() || stopped; });
+        relay.finish(bus_.loop());
     }
 
     // Runs the command with our stdin, stdout and stderr. Those on a terminal

@@ -450,6 +450,35 @@ try {
     throw toDbusError(currentError("Kill"));
 }
 
+void ManagerObject::OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name)
+try {
+    auto request = prepared(result, [&] { return checked(parseMachine(name), checkOpenLogin, machineState_); });
+    if (!request)
+        return;
+    using LoginReply = std::shared_ptr<sdbus::Result<sdbus::UnixFd, std::string>>;
+    authorizeThen(
+        std::move(result), "shell", {{"machine", name}, {"verb", "login"}},
+        [this, name, request = *request](const LoginReply& reply, const Caller& caller) {
+            checkOpenLogin(request, machineState_);
+            machines_.machined().openLogin(
+                name, [reply, name, caller](UniqueFd master, const std::string& ptyPath,
+                                            std::optional<std::pair<std::string, std::string>> error) {
+                    if (!error) {
+                        spdlog::info("Opened a login on {} of machine {} for uid {}", ptyPath, name, caller.uid);
+                        return reply->returnResults(sdbus::UnixFd(master.release(), sdbus::adopt_fd), ptyPath);
+                    }
+                    if (error->first == "org.freedesktop.machine1.NoSuchMachine")
+                        return replyError(*reply, refusal::notRunning(name));
+                    replyError(*reply, Error(ErrorCode::Failed,
+                                             fmt::format("systemd-machined could not open a login on machine '{}' "
+                                                         "(it needs systemd and D-Bus running inside): {}",
+                                                         name, error->second)));
+                });
+        });
+} catch (...) {
+    throw toDbusError(currentError("OpenLogin"));
+}
+
 void ManagerObject::Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
                          std::map<std::string, sdbus::Variant> options)
 try {

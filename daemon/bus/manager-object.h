@@ -58,6 +58,7 @@ private:
     void Disable(sdbus::Result<>&& result, std::string name) override;
     void Reboot(sdbus::Result<>&& result, std::string name) override;
     void Kill(sdbus::Result<>&& result, std::string name, std::string whom, int32_t signal) override;
+    void OpenLogin(sdbus::Result<sdbus::UnixFd, std::string>&& result, std::string name) override;
     void Bind(sdbus::Result<>&& result, std::string name, std::string source, std::string destination,
               std::map<std::string, sdbus::Variant> options) override;
     void Unbind(sdbus::Result<>&& result, std::string name, std::string destination) override;

@@ -284,6 +284,13 @@ void checkKill(const KillRequest& request, const MachineStateView& state)
         throw refusal::notRunning(request.name);
 }
 
+void checkOpenLogin(const MachineRequest& request, const MachineStateView& state)
+{
+    existingMachine(request.name, state);
+    if (!state.isRunning(request.name))
+        throw refusal::notRunning(request.name);
+}
+
 MachineRequest parseMachine(const std::string& name)
 {
     checkMachineName(name);

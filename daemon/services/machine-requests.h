@@ -100,6 +100,9 @@ KillRequest parseKill(const std::string& name, const std::string& whom, int sign
 // The machine must run; a job holding it does not matter (Kill ends a hung start or stop).
 void checkKill(const KillRequest& request, const MachineStateView& state);
 
+// OpenLogin: the machine must run; a job holding it does not matter (a login does not change it).
+void checkOpenLogin(const MachineRequest& request, const MachineStateView& state);
+
 MachineRequest parseMachine(const std::string& name);
 // The tree the boot unit is to start.
 std::filesystem::path checkEnable(const MachineRequest& request, const MachineStateView& state);

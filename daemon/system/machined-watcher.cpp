@@ -82,6 +82,20 @@ void MachinedWatcher::killMachine(const std::string& name, const std::string& wh
         });
 }
 
+void MachinedWatcher::openLogin(const std::string& name, LoginDone done)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    done = loggingFailures("After a machined call", std::move(done));
+    manager_->callMethodAsync("OpenMachineLogin")
+        .onInterface(machinedManagerInterface)
+        .withArguments(name)
+        .uponReplyInvoke([done](dbus::CallError error, sdbus::UnixFd master, const std::string& ptyPath) {
+            if (error)
+                return done(UniqueFd(), "", std::pair<std::string, std::string>(error->getName(), error->getMessage()));
+            done(UniqueFd(master.release()), ptyPath, std::nullopt);
+        });
+}
+
 void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
 {
     BRED_ASSERT_ON_LOOP_THREAD();

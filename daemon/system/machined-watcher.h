@@ -2,6 +2,8 @@
 // however they were started (by us, at boot, by `machinectl start`).
 #pragma once
 
+#include "unique-fd.h"
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -35,6 +37,14 @@ public:
     // and it finds the unit of every container it registered, whether we, boot or machinectl started it.
     using CallDone = std::function<void(std::optional<std::pair<std::string, std::string>> error)>;
     void killMachine(const std::string& name, const std::string& whom, int signal, CallDone done);
+
+    // machined's OpenMachineLogin: a pty opened inside the container (so a login that reopens its
+    // terminal by name finds it under the container's /dev/pts) with a getty started on it by the
+    // container's systemd. `done` gets the pty's master side and its path inside the container, or
+    // the error's D-Bus name and message.
+    using LoginDone = std::function<void(UniqueFd master, const std::string& ptyPath,
+                                         std::optional<std::pair<std::string, std::string>> error)>;
+    void openLogin(const std::string& name, LoginDone done);
 
 private:
     void added(const std::string& name, const std::string& objectPath);

@@ -290,7 +290,7 @@ TEST_CASE("Start, Stop, Enable, Disable")
     CHECK(errorCodeOf([&] { checkDisable(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
 }
 
-TEST_CASE("Reboot and Kill")
+TEST_CASE("Reboot, Kill and OpenLogin")
 {
     Machines machines;
     machines.add("box").add("tmpl", MachineClass::Template);
@@ -299,7 +299,11 @@ TEST_CASE("Reboot and Kill")
     CHECK(errorCodeOf([&] { checkReboot(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
     CHECK(errorCodeOf([&] { checkKill(parseKill("box", "all", SIGTERM), machines); }) == ErrorCode::NotRunning);
     CHECK(errorCodeOf([&] { checkKill(parseKill("none", "all", SIGTERM), machines); }) == ErrorCode::NoSuchMachine);
+    CHECK(errorCodeOf([&] { checkOpenLogin(parseMachine("box"), machines); }) == ErrorCode::NotRunning);
+    CHECK(errorCodeOf([&] { checkOpenLogin(parseMachine("tmpl"), machines); }) == ErrorCode::NotRunning);
+    CHECK(errorCodeOf([&] { checkOpenLogin(parseMachine("none"), machines); }) == ErrorCode::NoSuchMachine);
     machines.run("box");
+    CHECK_NOTHROW(checkOpenLogin(parseMachine("box"), machines));
     CHECK_NOTHROW(checkReboot(parseMachine("box"), machines));
     CHECK_NOTHROW(checkKill(parseKill("box", "leader", SIGKILL), machines));
     CHECK_NOTHROW(checkKill(parseKill("box", "all", SIGRTMAX), machines));
@@ -307,6 +311,8 @@ TEST_CASE("Reboot and Kill")
     CHECK(errorCodeOf([&] { checkReboot(parseMachine("box"), machines); }) == ErrorCode::Busy);
     // A hung start or stop is what Kill ends.
     CHECK_NOTHROW(checkKill(parseKill("box", "all", SIGKILL), machines));
+    // A login does not change the machine.
+    CHECK_NOTHROW(checkOpenLogin(parseMachine("box"), machines));
 
     for (int signal : {0, -1, SIGRTMAX + 1, 1 << 30})
         CHECK(errorCodeOf([&] { parseKill("box", "all", signal); }) == ErrorCode::InvalidArgs);
