@@ -1,6 +1,7 @@
 #include "bus-client.h"
 
 #include "format.h"
+#include "output.h"
 #include "raw-message.h"
 #include "unique-fd.h"
 
@@ -14,6 +15,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <syslog.h>
 #include <unistd.h>
 
 namespace bred::client {
@@ -54,6 +56,9 @@ BusClient::BusClient(const GlobalOptions& options) :
                            std::uint32_t priority = 0;
                            std::string line;
                            message >> priority >> line;
+                           // A downgrade the user did not ask for (no keyring, no checksum) must stand out.
+                           if (priority <= LOG_WARNING)
+                               line = (colourWanted(STDERR_FILENO) ? "\033[1;33mWarning:\033[0m " : "Warning: ") + line;
                            if (onJobLogLine_)
                                onJobLogLine_(message.getPath(), line);
                            else

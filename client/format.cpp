@@ -115,4 +115,15 @@ std::string formatProgressLine(const ProgressState& state, std::size_t width)
     return "[" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "] " + details;
 }
 
+std::string formatVerification(const std::string& method, const std::string& key)
+{
+    if (method == "signature")
+        return key.empty() ? "signature" : "signature, key " + key;
+    if (method == "checksum")
+        return "checksum only (no signature checked)";
+    if (method == "none")
+        return "none (not verified)";
+    return method;
+}
+
 } // namespace bred::client

@@ -13,6 +13,10 @@ std::string formatBytes(std::uint64_t bytes);
 // "45s", "3min 05s", "2h 10min"
 std::string formatDuration(std::uint64_t seconds);
 
+// A template's Verification and VerificationKey as status shows them:
+// "signature, key 0123...", "checksum only (no signature checked)", "none".
+std::string formatVerification(const std::string& method, const std::string& key);
+
 // Left-aligned columns separated by two spaces; the first row is the header.
 std::string formatTable(const std::vector<std::vector<std::string>>& rows);
 

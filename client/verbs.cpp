@@ -8,6 +8,7 @@
 #include "unique-fd.h"
 
 #include <algorithm>
+#include <chrono>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <csignal>
@@ -16,6 +17,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <iostream>
+#include <optional>
 #include <sstream>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -266,7 +268,7 @@ private:
     {
         bool first = true;
         for (const auto& name : args_) {
-            auto properties = machineProperties(name);
+            auto properties = propertiesWithDiskUsage(name);
             if (output_.json()) {
                 Json out = Json::object();
                 for (const auto& [key, value] : properties)
@@ -280,6 +282,37 @@ private:
             printStatus(name, properties);
         }
         return ExitSuccess;
+    }
+
+    // The machine's properties. Reading DiskUsage starts a measurement when it
+    // is unknown or old: a small tree's takes a moment, so wait up to two
+    // seconds for it to be signalled (subscribed before the read, so it cannot
+    // slip past) rather than show "not measured yet".
+    Properties propertiesWithDiskUsage(const std::string& name)
+    {
+        std::optional<sdbus::Variant> measured;
+        auto diskUsageWatch = dbus::addMatch(
+            bus_.connection(),
+            fmt::format("type='signal',sender='{}',path='{}',interface='org.freedesktop.DBus.Properties',"
+                        "member='PropertiesChanged',arg0='{}'",
+                        bus::serviceName, bus::machinePath(name), bus::machineInterface),
+            [&](dbus::ReceivedMessage message) {
+                std::string interface;
+                std::map<std::string, sdbus::Variant> changed;
+                message >> interface >> changed;
+                if (auto usage = changed.find("DiskUsage"); usage != changed.end())
+                    measured = usage->second;
+            });
+        auto properties = machineProperties(name);
+        if (property<std::uint64_t>(properties, "DiskUsage", unknownDiskUsage) != unknownDiskUsage)
+            return properties;
+        bool waited = false;
+        auto timer = bus_.loop().addTimer(std::chrono::seconds(2), [&] { waited = true; });
+        bus_.loop().runUntil([&] { return waited || measured.has_value(); });
+        bus_.loop().cancelTimer(timer);
+        if (measured)
+            properties[dbus::PropertyName{"DiskUsage"}] = *measured;
+        return properties;
     }
 
     void printStatus(const std::string& name, const Properties& properties)
@@ -300,6 +333,9 @@ private:
             {"Created:", formatTimestamp(property<std::uint64_t>(properties, "CreationTimestamp"))},
             {"Disk usage:", diskUsageText(properties)},
         };
+        if (auto verification = property<std::string>(properties, "Verification"); !verification.empty())
+            rows.push_back(
+                {"Verified:", formatVerification(verification, property<std::string>(properties, "VerificationKey"))});
         auto network = property<std::map<std::string, sdbus::Variant>>(properties, "Network");
         std::string networkText = network.count("mode") ? network["mode"].get<std::string>() : "host";
         if (network.count("bridge"))

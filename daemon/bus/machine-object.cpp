@@ -66,6 +66,10 @@ void MachineObject::update(MachineView view)
         changed.emplace_back("OSRelease");
     if (before.architecture != after.architecture)
         changed.emplace_back("Architecture");
+    if (before.verification != after.verification) {
+        changed.emplace_back("Verification");
+        changed.emplace_back("VerificationKey");
+    }
     view_ = std::move(view);
     if (changed.empty())
         return;
@@ -110,6 +114,16 @@ std::string MachineObject::Directory() { return escapeInvalidUtf8(view_.info.dir
 std::string MachineObject::Unit() { return escapeInvalidUtf8(view_.unit); }
 
 std::string MachineObject::Architecture() { return escapeInvalidUtf8(view_.info.architecture); }
+
+std::string MachineObject::Verification()
+{
+    return view_.info.verification ? view_.info.verification->method : std::string();
+}
+
+std::string MachineObject::VerificationKey()
+{
+    return view_.info.verification ? view_.info.verification->key : std::string();
+}
 
 std::map<std::string, std::string> MachineObject::OSRelease()
 {

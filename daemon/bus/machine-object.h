@@ -50,6 +50,8 @@ private:
     std::map<std::string, std::string> OSRelease() override;
     std::string Architecture() override;
     uint64_t CreationTimestamp() override { return view_.info.creationTimestamp; }
+    std::string Verification() override;
+    std::string VerificationKey() override;
     uint64_t DiskUsage() override;
 
     MachineView view_;

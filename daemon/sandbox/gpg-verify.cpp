@@ -3,6 +3,8 @@
 #include "errors.h"
 #include "unique-fd.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <optional>
@@ -10,7 +12,10 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <csignal>
+#include <iterator>
 #include <spawn.h>
+#include <sstream>
+#include <string_view>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <vector>
@@ -81,54 +86,80 @@ GpgvRun spawnGpgv(std::vector<std::string> args, int stdinFd)
     return run;
 }
 
-// Waits for gpgv and throws with what it said unless the signature is good.
-void finishGpgv(GpgvRun& run, const std::string& keyring)
+// Waits for gpgv and throws with what it said unless the signature is good; returns the signing key.
+std::string finishGpgv(GpgvRun& run, const std::string& keyring)
 {
-    std::string messages;
+    std::string output;
     char buffer[4096];
     for (ssize_t n; (n = read(run.output.get(), buffer, sizeof buffer)) > 0;)
-        messages.append(buffer, std::size_t(n));
+        output.append(buffer, std::size_t(n));
     int status = 0;
     waitpid(run.pid, &status, 0);
     run.pid = -1;
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    GpgvOutput parsed = parseGpgvOutput(output);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || parsed.signingKey.empty())
         throw Error(ErrorCode::VerificationFailed,
-                    fmt::format("The signature does not verify with {}: {}", keyring, messages));
+                    fmt::format("The signature does not verify with {}: {}", keyring, parsed.messages));
+    return parsed.signingKey;
 }
 
 } // namespace
 
-void verifySignature(const std::string& keyring, const std::string& signature, const std::string& data)
+GpgvOutput parseGpgvOutput(const std::string& output)
+{
+    constexpr std::string_view statusPrefix = "[GNUPG:] ";
+    GpgvOutput parsed;
+    std::istringstream lines(output);
+    for (std::string line; std::getline(lines, line);) {
+        if (!line.starts_with(statusPrefix)) {
+            parsed.messages += line + "\n";
+            continue;
+        }
+        // VALIDSIG <fingerprint> <date> <timestamp> <expiry> <version> <reserved> <algorithms...> <class> [<primary>]
+        std::istringstream fields(line.substr(statusPrefix.size()));
+        std::vector<std::string> words{std::istream_iterator<std::string>(fields), {}};
+        if (words.size() < 2 || words[0] != "VALIDSIG")
+            continue;
+        parsed.signingKey = words.size() >= 11 ? words[10] : words[1];
+    }
+    auto isHexDigit = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    if (parsed.signingKey.size() < 32 || !std::all_of(parsed.signingKey.begin(), parsed.signingKey.end(), isHexDigit))
+        parsed.signingKey.clear();
+    return parsed;
+}
+
+std::string verifySignature(const std::string& keyring, const std::string& signature, const std::string& data)
 {
     TemporaryFile signatureFile(signature);
     std::optional<TemporaryFile> dataFile;
-    std::vector<std::string> args{gpgvPath, "--quiet", "--keyring", keyring, signatureFile.path()};
+    std::vector<std::string> args{gpgvPath, "--quiet", "--status-fd", "1", "--keyring", keyring, signatureFile.path()};
     if (!data.empty()) {
         dataFile.emplace(data);
         args.push_back(dataFile->path());
     }
     auto run = spawnGpgv(args, -1);
-    finishGpgv(run, keyring);
+    return finishGpgv(run, keyring);
 }
 
-std::string verifyClearSigned(const std::string& keyring, const std::string& clearSigned)
+ClearSignedText verifyClearSigned(const std::string& keyring, const std::string& clearSigned)
 {
     TemporaryFile signedFile(clearSigned);
     TemporaryFile output("");
     // gpgv writes the signed text to --output, replacing the empty file.
-    auto run = spawnGpgv(
-        {gpgvPath, "--quiet", "--keyring", keyring, "--output", output.path() + ".out", signedFile.path()}, -1);
+    auto run = spawnGpgv({gpgvPath, "--quiet", "--status-fd", "1", "--keyring", keyring, "--output",
+                          output.path() + ".out", signedFile.path()},
+                         -1);
     struct RemoveOutput {
         std::string path;
         ~RemoveOutput() { unlink(path.c_str()); }
     } removeOutput{output.path() + ".out"};
-    finishGpgv(run, keyring);
+    ClearSignedText verified;
+    verified.signingKey = finishGpgv(run, keyring);
     UniqueFd fd(open(removeOutput.path.c_str(), O_RDONLY | O_CLOEXEC));
-    std::string content;
     char buffer[4096];
     for (ssize_t n; fd && (n = read(fd.get(), buffer, sizeof buffer)) > 0;)
-        content.append(buffer, std::size_t(n));
-    return content;
+        verified.text.append(buffer, std::size_t(n));
+    return verified;
 }
 
 struct StreamingSignatureCheck::Process {
@@ -148,7 +179,8 @@ StreamingSignatureCheck::StreamingSignatureCheck(const std::string& keyring, con
     UniqueFd readEnd(input[0]);
     process_->input = UniqueFd(input[1]);
     process_->run =
-        spawnGpgv({gpgvPath, "--quiet", "--keyring", keyring, process_->signatureFile.path(), "-"}, readEnd.get());
+        spawnGpgv({gpgvPath, "--quiet", "--status-fd", "1", "--keyring", keyring, process_->signatureFile.path(), "-"},
+                  readEnd.get());
 }
 
 StreamingSignatureCheck::~StreamingSignatureCheck()
@@ -174,10 +206,10 @@ void StreamingSignatureCheck::feed(const char* data, std::size_t size)
     }
 }
 
-void StreamingSignatureCheck::finish()
+std::string StreamingSignatureCheck::finish()
 {
     process_->input.reset();
-    finishGpgv(process_->run, keyring_);
+    return finishGpgv(process_->run, keyring_);
 }
 
 } // namespace bred

@@ -9,17 +9,31 @@
 
 namespace bred {
 
-// Verifies `signature` (detached over `data`, or clear-signed when `data` is
-// empty) with `keyring`. Throws Error(VerificationFailed) with gpgv's words on
-// a bad signature, Error(NotSupported) when gpgv is missing.
-void verifySignature(const std::string& keyring, const std::string& signature, const std::string& data);
+// What gpgv printed with --status-fd on its output: the words for a person,
+// and the fingerprint of the key a good signature was made with (the primary
+// key's, when gpgv names it), empty when there is no good signature.
+struct GpgvOutput {
+    std::string messages;
+    std::string signingKey;
+};
+GpgvOutput parseGpgvOutput(const std::string& output);
 
-// Verifies a clear-signed text and returns only what the signature covers, so
+// Verifies `signature` (detached over `data`, or clear-signed when `data` is
+// empty) with `keyring` and returns the signing key's fingerprint. Throws
+// Error(VerificationFailed) with gpgv's words on a bad signature,
+// Error(NotSupported) when gpgv is missing.
+std::string verifySignature(const std::string& keyring, const std::string& signature, const std::string& data);
+
+// Verifies a clear-signed text; `text` is only what the signature covers, so
 // unsigned lines around it can never be taken for signed ones.
-std::string verifyClearSigned(const std::string& keyring, const std::string& clearSigned);
+struct ClearSignedText {
+    std::string text;
+    std::string signingKey;
+};
+ClearSignedText verifyClearSigned(const std::string& keyring, const std::string& clearSigned);
 
 // A detached signature over data that streams past (an archive being
-// downloaded): feed() the data, then finish() throws as verifySignature does.
+// downloaded): feed() the data, then finish() returns or throws as verifySignature does.
 class StreamingSignatureCheck {
 public:
     StreamingSignatureCheck(const std::string& keyring, const std::string& signature);
@@ -28,7 +42,7 @@ public:
     StreamingSignatureCheck& operator=(const StreamingSignatureCheck&) = delete;
 
     void feed(const char* data, std::size_t size);
-    void finish();
+    std::string finish();
 
 private:
     struct Process;

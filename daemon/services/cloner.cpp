@@ -80,6 +80,7 @@ void Cloner::clone(const CloneRequest& request, JobContext& job) const
     UniqueFd treeFd(openat(machinesFd, work.name().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     // A template's copy or snapshot comes out read-only like its source; a clone is writable.
     setTreeReadOnly(treeFd.get(), false);
+    forgetTreeVerification(treeFd.get());
     // A new machine, not a twin: its own machine-id on first boot, its own name.
     if (UniqueFd etc = openInRoot(treeFd.get(), "etc", O_RDONLY | O_DIRECTORY)) {
         replaceFileInRoot(treeFd.get(), "etc/machine-id", "");

@@ -91,6 +91,8 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
     info.osRelease = std::move(*osRelease);
     info.architecture = detectTreeArchitecture(treeFd.get());
     info.creationTimestamp = treeCreationTimestamp(treeFd.get());
+    if (info.machineClass == MachineClass::Template)
+        info.verification = readTreeVerification(treeFd.get());
     if (auto settingsText = readSmallFile(settingsFile(name))) {
         auto settings = parseNspawnSettings(*settingsText);
         info.binds = std::move(settings.binds);

@@ -30,6 +30,7 @@ struct MachineInfo {
     OsRelease osRelease;
     std::string architecture;
     std::uint64_t creationTimestamp = 0;
+    std::optional<TreeVerification> verification; // templates we downloaded only
     std::vector<BindMount> binds;
     NetworkSettings network;
     std::optional<ContainerNetwork> containerNetwork; // the host0 file we wrote, if any

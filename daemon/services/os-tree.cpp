@@ -3,6 +3,8 @@
 #include "errors.h"
 #include "in-root.h"
 
+#include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <elf.h>
@@ -15,6 +17,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/xattr.h>
 
 namespace bred {
 namespace {
@@ -199,6 +202,46 @@ void setTreeReadOnly(int treeFd, bool readOnly)
             return;
     }
     setImmutable(treeFd, readOnly);
+}
+
+namespace {
+constexpr const char* verificationAttribute = "trusted.bredos.verification";
+} // namespace
+
+void recordTreeVerification(int treeFd, const TreeVerification& verification)
+{
+    std::string value = verification.key.empty() ? verification.method : verification.method + " " + verification.key;
+    if (fsetxattr(treeFd, verificationAttribute, value.data(), value.size(), 0) < 0)
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot record how the tree was verified: {}", std::strerror(errno)));
+}
+
+std::optional<TreeVerification> readTreeVerification(int treeFd)
+{
+    char buffer[128];
+    ssize_t size = fgetxattr(treeFd, verificationAttribute, buffer, sizeof buffer);
+    if (size <= 0)
+        return std::nullopt;
+    std::string_view value(buffer, std::size_t(size));
+    TreeVerification verification;
+    auto space = value.find(' ');
+    verification.method = std::string(value.substr(0, space));
+    if (space != std::string_view::npos)
+        verification.key = std::string(value.substr(space + 1));
+    auto isHexDigit = [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; };
+    bool keyValid = std::all_of(verification.key.begin(), verification.key.end(), isHexDigit) &&
+                    (verification.method == "signature") == !verification.key.empty();
+    if ((verification.method != "signature" && verification.method != "checksum" && verification.method != "none") ||
+        !keyValid)
+        return std::nullopt;
+    return verification;
+}
+
+void forgetTreeVerification(int treeFd)
+{
+    if (fremovexattr(treeFd, verificationAttribute) < 0 && errno != ENODATA && errno != ENOTSUP)
+        throw Error(ErrorCode::Failed,
+                    fmt::format("cannot clear the copy's verification record: {}", std::strerror(errno)));
 }
 
 std::uint64_t treeCreationTimestamp(int treeFd)

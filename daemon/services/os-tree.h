@@ -37,6 +37,22 @@ void setTreeReadOnly(int treeFd, bool readOnly);
 // plain directory. Throws Error.
 void makeTreeDirectory(int parentFd, const std::string& name);
 
+// How a template we downloaded was verified. Kept with the tree, as an extended
+// attribute of its top directory in the trusted namespace, which only the
+// host's root sets and which moves and goes with the tree. Shown for
+// templates only: a container's root could set it on its own /.
+struct TreeVerification {
+    std::string method; // "signature", "checksum" or "none"
+    std::string key;    // the signing key's fingerprint, with "signature"
+    bool operator==(const TreeVerification&) const = default;
+};
+// Throws Error when the filesystem cannot keep it.
+void recordTreeVerification(int treeFd, const TreeVerification& verification);
+// nullopt when there is none, or what is there is not one we would write.
+std::optional<TreeVerification> readTreeVerification(int treeFd);
+// For copies (Clone): what was verified is the original, not the copy.
+void forgetTreeVerification(int treeFd);
+
 // Birth time of the directory in µs since the epoch; 0 when the filesystem does not record it.
 std::uint64_t treeCreationTimestamp(int treeFd);
 

@@ -95,6 +95,8 @@ FeedEnd feedUnpacker(int sourceFd, int sinkFd, int cancelFd,
 struct Expectation {
     std::optional<ExpectedChecksum> checksum;
     std::unique_ptr<StreamingSignatureCheck> archiveSignature;
+    // What the template will say about itself once the checks above have passed.
+    TreeVerification verification{"none", ""};
 };
 
 // Fetches and checks what the distribution publishes, before the archive.
@@ -104,6 +106,8 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     VerifyMode wanted = request.verify.value_or(VerifyMode::Signature);
     if (!request.sha256.empty())
         expectation.checksum = ExpectedChecksum{HashAlgorithm::Sha256, request.sha256};
+    if (expectation.checksum)
+        expectation.verification.method = "checksum";
     if (wanted == VerifyMode::No) {
         job.log(LOG_WARNING, "Not verifying the archive, as asked (verify=no).");
         return expectation;
@@ -111,7 +115,7 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     if (!request.distribution) {
         if (request.archiveFd) {
             if (!expectation.checksum)
-                job.log(LOG_NOTICE, "The archive is not verified: no sha256 was given.");
+                job.log(LOG_WARNING, "The archive is not verified: no sha256 was given.");
             return expectation;
         }
         if (expectation.checksum)
@@ -123,6 +127,8 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
         try {
             auto sums = downloadSmall(sumsUrl, limits.download, maxChecksumFileSize, job.cancelFd());
             expectation.checksum = findChecksum(ChecksumFormat::Sha256Sums, sums, fileName);
+            if (expectation.checksum)
+                expectation.verification.method = "checksum";
         } catch (const Error&) {
             // No such file: say what to do instead, below.
         }
@@ -145,8 +151,8 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
             throw Error(ErrorCode::VerificationFailed,
                         fmt::format("Cannot check {}'s signature: {}; use verify=checksum.", distribution.name,
                                     missingKeyringReason(distribution)));
-        job.log(LOG_NOTICE, fmt::format("Signature not checked: {}; checking the published checksum only.",
-                                        missingKeyringReason(distribution)));
+        job.log(LOG_WARNING, fmt::format("Signature not checked: {}; checking the published checksum only.",
+                                         missingKeyringReason(distribution)));
         wanted = VerifyMode::Checksum;
     }
     if (source.checksumUrl.empty()) {
@@ -161,15 +167,19 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
     std::string checksums = downloadSmall(source.checksumUrl, limits.download, maxChecksumFileSize, job.cancelFd());
     if (wanted == VerifyMode::Signature) {
         if (distribution.checksumFormat == ChecksumFormat::FedoraChecksum && distribution.signatureUrl.empty()) {
-            checksums = verifyClearSigned(*keyring, checksums);
+            auto verified = verifyClearSigned(*keyring, checksums);
+            checksums = std::move(verified.text);
+            expectation.verification = {"signature", verified.signingKey};
         } else if (!distribution.signatureCoversArchive) {
             auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, job.cancelFd());
-            verifySignature(*keyring, signature, checksums);
+            expectation.verification = {"signature", verifySignature(*keyring, signature, checksums)};
         } else {
             auto signature = downloadSmall(source.signatureUrl, limits.download, maxSignatureSize, job.cancelFd());
             expectation.archiveSignature = std::make_unique<StreamingSignatureCheck>(*keyring, signature);
         }
-        job.log(LOG_INFO, fmt::format("Signature checked with {}.", *keyring));
+        if (!expectation.archiveSignature)
+            job.log(LOG_INFO,
+                    fmt::format("Signature checked with {} (key {}).", *keyring, expectation.verification.key));
     }
     auto published = findChecksum(distribution.checksumFormat, checksums, source.fileName);
     if (!published)
@@ -180,6 +190,8 @@ Expectation prepareVerification(TemplateRequest& request, const InstallLimits& l
         throw Error(ErrorCode::VerificationFailed,
                     fmt::format("The given sha256 differs from the one {} publishes.", distribution.name));
     expectation.checksum = published;
+    if (expectation.verification.method == "none")
+        expectation.verification.method = "checksum";
     return expectation;
 }
 
@@ -461,8 +473,8 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         job.log(LOG_INFO, "Checksum verified.");
     }
     if (expectation.archiveSignature) {
-        expectation.archiveSignature->finish();
-        job.log(LOG_INFO, "Archive signature verified.");
+        expectation.verification = {"signature", expectation.archiveSignature->finish()};
+        job.log(LOG_INFO, fmt::format("Archive signature verified (key {}).", expectation.verification.key));
     }
 
     job.setStage("extract");
@@ -488,6 +500,11 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         throw Error(ErrorCode::UnsupportedArchitecture,
                     fmt::format("The archive holds a {} tree, not {} as asked (option arch).", architecture,
                                 request.architecture));
+    try {
+        recordTreeVerification(treeFd.get(), expectation.verification);
+    } catch (const Error& error) {
+        job.log(LOG_WARNING, fmt::format("'{}' will not show how it was verified: {}", request.name, error.what()));
+    }
     job.enterPointOfNoReturn();
 
     PendingTemplate pending(store_, request.name, treeFd.get());

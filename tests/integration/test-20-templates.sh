@@ -97,6 +97,16 @@ test_ubuntu_base() {
     assert_contains "$out" "Signature checked"
     assert_contains "$out" "Checksum verified"
     assert_eq "$(machine_prop ubuntu Architecture)" 's "x86-64"'
+    # How it was verified, and with which key, is kept and shown.
+    assert_eq "$(machine_prop ubuntu Verification)" 's "signature"'
+    [[ $(machine_prop ubuntu VerificationKey) =~ ^s\ \"[0-9A-F]{40}\"$ ]] ||
+        fail "no fingerprint: $(machine_prop ubuntu VerificationKey)"
+    bredmachine status ubuntu | grep -Eq '^  Verified: +signature, key [0-9A-F]{40}$' ||
+        fail "status does not show the key: $(bredmachine status ubuntu)"
+    # A clone was not downloaded: it says nothing, even as a template.
+    bredmachine clone ubuntu ubuntu-copy --template > /dev/null
+    assert_eq "$(machine_prop ubuntu-copy Verification)" 's ""'
+    remove_machine_dirs ubuntu-copy
     # A container made from it gets the host's DNS settings from nspawn.
     [[ ! -L $BRED_MACHINES_DIR/ubuntu/etc/resolv.conf ]]
 }
@@ -107,7 +117,10 @@ test_debian_disk_image() {
     out=$(create_and_check debian debian debian)
     assert_contains "$out" "Copying the tree out of partition"
     assert_contains "$out" "Checksum verified"
-    assert_contains "$out" "Signature not checked"
+    # The downgrade is a warning the client shows, and the template says so.
+    assert_contains "$out" "Warning: Signature not checked"
+    assert_eq "$(machine_prop debian Verification)" 's "checksum"'
+    assert_eq "$(machine_prop debian VerificationKey)" 's ""'
 }
 
 test_fedora_oci() {
@@ -122,7 +135,9 @@ test_archlinux_bootstrap() {
     local out dir=$BRED_MACHINES_DIR/arch
     out=$(create_and_check arch archlinux arch)
     assert_contains "$out" "Using root.x86_64/"
-    assert_contains "$out" "Archive signature verified"
+    assert_contains "$out" "Archive signature verified (key "
+    assert_eq "$(machine_prop arch Verification)" 's "signature"'
+    assert_eq "$(machine_prop arch VerificationKey)" "$(machine_prop ubuntu VerificationKey)"
     [[ ! -e $dir/root.x86_64 && ! -e $dir/pkglist.x86_64.txt ]]
 }
 
@@ -140,6 +155,7 @@ test_import_from_an_unprivileged_users_file() {
     install -o alice -m 0600 "$FIXTURES/$(ubuntu_archive)" /home/alice/rootfs.tar.gz
     assert_ok as_user alice bredmachine --no-ask-password import imported /home/alice/rootfs.tar.gz
     check_tree imported ubuntu
+    assert_eq "$(machine_prop imported Verification)" 's "none"'
     remove_machine_dirs imported
     as_user alice bash -c 'cat /home/alice/rootfs.tar.gz | bredmachine --no-ask-password import imported -'
     check_tree imported ubuntu

@@ -25,6 +25,10 @@ teardown() {
 
 test_listings_and_json() {
     local out
+    # The first look at a new machine measures its disk usage and shows it.
+    out=$(bredmachine status cli2)
+    assert_not_contains "$out" "not measured"
+    [[ $out =~ Disk\ usage:\ +[0-9.]+\ (B|KiB|MiB) ]] || fail "no disk usage: $out"
     out=$(bredmachine list)
     assert_contains "$out" "NAME"
     assert_contains "$out" "machines listed."

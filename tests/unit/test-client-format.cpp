@@ -72,3 +72,10 @@ TEST_CASE("tables align text with colour by what shows")
 {
     CHECK(formatTable({{"A", "B"}, {"\033[0;32mrunning\033[0m", "x"}}) == "A        B\n\033[0;32mrunning\033[0m  x\n");
 }
+
+TEST_CASE("a template's verification in words")
+{
+    CHECK(formatVerification("signature", "ABCD") == "signature, key ABCD");
+    CHECK(formatVerification("checksum", "") == "checksum only (no signature checked)");
+    CHECK(formatVerification("none", "") == "none (not verified)");
+}

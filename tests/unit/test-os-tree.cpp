@@ -6,6 +6,7 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 
 using namespace bred;
 using bred::test::TempDir;
@@ -152,4 +153,30 @@ TEST_CASE("readFileHeadInRoot reads only the start of a file")
     CHECK(*readFileHeadInRoot(fd.get(), "file", 4) == "0123");
     CHECK(*readFileHeadInRoot(fd.get(), "/file", 100) == "0123456789");
     CHECK_FALSE(readFileHeadInRoot(fd.get(), "missing", 4).has_value());
+}
+
+TEST_CASE("a template's verification record", "[root]")
+{
+    TempDir dir;
+    std::filesystem::create_directory(dir.path() / "tree");
+    auto treeFd = openDir(dir.path() / "tree");
+    CHECK_FALSE(readTreeVerification(treeFd.get()));
+    // Trusted attributes need root, as the tests run in CI.
+    const TreeVerification signature{"signature", "6ED0E7B82643E131ACE3B8B6F9D4FE5F8E0A9B11"};
+    recordTreeVerification(treeFd.get(), signature);
+    CHECK(readTreeVerification(treeFd.get()) == signature);
+    recordTreeVerification(treeFd.get(), {"checksum", ""});
+    CHECK(readTreeVerification(treeFd.get()) == TreeVerification{"checksum", ""});
+    forgetTreeVerification(treeFd.get());
+    CHECK_FALSE(readTreeVerification(treeFd.get()));
+    forgetTreeVerification(treeFd.get()); // nothing to forget is fine
+
+    // Values we never write are no record at all.
+    for (const std::string& value :
+         std::vector<std::string>{"signature", "checksum ABCD", "none 00", "signed ABCD", "signature XYZ", "",
+                                  "signature ABCD\n", std::string("none\0", 5)}) {
+        CAPTURE(value);
+        setxattr((dir.path() / "tree").c_str(), "trusted.bredos.verification", value.data(), value.size(), 0);
+        CHECK_FALSE(readTreeVerification(treeFd.get()));
+    }
 }

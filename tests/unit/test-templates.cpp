@@ -3,6 +3,7 @@
 #include "checksum.h"
 #include "disk-image.h"
 #include "download-request.h"
+#include "gpg-verify.h"
 #include "error-code.h"
 #include "errors.h"
 #include "temp-dir.h"
@@ -571,4 +572,25 @@ TEST_CASE("a helper's failure keeps its kind through the report")
     UnpackReportParser parser;
     parser.feed(encodeUnpackRecord(UnpackFailure{ErrorCode::AccessDenied, "why"}));
     CHECK(std::get<UnpackFailure>(*parser.next()).code == ErrorCode::Failed);
+}
+
+TEST_CASE("gpgv's status lines give the signing key, and stay out of the message")
+{
+    const std::string good = "gpgv: Signature made Mon Dec  1 10:00:00 2026 UTC\n"
+                             "[GNUPG:] NEWSIG\n"
+                             "[GNUPG:] GOODSIG 991BC93C Ubuntu Archive Automatic Signing Key\n"
+                             "[GNUPG:] VALIDSIG A1B2C3D4E5F60718293A4B5C6D7E8F9012345678 2026-12-01 1796112000 0 4 0 1 "
+                             "10 00 F6ECB3762474EDA9D21B7022871920D1991BC93C\n"
+                             "gpgv: Good signature from \"Ubuntu Archive Automatic Signing Key\"\n";
+    auto parsed = parseGpgvOutput(good);
+    CHECK(parsed.signingKey == "F6ECB3762474EDA9D21B7022871920D1991BC93C"); // the primary key's
+    CHECK(parsed.messages.find("[GNUPG:]") == std::string::npos);
+    CHECK(parsed.messages.find("Good signature") != std::string::npos);
+    // Without the primary key's fingerprint, the signing key's.
+    CHECK(parseGpgvOutput("[GNUPG:] VALIDSIG A1B2C3D4E5F60718293A4B5C6D7E8F9012345678 2026-12-01\n").signingKey ==
+          "A1B2C3D4E5F60718293A4B5C6D7E8F9012345678");
+    // No VALIDSIG, or one that is not a fingerprint: no key.
+    CHECK(parseGpgvOutput("[GNUPG:] BADSIG 991BC93C someone\ngpgv: BAD signature\n").signingKey.empty());
+    CHECK(parseGpgvOutput("[GNUPG:] VALIDSIG ; rm -rf /\n").signingKey.empty());
+    CHECK(parseGpgvOutput("").signingKey.empty());
 }
