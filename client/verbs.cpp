@@ -284,6 +284,24 @@ private:
         return ExitSuccess;
     }
 
+    // Calls `changed` with each new value of the machine's property `name` the daemon signals, while the slot lives.
+    sdbus::Slot watchMachineProperty(const std::string& machine, const std::string& name,
+                                     std::function<void(const sdbus::Variant&)> changed)
+    {
+        return dbus::addMatch(
+            bus_.connection(),
+            fmt::format("type='signal',sender='{}',path='{}',interface='org.freedesktop.DBus.Properties',"
+                        "member='PropertiesChanged',arg0='{}'",
+                        bus::serviceName, bus::machinePath(machine), bus::machineInterface),
+            [name, changed = std::move(changed)](dbus::ReceivedMessage message) {
+                std::string interface;
+                std::map<std::string, sdbus::Variant> values;
+                message >> interface >> values;
+                if (auto value = values.find(name); value != values.end())
+                    changed(value->second);
+            });
+    }
+
     // The machine's properties. Reading DiskUsage starts a measurement when it
     // is unknown or old: a small tree's takes a moment, so wait up to two
     // seconds for it to be signalled (subscribed before the read, so it cannot
@@ -291,18 +309,8 @@ private:
     Properties propertiesWithDiskUsage(const std::string& name)
     {
         std::optional<sdbus::Variant> measured;
-        auto diskUsageWatch = dbus::addMatch(
-            bus_.connection(),
-            fmt::format("type='signal',sender='{}',path='{}',interface='org.freedesktop.DBus.Properties',"
-                        "member='PropertiesChanged',arg0='{}'",
-                        bus::serviceName, bus::machinePath(name), bus::machineInterface),
-            [&](dbus::ReceivedMessage message) {
-                std::string interface;
-                std::map<std::string, sdbus::Variant> changed;
-                message >> interface >> changed;
-                if (auto usage = changed.find("DiskUsage"); usage != changed.end())
-                    measured = usage->second;
-            });
+        auto diskUsageWatch =
+            watchMachineProperty(name, "DiskUsage", [&](const sdbus::Variant& usage) { measured = usage; });
         auto properties = machineProperties(name);
         if (property<std::uint64_t>(properties, "DiskUsage", unknownDiskUsage) != unknownDiskUsage)
             return properties;
@@ -791,18 +799,8 @@ private:
         TerminalRelay relay(std::move(pty));
         // The session lasts while the container runs: a logout only brings the next prompt.
         bool stopped = false;
-        auto stateWatch = dbus::addMatch(
-            bus_.connection(),
-            fmt::format("type='signal',sender='{}',path='{}',interface='org.freedesktop.DBus.Properties',"
-                        "member='PropertiesChanged',arg0='{}'",
-                        bus::serviceName, bus::machinePath(machine), bus::machineInterface),
-            [&](dbus::ReceivedMessage message) {
-                std::string interface;
-                std::map<std::string, sdbus::Variant> changed;
-                message >> interface >> changed;
-                if (auto state = changed.find("State"); state != changed.end())
-                    stopped = state->second.get<std::string>() != "running";
-            });
+        auto stateWatch = watchMachineProperty(
+            machine, "State", [&](const sdbus::Variant& state) { stopped = state.get<std::string>() != "running"; });
         if (!line_.global.quiet)
             std::cerr << "Connected to machine " << machine << ". Press ^] three times within 1s to exit session.\n";
         relay.start(bus_.loop());
