@@ -739,8 +739,8 @@ void ManagerObject::copyFiles(sdbus::Result<uint32_t, sdbus::ObjectPath>&& resul
         });
 }
 
-void ManagerObject::CopyTo(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
-                           std::string hostPath, std::string path, std::map<std::string, sdbus::Variant> options)
+void ManagerObject::CopyTo(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string hostPath,
+                           std::string path, std::map<std::string, sdbus::Variant> options)
 try {
     auto request = prepared(result, [&] {
         return checked(parseCopy(name, CopyDirection::IntoMachine, hostPath, path, toOptionMap(options)), checkCopy,

@@ -82,8 +82,8 @@ bool nameNewFile(int dirFd, NewFile& file)
 
 } // namespace
 
-void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill,
-                   ExistingTarget existing, const std::string& displayPath)
+void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill, ExistingTarget existing,
+                   const std::string& displayPath)
 {
     NewFile file = createNewFile(dirFd);
     if (!file.fd)

@@ -44,8 +44,8 @@ enum class ExistingTarget {
 // renamed to `name`, over an entry there only with ExistingTarget::Replace.
 // Throws Error (AlreadyExists for a kept target); the temporary file never
 // stays behind.
-void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill,
-                   ExistingTarget existing, const std::string& displayPath);
+void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill, ExistingTarget existing,
+                   const std::string& displayPath);
 
 // replaceFileAt for a host path. Creates the parent directory if missing. Throws Error.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text, mode_t mode = 0644);

@@ -527,8 +527,8 @@ void copyTree(int sourceFd, int targetFd, const CopyOptions& options)
 
 void copyFile(int sourceFd, int targetFd, const std::string& displayPath, const CopyOptions& options)
 {
-    FileTask task{UniqueFd(fcntl(sourceFd, F_DUPFD_CLOEXEC, 3)), UniqueFd(fcntl(targetFd, F_DUPFD_CLOEXEC, 3)), {},
-                  displayPath};
+    FileTask task{
+        UniqueFd(fcntl(sourceFd, F_DUPFD_CLOEXEC, 3)), UniqueFd(fcntl(targetFd, F_DUPFD_CLOEXEC, 3)), {}, displayPath};
     if (!task.source || !task.target || fstat(sourceFd, &task.st) < 0)
         fail("cannot open", displayPath);
     if (!S_ISREG(task.st.st_mode))

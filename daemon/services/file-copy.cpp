@@ -206,9 +206,9 @@ Error machinedCopyError(const CopyRequest& request, const std::string& name, con
                                  "'replace' (--replace).",
                                  what));
     if (name == "System.Error.ENOENT" || name == "System.Error.ENOTDIR")
-        return Error(ErrorCode::InvalidArgs,
-                     fmt::format("Cannot copy {}: {} (the source, or the destination's directory, is missing).", what,
-                                 message));
+        return Error(
+            ErrorCode::InvalidArgs,
+            fmt::format("Cannot copy {}: {} (the source, or the destination's directory, is missing).", what, message));
     if (name == "org.freedesktop.machine1.NoSuchMachine")
         return Error(ErrorCode::NotRunning,
                      fmt::format("Cannot copy {}: the machine stopped; copy again to copy in its tree.", what));

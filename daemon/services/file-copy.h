@@ -13,7 +13,7 @@ namespace bred {
 class JobContext;
 
 enum class CopyDirection {
-    IntoMachine, // CopyTo: host path -> machine path
+    IntoMachine,  // CopyTo: host path -> machine path
     OutOfMachine, // CopyFrom: machine path -> host path
 };
 

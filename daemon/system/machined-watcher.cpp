@@ -103,8 +103,8 @@ void MachinedWatcher::copyFiles(const std::string& name, bool intoMachine, const
     done = loggingFailures("After a machined call", std::move(done));
     // machined's MACHINE_COPY_REPLACE.
     constexpr std::uint64_t copyReplace = 1;
-    const std::string method = std::string(intoMachine ? "CopyToMachine" : "CopyFromMachine") +
-                               (replace ? "WithFlags" : "");
+    const std::string method =
+        std::string(intoMachine ? "CopyToMachine" : "CopyFromMachine") + (replace ? "WithFlags" : "");
     auto call = manager_->callMethodAsync(method);
     call.onInterface(machinedManagerInterface);
     if (replace)

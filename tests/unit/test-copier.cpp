@@ -159,10 +159,9 @@ TEST_CASE("a single file is copied whole into a new file, and never over one unl
     CHECK(entries == 3);
     // Only regular files are copied.
     UniqueFd directory = openDir(dir.path());
-    CHECK_THROWS_AS(
-        installFileAt(
-            parent.get(), "dir", [&](int fd) { copyFile(directory.get(), fd, "dir", CopyOptions{}); },
-            ExistingTarget::Keep, "dir"),
-        Error);
+    CHECK_THROWS_AS(installFileAt(
+                        parent.get(), "dir", [&](int fd) { copyFile(directory.get(), fd, "dir", CopyOptions{}); },
+                        ExistingTarget::Keep, "dir"),
+                    Error);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "dir"));
 }

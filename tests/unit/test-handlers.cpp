@@ -263,10 +263,10 @@ TEST_CASE("CopyTo and CopyFrom")
           ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([] { parseCopy("box", CopyDirection::OutOfMachine, "/", "/etc", {}); }) ==
           ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { parseCopy("box", CopyDirection::IntoMachine, "/a", "/b", {{"force", true}}); }) ==
-          ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([] { parseCopy("../x", CopyDirection::IntoMachine, "/a", "/b", {}); }) ==
-          ErrorCode::InvalidName);
+    CHECK(errorCodeOf([] {
+              parseCopy("box", CopyDirection::IntoMachine, "/a", "/b", {{"force", true}});
+          }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([] { parseCopy("../x", CopyDirection::IntoMachine, "/a", "/b", {}); }) == ErrorCode::InvalidName);
 
     Machines machines;
     CHECK(errorCodeOf([&] { checkCopy(into, machines); }) == ErrorCode::NoSuchMachine);
@@ -294,8 +294,7 @@ TEST_CASE("machined's copy errors become the contract's")
     CHECK(machinedCopyError(request, "System.Error.EEXIST", "File exists").code() == ErrorCode::AlreadyExists);
     CHECK(machinedCopyError(request, "System.Error.ENOENT", "No such file or directory").code() ==
           ErrorCode::InvalidArgs);
-    CHECK(machinedCopyError(request, "org.freedesktop.machine1.NoSuchMachine", "gone").code() ==
-          ErrorCode::NotRunning);
+    CHECK(machinedCopyError(request, "org.freedesktop.machine1.NoSuchMachine", "gone").code() == ErrorCode::NotRunning);
     Error other = machinedCopyError(request, "System.Error.EIO", "Input/output error");
     CHECK(other.code() == ErrorCode::Failed);
     CHECK(std::string(other.what()).find("Input/output error") != std::string::npos);
@@ -303,8 +302,7 @@ TEST_CASE("machined's copy errors become the contract's")
     // UnknownMethod is an old machined only when the ...WithFlags variant was asked for.
     CHECK(machinedCopyError(request, "org.freedesktop.DBus.Error.UnknownMethod", "").code() == ErrorCode::Failed);
     request.replace = true;
-    CHECK(machinedCopyError(request, "org.freedesktop.DBus.Error.UnknownMethod", "").code() ==
-          ErrorCode::NotSupported);
+    CHECK(machinedCopyError(request, "org.freedesktop.DBus.Error.UnknownMethod", "").code() == ErrorCode::NotSupported);
 }
 
 TEST_CASE("Convert")
