@@ -743,6 +743,7 @@ void ManagerObject::CopyTo(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, 
                            std::string path, std::map<std::string, sdbus::Variant> options)
 try {
     auto request = prepared(result, [&] {
+        refreshReadOnlyFlag(name);
         return checked(parseCopy(name, CopyDirection::IntoMachine, hostPath, path, toOptionMap(options)), checkCopy,
                        machineState_);
     });
@@ -756,6 +757,7 @@ void ManagerObject::CopyFrom(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result
                              std::string hostPath, std::map<std::string, sdbus::Variant> options)
 try {
     auto request = prepared(result, [&] {
+        refreshReadOnlyFlag(name);
         return checked(parseCopy(name, CopyDirection::OutOfMachine, hostPath, path, toOptionMap(options)), checkCopy,
                        machineState_);
     });

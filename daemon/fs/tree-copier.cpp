@@ -350,6 +350,11 @@ private:
             queueDirectory(std::move(child));
             return;
         }
+        if ((S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) && options_.skipDeviceNodes) {
+            if (options_.log)
+                options_.log(fmt::format("Not copying {}: a device node.", childPath));
+            return;
+        }
         // Every link of a file but the first is a hard link to what the first
         // made; the lock makes "first" hold across threads.
         std::unique_lock<std::mutex> linkLock;
@@ -391,9 +396,6 @@ private:
             if (symlinkat(target.c_str(), targetDirFd, name.c_str()) < 0)
                 fail("cannot create", childPath);
             copyMetadataByName(sourceDirFd, targetDirFd, name, st, childPath);
-        } else if ((S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) && options_.skipDeviceNodes) {
-            if (options_.log)
-                options_.log(fmt::format("Not copying {}: a device node.", childPath));
         } else {
             if (mknodat(targetDirFd, name.c_str(), st.st_mode, st.st_rdev) < 0)
                 fail("cannot create", childPath);

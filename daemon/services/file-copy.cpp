@@ -8,7 +8,6 @@
 #include "tree-copier.h"
 #include "unique-fd.h"
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -57,6 +56,12 @@ private:
     std::string machine_; // empty: the host
 };
 
+Error existsAlready(const std::string& display)
+{
+    return Error(ErrorCode::AlreadyExists,
+                 fmt::format("{} exists already; replace it with the option 'replace' (--replace).", display));
+}
+
 CopyOptions copyOptions(JobContext& job, bool ontoHost)
 {
     CopyOptions options;
@@ -85,7 +90,7 @@ void copyDirectory(int sourceFd, int parentFd, const std::string& name, bool rep
     if (errno == EEXIST && replace && tree.exchangeWith(name))
         return; // the tree now holds what was there, and removes it
     if (errno == EEXIST)
-        throw Error(ErrorCode::AlreadyExists, fmt::format("{} exists already.", display));
+        throw existsAlready(display);
     throw Error(ErrorCode::Failed, fmt::format("Cannot create {}: {}", display, std::strerror(errno)));
 }
 
@@ -132,9 +137,7 @@ struct CopyEnds {
     {
         struct stat existing { };
         if (fstatat(parentFd, name.c_str(), &existing, AT_SYMLINK_NOFOLLOW) == 0)
-            throw Error(ErrorCode::AlreadyExists, fmt::format("{} exists already; replace it with the option "
-                                                              "'replace' (--replace).",
-                                                              to.describe(targetPath)));
+            throw existsAlready(to.describe(targetPath));
     }
 };
 
