@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <filesystem>
 #include <sstream>
 
 namespace bred::client {
@@ -119,6 +120,16 @@ const std::vector<VerbSpec> verbs{
      {noBlock}, SIZE_MAX, false, true},
     {"rename", "NAME NEW", "Rename a stopped machine", "Renames a stopped machine and its settings.", 2, 2, {},
      SIZE_MAX, false, true},
+    {"copy-to", "NAME HOST-PATH [PATH]", "Copy a file or directory into a machine",
+     "Copies the host's file or directory HOST-PATH into the machine NAME, running or stopped, as PATH (default: the "
+     "same path), keeping owners, modes, timestamps and extended attributes. A relative HOST-PATH is taken from the "
+     "current directory.",
+     2, 3, {{"replace", 0, nullptr, "Replace PATH when it exists"}, noBlock}, SIZE_MAX, false, true},
+    {"copy-from", "NAME PATH [HOST-PATH]", "Copy a file or directory out of a machine",
+     "Copies the file or directory PATH of the machine NAME, running or stopped, to HOST-PATH on the host (default: "
+     "the same path), keeping owners, modes, timestamps and extended attributes. A relative HOST-PATH is taken from "
+     "the current directory.",
+     2, 3, {{"replace", 0, nullptr, "Replace HOST-PATH when it exists"}, noBlock}, SIZE_MAX, false, true},
 };
 
 const std::vector<OptionSpec> globals{
@@ -351,6 +362,14 @@ std::string optionLines(const std::vector<OptionSpec>& options)
 }
 
 } // namespace
+
+std::string absolutePath(const std::string& path, const std::string& cwd)
+{
+    std::string normal = (std::filesystem::path(cwd) / path).lexically_normal().string();
+    while (normal.size() > 1 && normal.back() == '/')
+        normal.pop_back();
+    return normal;
+}
 
 std::string mainHelp()
 {

@@ -72,6 +72,10 @@ struct CommandLine {
 // `arguments` excludes the program name. Throws UsageError.
 CommandLine parseCommandLine(const std::vector<std::string>& arguments, bool stdoutIsTerminal);
 
+// `path` made absolute against `cwd` (itself absolute) and normalized: no
+// ".", "..", doubled or trailing slashes.
+std::string absolutePath(const std::string& path, const std::string& cwd);
+
 std::string mainHelp();
 std::string verbHelp(const VerbSpec& verb);
 

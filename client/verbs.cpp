@@ -15,6 +15,7 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <filesystem>
 #include <fmt/format.h>
 #include <iostream>
 #include <optional>
@@ -201,6 +202,8 @@ public:
             {"login", &Verbs::login},
             {"remove", &Verbs::remove},
             {"rename", &Verbs::rename},
+            {"copy-to", &Verbs::copy},
+            {"copy-from", &Verbs::copy},
         };
         return (this->*table.at(verb))();
     }
@@ -857,6 +860,27 @@ private:
         call << args_[0] << args_[1];
         bus_.send(call);
         return ExitSuccess;
+    }
+
+    // copy-to NAME HOST-PATH [PATH], copy-from NAME PATH [HOST-PATH]: the other path defaults to the one given.
+    int copy()
+    {
+        const bool into = std::string(line_.verb->name) == "copy-to";
+        const std::string cwd = std::filesystem::current_path().string();
+        const bool both = args_.size() > 2;
+        // The host path from the current directory; the path inside from the machine's root, or, left out of
+        // copy-to, the host path.
+        const std::string hostPath = absolutePath(into || !both ? args_[1] : args_[2], cwd);
+        const std::string path = !into ? absolutePath(args_[1], "/") : both ? absolutePath(args_[2], "/") : hostPath;
+        OptionMap options;
+        if (line_.has("replace"))
+            options["replace"] = sdbus::Variant{true};
+        auto call = bus_.mutatingCall(into ? "CopyTo" : "CopyFrom");
+        if (into)
+            call << args_[0] << hostPath << path << options;
+        else
+            call << args_[0] << path << hostPath << options;
+        return followJob(bus_.send(call));
     }
 
     // A job verb's reply: wait for the job, or with --no-block print its path and return.

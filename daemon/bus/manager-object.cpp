@@ -702,4 +702,69 @@ try {
     throw toDbusError(currentError("Rename"));
 }
 
+void ManagerObject::copyFiles(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, CopyRequest request)
+{
+    const bool into = request.direction == CopyDirection::IntoMachine;
+    const std::string verb = copyVerb(request.direction);
+    authorizeThen(
+        std::move(result), "copy",
+        {{"machine", request.machine},
+         {"verb", verb},
+         {"source", into ? request.hostPath : request.machinePath},
+         {"destination", into ? request.machinePath : request.hostPath}},
+        [this, verb, parsed = request](const JobReply& reply, const Caller& caller) {
+            refreshReadOnlyFlag(parsed.machine);
+            CopyRequest request = checked(parsed, checkCopy, machineState_);
+            if (!request.running) {
+                auto job = jobs_.admit(verb, {request.machine}, "copy", caller.uid);
+                auto path = jobRegistry_.start(
+                    job, [request](JobContext& context) { copyStoppedMachineFiles(request, context); }, [] {});
+                return reply->returnResults(job->id(), sdbus::ObjectPath(path));
+            }
+            // A running container is not held: its copy is machined's, as a command's is its systemd's.
+            auto job = jobs_.admit(verb, {}, "copy", caller.uid, {}, request.machine);
+            auto work = [this, request](const Job::Finish& finish) {
+                checkMachinedCopy(request);
+                const bool into = request.direction == CopyDirection::IntoMachine;
+                machines_.machined().copyFiles(
+                    request.machine, into, into ? request.hostPath : request.machinePath,
+                    into ? request.machinePath : request.hostPath, request.replace,
+                    [request, finish](std::optional<std::pair<std::string, std::string>> error) {
+                        finish(error ? std::optional<Error>(machinedCopyError(request, error->first, error->second))
+                                     : std::nullopt);
+                    });
+            };
+            auto path = jobRegistry_.startOnLoop(job, work, {}, [] {});
+            reply->returnResults(job->id(), sdbus::ObjectPath(path));
+        });
+}
+
+void ManagerObject::CopyTo(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string hostPath,
+                           std::string path, std::map<std::string, sdbus::Variant> options)
+try {
+    auto request = prepared(result, [&] {
+        refreshReadOnlyFlag(name);
+        return checked(parseCopy(name, CopyDirection::IntoMachine, hostPath, path, toOptionMap(options)), checkCopy,
+                       machineState_);
+    });
+    if (request)
+        copyFiles(std::move(result), std::move(*request));
+} catch (...) {
+    throw toDbusError(currentError("CopyTo"));
+}
+
+void ManagerObject::CopyFrom(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string path,
+                             std::string hostPath, std::map<std::string, sdbus::Variant> options)
+try {
+    auto request = prepared(result, [&] {
+        refreshReadOnlyFlag(name);
+        return checked(parseCopy(name, CopyDirection::OutOfMachine, hostPath, path, toOptionMap(options)), checkCopy,
+                       machineState_);
+    });
+    if (request)
+        copyFiles(std::move(result), std::move(*request));
+} catch (...) {
+    throw toDbusError(currentError("CopyFrom"));
+}
+
 } // namespace bred

@@ -71,6 +71,10 @@ private:
              std::map<std::string, sdbus::Variant> options) override;
     void Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name) override;
     void Rename(sdbus::Result<>&& result, std::string name, std::string newName) override;
+    void CopyTo(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string hostPath,
+                std::string path, std::map<std::string, sdbus::Variant> options) override;
+    void CopyFrom(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string path,
+                  std::string hostPath, std::map<std::string, sdbus::Variant> options) override;
 
     Caller currentCaller() const;
     // Checks `action` for the current caller, then runs `work` on the loop with
@@ -93,6 +97,10 @@ private:
     // Gives the request the machine's side, as checked (checkRun) after polkit, and admits the job.
     std::shared_ptr<Job> admitRun(const std::string& type, const std::string& action, uid_t uid, RunRequest& request,
                                   const RunTarget& target);
+
+    // CopyTo and CopyFrom after parsing: polkit, then a job that machined's copy (running) or the
+    // daemon's own (stopped) ends.
+    void copyFiles(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, CopyRequest request);
 
     const Config& config_;
     TemplateInstaller installer_;

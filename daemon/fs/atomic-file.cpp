@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <cstdio>
 #include <random>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -81,25 +82,54 @@ bool nameNewFile(int dirFd, NewFile& file)
 
 } // namespace
 
-void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
-                   std::optional<FileOwner> owner, const std::string& displayPath)
+void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill, ExistingTarget existing,
+                   const std::string& displayPath)
 {
     NewFile file = createNewFile(dirFd);
     if (!file.fd)
         throw Error(ErrorCode::Failed, fmt::format("cannot write {}: {}", displayPath, std::strerror(errno)));
-    auto fail = [&](const char* what) {
-        int failure = errno;
+    auto removeNamed = [&] {
         if (!file.name.empty())
             unlinkat(dirFd, file.name.c_str(), 0);
+    };
+    auto fail = [&](const char* what) {
+        int failure = errno;
+        removeNamed();
         throw Error(ErrorCode::Failed, fmt::format("{} {}: {}", what, displayPath, std::strerror(failure)));
     };
-    if (!writeAll(file.fd.get(), text) || (owner && fchown(file.fd.get(), owner->uid, owner->gid) < 0) ||
-        fchmod(file.fd.get(), mode) < 0 || fsync(file.fd.get()) < 0)
+    try {
+        fill(file.fd.get());
+    } catch (...) {
+        removeNamed();
+        throw;
+    }
+    if (fsync(file.fd.get()) < 0)
         fail("cannot write");
     if (file.name.empty() && !nameNewFile(dirFd, file))
         fail("cannot write");
-    if (renameat(dirFd, file.name.c_str(), dirFd, name.c_str()) < 0)
-        fail("cannot replace");
+    if (existing == ExistingTarget::Replace) {
+        if (renameat(dirFd, file.name.c_str(), dirFd, name.c_str()) < 0)
+            fail("cannot replace");
+        return;
+    }
+    if (renameat2(dirFd, file.name.c_str(), dirFd, name.c_str(), RENAME_NOREPLACE) < 0) {
+        if (errno != EEXIST)
+            fail("cannot create");
+        removeNamed();
+        throw Error(ErrorCode::AlreadyExists, fmt::format("{} exists already.", displayPath));
+    }
+}
+
+void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
+                   std::optional<FileOwner> owner, const std::string& displayPath)
+{
+    installFileAt(
+        dirFd, name,
+        [&](int fd) {
+            if (!writeAll(fd, text) || (owner && fchown(fd, owner->uid, owner->gid) < 0) || fchmod(fd, mode) < 0)
+                throw Error(ErrorCode::Failed, fmt::format("cannot write {}: {}", displayPath, std::strerror(errno)));
+        },
+        ExistingTarget::Replace, displayPath);
 }
 
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text, mode_t mode)

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,21 @@ struct FileOwner {
 // and renaming, or the whole write where O_TMPFILE is missing).
 void replaceFileAt(int dirFd, const std::string& name, const std::string& text, mode_t mode,
                    std::optional<FileOwner> owner, const std::string& displayPath);
+
+// What installFileAt does where the target name exists.
+enum class ExistingTarget {
+    Replace, // renamed over, whatever it is (a directory excepted)
+    Keep,    // left alone: AlreadyExists
+};
+
+// The writer replaceFileAt uses, for content that is not a string: `fill` gets
+// the new file's descriptor (in directory `dirFd`, as replaceFileAt makes it)
+// and gives it its content, mode and owner; the file is then synced, named and
+// renamed to `name`, over an entry there only with ExistingTarget::Replace.
+// Throws Error (AlreadyExists for a kept target); the temporary file never
+// stays behind.
+void installFileAt(int dirFd, const std::string& name, const std::function<void(int fd)>& fill, ExistingTarget existing,
+                   const std::string& displayPath);
 
 // replaceFileAt for a host path. Creates the parent directory if missing. Throws Error.
 void writeFileAtomically(const std::filesystem::path& path, const std::string& text, mode_t mode = 0644);

@@ -88,6 +88,17 @@ bool TemporaryTree::renameInto(const std::string& target)
     return true;
 }
 
+bool TemporaryTree::exchangeWith(const std::string& target)
+{
+    if (renameat2(parentFd_, name_.c_str(), parentFd_, target.c_str(), RENAME_EXCHANGE) < 0)
+        return false;
+    struct stat st { };
+    if (fstatat(parentFd_, name_.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode) &&
+        unlinkat(parentFd_, name_.c_str(), 0) == 0)
+        owned_ = false;
+    return true;
+}
+
 void TemporaryTree::remove(const std::function<void()>& onEntryRemoved)
 {
     // Tried once: a tree that stops the removal (a mount point in it) stops it again.

@@ -44,6 +44,13 @@ public:
     // set (EEXIST: `target` exists), when it stays temporary.
     bool renameInto(const std::string& target);
 
+    // Swaps the tree with the existing entry `target` in the same directory
+    // (RENAME_EXCHANGE): the tree is then in place, and this object holds what
+    // was there under the hidden name, to remove as any temporary tree (a
+    // non-directory is unlinked at once). False, with errno set (ENOENT:
+    // nothing is at `target`), when nothing was swapped.
+    bool exchangeWith(const std::string& target);
+
     // Removes the tree now, as removeTree() does: `onEntryRemoved` runs after
     // each entry and may throw to stop. Throws Error; what a failure leaves is
     // left for sweep().

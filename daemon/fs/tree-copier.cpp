@@ -173,6 +173,17 @@ public:
         report(true);
     }
 
+    void runOnFile(FileTask& task)
+    {
+        {
+            std::lock_guard lock(mutex_);
+            totals_ = CopyProgress{0, std::uint64_t(task.st.st_size), 0, 1, true};
+            totalsKnown_ = true;
+        }
+        copyFile(task);
+        report(true);
+    }
+
 private:
     void countAll(int sourceFd)
     {
@@ -337,6 +348,11 @@ private:
             child->st = st;
             directory->pending++;
             queueDirectory(std::move(child));
+            return;
+        }
+        if ((S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) && options_.skipDeviceNodes) {
+            if (options_.log)
+                options_.log(fmt::format("Not copying {}: a device node.", childPath));
             return;
         }
         // Every link of a file but the first is a hard link to what the first
@@ -509,6 +525,18 @@ void copyTree(int sourceFd, int targetFd, const CopyOptions& options)
 {
     Copier copier(options, targetFd);
     copier.run(sourceFd, targetFd);
+}
+
+void copyFile(int sourceFd, int targetFd, const std::string& displayPath, const CopyOptions& options)
+{
+    FileTask task{
+        UniqueFd(fcntl(sourceFd, F_DUPFD_CLOEXEC, 3)), UniqueFd(fcntl(targetFd, F_DUPFD_CLOEXEC, 3)), {}, displayPath};
+    if (!task.source || !task.target || fstat(sourceFd, &task.st) < 0)
+        fail("cannot open", displayPath);
+    if (!S_ISREG(task.st.st_mode))
+        throw Error(ErrorCode::NotSupported, fmt::format("{} is not a regular file.", displayPath));
+    Copier copier(options, -1);
+    copier.runOnFile(task);
 }
 
 } // namespace bred

@@ -28,10 +28,18 @@ struct CopyOptions {
     // Creating entries and copying data mostly wait on the filesystem: several
     // threads in flight keep it busy.
     unsigned threads = 6;
+    // Device nodes are left out (and logged): a copy out of a container onto
+    // the host must not give the host a node the container's root made.
+    bool skipDeviceNodes = false;
 };
 
 // Copies the tree at directory fd `sourceFd` into the existing empty directory
 // fd `targetFd` (whose own metadata is set from the source's). Throws Error.
 void copyTree(int sourceFd, int targetFd, const CopyOptions& options);
+
+// Copies the regular file open at `sourceFd` into the new, empty file
+// `targetFd` as copyTree copies each file: data (holes kept), owner, mode,
+// xattrs, times. `displayPath` names it in errors. Throws Error.
+void copyFile(int sourceFd, int targetFd, const std::string& displayPath, const CopyOptions& options);
 
 } // namespace bred

@@ -429,4 +429,38 @@ void checkRename(const RenameRequest& request, const MachineStateView& state)
     checkIdle(request.newName, state, "rename");
 }
 
+CopyRequest parseCopy(const std::string& name, CopyDirection direction, const std::string& hostPath,
+                      const std::string& machinePath, OptionMap options)
+{
+    checkMachineName(name);
+    RequestOptions parsed(std::move(options), {"replace"});
+    auto checkedPath = [](const std::string& path, const char* what, bool destination) {
+        if (!isAbsoluteNormalPath(path) || (destination && path == "/"))
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("The {} '{}' must be an absolute, normalized path without control characters{}, "
+                                    "such as /root/notes.txt.",
+                                    what, path, destination ? ", naming a file or directory other than /" : ""));
+        return path;
+    };
+    const bool into = direction == CopyDirection::IntoMachine;
+    CopyRequest request;
+    request.machine = name;
+    request.direction = direction;
+    request.hostPath = checkedPath(hostPath, "host path", !into);
+    request.machinePath = checkedPath(machinePath, "path in the machine", into);
+    request.replace = parsed.boolean("replace").value_or(false);
+    return request;
+}
+
+void checkCopy(CopyRequest& request, const MachineStateView& state)
+{
+    const MachineInfo& machine = existingMachine(request.machine, state);
+    if (request.direction == CopyDirection::IntoMachine && machine.machineClass == MachineClass::Template)
+        throw refusal::isTemplate(request.machine, "copy files into");
+    request.directory = machine.directory;
+    request.running = state.isRunning(request.machine);
+    if (!request.running && state.isHeld(request.machine))
+        throw machineBusy(request.machine);
+}
+
 } // namespace bred

@@ -9,6 +9,7 @@
 #include "container-network.h"
 #include "container-run.h"
 #include "container-user.h"
+#include "file-copy.h"
 #include "machine-store.h"
 #include "recipe.h"
 #include "request-options.h"
@@ -156,5 +157,13 @@ struct RenameRequest {
 };
 RenameRequest parseRename(const std::string& name, const std::string& newName);
 void checkRename(const RenameRequest& request, const MachineStateView& state);
+
+// CopyTo and CopyFrom: `machinePath` inside, `hostPath` on the host, both
+// absolute and normalized; the destination must not be "/". Option `replace` (b).
+CopyRequest parseCopy(const std::string& name, CopyDirection direction, const std::string& hostPath,
+                      const std::string& machinePath, OptionMap options);
+// Fills in the tree and whether the machine runs: a template takes no files,
+// and a stopped machine's copy holds it, so no other job may have it.
+void checkCopy(CopyRequest& request, const MachineStateView& state);
 
 } // namespace bred

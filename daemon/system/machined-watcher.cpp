@@ -96,6 +96,30 @@ void MachinedWatcher::openLogin(const std::string& name, LoginDone done)
         });
 }
 
+void MachinedWatcher::copyFiles(const std::string& name, bool intoMachine, const std::string& source,
+                                const std::string& destination, bool replace, CallDone done)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    done = loggingFailures("After a machined call", std::move(done));
+    // machined's MACHINE_COPY_REPLACE.
+    constexpr std::uint64_t copyReplace = 1;
+    const std::string method =
+        std::string(intoMachine ? "CopyToMachine" : "CopyFromMachine") + (replace ? "WithFlags" : "");
+    auto call = manager_->callMethodAsync(method);
+    call.onInterface(machinedManagerInterface);
+    if (replace)
+        call.withArguments(name, source, destination, copyReplace);
+    else
+        call.withArguments(name, source, destination);
+    // A copy takes as long as it takes: no D-Bus timeout (sd-bus's "infinity") ends the job while machined copies.
+    call.withTimeout(UINT64_MAX).uponReplyInvoke([done](dbus::CallError error) {
+        if (error)
+            done(std::pair<std::string, std::string>(error->getName(), error->getMessage()));
+        else
+            done(std::nullopt);
+    });
+}
+
 void MachinedWatcher::added(const std::string& name, const std::string& objectPath)
 {
     BRED_ASSERT_ON_LOOP_THREAD();

@@ -46,6 +46,13 @@ public:
                                          std::optional<std::pair<std::string, std::string>> error)>;
     void openLogin(const std::string& name, LoginDone done);
 
+    // machined's CopyToMachine (host `source` into the container's `destination`) or CopyFromMachine
+    // (the container's `source` to the host's `destination`), in the container's own view of its files;
+    // with `replace` the ...WithFlags variant (systemd 252 and later), whose absence `done` gets as
+    // org.freedesktop.DBus.Error.UnknownMethod. `done` gets nullopt, or the error's D-Bus name and message.
+    void copyFiles(const std::string& name, bool intoMachine, const std::string& source, const std::string& destination,
+                   bool replace, CallDone done);
+
 private:
     void added(const std::string& name, const std::string& objectPath);
     void removed(const std::string& name);

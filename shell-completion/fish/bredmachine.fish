@@ -139,6 +139,8 @@ complete -c bredmachine -n 'not __bredmachine_has_verb' -a login -d 'A login pro
 complete -c bredmachine -n 'not __bredmachine_has_verb' -a remove -d 'Delete a stopped machine'
 complete -c bredmachine -n 'not __bredmachine_has_verb' -a rename -d 'Rename a stopped machine'
 complete -c bredmachine -n 'not __bredmachine_has_verb' -a cancel -d 'Cancel a job'
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a copy-to -d 'Copy a file or directory into a machine'
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a copy-from -d 'Copy a file or directory out of a machine'
 
 # Global options, before or after the verb
 complete -c bredmachine -s h -l help -d "Show the help, or the verb's"
@@ -192,6 +194,10 @@ complete -c bredmachine -n '__bredmachine_verb_is run' -l user -x -d 'The user o
 complete -c bredmachine -n '__bredmachine_verb_is run shell' -s E -l env -x -d 'An environment variable NAME=VALUE'
 complete -c bredmachine -n '__bredmachine_verb_is run' -l cwd -x -d 'The working directory of the command'
 complete -c bredmachine -n '__bredmachine_verb_is run' -l pty -d 'A pseudo-terminal even when not on a terminal'
+complete -c bredmachine -n '__bredmachine_verb_is copy-to copy-from' -l replace \
+    -d 'Replace the destination when it exists'
+complete -c bredmachine -n '__bredmachine_verb_is copy-to copy-from' -l no-block \
+    -d "Print the job's object path and return at once"
 
 # Positional arguments
 complete -c bredmachine -n 'not __bredmachine_argument 0 && __bredmachine_verb_is status' \
@@ -208,3 +214,7 @@ complete -c bredmachine -n '__bredmachine_argument 0 enable disable convert add-
     -a '(__bredmachine_machines container ".*")'
 complete -c bredmachine -n '__bredmachine_argument 0 cancel' -a '(__bredmachine_ids jobs)'
 complete -c bredmachine -n '__bredmachine_argument 1 import bind' -F
+complete -c bredmachine -n '__bredmachine_argument 0 copy-to' -a '(__bredmachine_machines container ".*")'
+complete -c bredmachine -n '__bredmachine_argument 0 copy-from' -a '(__bredmachine_machines "template|container" ".*")'
+complete -c bredmachine -n '__bredmachine_argument 1 copy-to' -F
+complete -c bredmachine -n '__bredmachine_argument 2 copy-from' -F

@@ -139,6 +139,19 @@ TEST_CASE("the main help lists every verb and global option")
                                                             : std::string("-") + option.shortName));
 }
 
+TEST_CASE("copy-to and copy-from take host paths from the current directory, normalized")
+{
+    CHECK(absolutePath("notes.txt", "/home/bob") == "/home/bob/notes.txt");
+    CHECK(absolutePath("./a/../b/", "/home/bob") == "/home/bob/b");
+    CHECK(absolutePath("/etc//hosts", "/home/bob") == "/etc/hosts");
+    CHECK(absolutePath("..", "/") == "/");
+    CHECK(absolutePath(".", "/srv") == "/srv");
+    auto line = parseCommandLine({"copy-to", "box", "a", "b", "--replace"}, false);
+    CHECK(line.has("replace"));
+    CHECK_THROWS_AS(parseCommandLine({"copy-from", "box"}, false), UsageError);
+    CHECK_THROWS_AS(parseCommandLine({"copy-from", "box", "a", "b", "c"}, false), UsageError);
+}
+
 TEST_CASE("verbs that pass descriptors are marked, so -H is refused for them")
 {
     for (const auto& verb : verbSpecs()) {

@@ -1,3 +1,4 @@
+#include "atomic-file.h"
 #include "errors.h"
 #include "temp-dir.h"
 #include "tree-copier.h"
@@ -120,4 +121,47 @@ TEST_CASE("hard links spread over many directories stay one file, whichever thre
     CHECK(last.totalsKnown);
     CHECK(last.entriesDone == last.entriesTotal);
     CHECK(last.entriesTotal == 1 + 40 * 4);
+}
+
+TEST_CASE("a single file is copied whole into a new file, and never over one unless asked")
+{
+    TempDir dir;
+    writeFile(dir.path() / "source", std::string(100000, 'x'));
+    chmod((dir.path() / "source").c_str(), 0604);
+    timespec times[2] = {{1000, 5}, {2000, 7}};
+    utimensat(AT_FDCWD, (dir.path() / "source").c_str(), times, 0);
+    writeFile(dir.path() / "existing", "old");
+    UniqueFd parent = openDir(dir.path());
+    UniqueFd source(open((dir.path() / "source").c_str(), O_RDONLY));
+    auto copyInto = [&](const std::string& name, ExistingTarget existing) {
+        installFileAt(
+            parent.get(), name, [&](int fd) { copyFile(source.get(), fd, name, CopyOptions{}); }, existing, name);
+    };
+    copyInto("copy", ExistingTarget::Keep);
+    auto st = lstatOf(dir.path() / "copy");
+    CHECK(st.st_size == 100000);
+    CHECK((st.st_mode & 07777) == 0604);
+    CHECK(st.st_mtim.tv_sec == 2000);
+    CHECK(st.st_mtim.tv_nsec == 7);
+    try {
+        copyInto("existing", ExistingTarget::Keep);
+        FAIL("an existing file was replaced");
+    } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::AlreadyExists);
+    }
+    CHECK(lstatOf(dir.path() / "existing").st_size == 3);
+    copyInto("existing", ExistingTarget::Replace);
+    CHECK(lstatOf(dir.path() / "existing").st_size == 100000);
+    // Nothing but the three files: no temporary name stays.
+    std::size_t entries = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path()))
+        ++entries;
+    CHECK(entries == 3);
+    // Only regular files are copied.
+    UniqueFd directory = openDir(dir.path());
+    CHECK_THROWS_AS(installFileAt(
+                        parent.get(), "dir", [&](int fd) { copyFile(directory.get(), fd, "dir", CopyOptions{}); },
+                        ExistingTarget::Keep, "dir"),
+                    Error);
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "dir"));
 }

@@ -86,6 +86,29 @@ TEST_CASE("a temporary tree renamed into place stays, and never replaces a tree"
     CHECK_FALSE(std::filesystem::exists(dir.path() / "web/other"));
 }
 
+TEST_CASE("a temporary tree exchanged with an entry takes its place and removes the old one")
+{
+    TempDir dir;
+    UniqueFd parent = openDir(dir.path());
+    writeFile(dir.path() / "web/old", "old");
+    writeFile(dir.path() / "file", "a file");
+    {
+        TemporaryTree work(parent.get(), "copy");
+        writeFile(dir.path() / work.name() / "new", "new");
+        CHECK(work.exchangeWith("web"));
+        TemporaryTree other(parent.get(), "copy");
+        writeFile(dir.path() / other.name() / "dir", "");
+        CHECK(other.exchangeWith("file"));
+        TemporaryTree none(parent.get(), "copy");
+        CHECK_FALSE(none.exchangeWith("missing"));
+        CHECK(errno == ENOENT);
+    }
+    CHECK(namesIn(dir.path()) == std::vector<std::string>{"file", "web"});
+    CHECK(std::filesystem::exists(dir.path() / "web/new"));
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "web/old"));
+    CHECK(std::filesystem::is_directory(dir.path() / "file"));
+}
+
 TEST_CASE("a tree moved aside is hidden, then removed")
 {
     TempDir dir;
