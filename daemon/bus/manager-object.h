@@ -71,6 +71,7 @@ private:
              std::map<std::string, sdbus::Variant> options) override;
     void Remove(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name) override;
     void Rename(sdbus::Result<>&& result, std::string name, std::string newName) override;
+    void SetLimits(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> limits) override;
 
     Caller currentCaller() const;
     // Checks `action` for the current caller, then runs `work` on the loop with
