@@ -6,7 +6,7 @@
 # --host is a network mode and takes none.
 set -g __bredmachine_options_with_argument -H --host --json --distro --arch --url --sha256 --verify --recipe \
     --with -s --signal --kill-whom --bridge --address --gateway --dns --password-hash --groups --shell --user \
-    -E --env --cwd
+    -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks
 
 # The verb and the positional arguments before the cursor, one a line.
 function __bredmachine_words
@@ -208,3 +208,13 @@ complete -c bredmachine -n '__bredmachine_argument 0 enable disable convert add-
     -a '(__bredmachine_machines container ".*")'
 complete -c bredmachine -n '__bredmachine_argument 0 cancel' -a '(__bredmachine_ids jobs)'
 complete -c bredmachine -n '__bredmachine_argument 1 import bind' -F
+
+# limit
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a limit -d "Set a container's resource limits"
+complete -c bredmachine -n '__bredmachine_argument 0 limit' -a '(__bredmachine_machines container ".*")'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l memory -x -a none -d 'Memory limit: 512M, 2G, bytes'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l memory-high -x -a none -d 'Memory above which it is throttled'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu -x -a none -d 'CPU time in percent of one CPU'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu-weight -x -a none -d 'CPU share, 1 to 10000'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l io-weight -x -a none -d 'I/O share, 1 to 10000'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l tasks -x -a none -d 'Most processes and threads'
