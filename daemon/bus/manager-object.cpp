@@ -704,8 +704,11 @@ try {
 
 void ManagerObject::SetLimits(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> limits)
 try {
-    auto request = prepared(
-        result, [&] { return checked(parseSetLimits(name, toOptionMap(limits)), checkSetLimits, machineState_); });
+    auto request = prepared(result, [&] {
+        auto parsed = parseSetLimits(name, toOptionMap(limits));
+        refreshReadOnlyFlag(name);
+        return checked(std::move(parsed), checkSetLimits, machineState_);
+    });
     if (!request)
         return;
     Details details{{"machine", name}, {"verb", "limit"}};
@@ -713,6 +716,7 @@ try {
         details[key] = std::to_string(value);
     authorizeThen(std::move(result), "configure", details,
                   [this, name, request = *request](const DoneReply& reply, const Caller&) {
+                      refreshReadOnlyFlag(name);
                       checkSetLimits(request, machineState_);
                       const MachineView& machine = existingMachine(name);
                       std::string runningUnit = machines_.isRunning(name) ? machine.unit : std::string();
@@ -720,7 +724,8 @@ try {
                       for (const auto& [key, value] : request.given)
                           given.push_back(fmt::format("{}={}", key, value));
                       spdlog::info("Setting the limits of machine {}: {}", name, fmt::join(given, " "));
-                      lifecycle_.setLimits(request, runningUnit, [reply, name](std::optional<Error> error) {
+                      lifecycle_.setLimits(request, runningUnit, [this, reply, name](std::optional<Error> error) {
+                          machines_.refresh(name);
                           if (error)
                               return replyError(*reply, Error(ErrorCode::Failed,
                                                               fmt::format("The limits are kept for the next start of "
@@ -728,7 +733,6 @@ try {
                                                                           name, error->what())));
                           reply->returnResults();
                       });
-                      machines_.refresh(name);
                   });
 } catch (...) {
     throw toDbusError(currentError("SetLimits"));
