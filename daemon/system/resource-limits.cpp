@@ -17,9 +17,13 @@ std::string resourceLimitLines(const ResourceLimits& limits)
     std::string lines;
     for (const auto& key : resourceLimitKeys) {
         std::uint64_t value = limits.*key.value;
-        if (value == 0 || key.value == &ResourceLimits::tasksMax)
+        bool memory = key.value == &ResourceLimits::memoryMax || key.value == &ResourceLimits::memoryHigh;
+        if (key.value == &ResourceLimits::tasksMax)
             continue;
-        lines += fmt::format("{}={}{}\n", key.name, value, key.percent ? "%" : "");
+        if (value != 0)
+            lines += fmt::format("{}={}{}\n", key.name, value, key.percent ? "%" : "");
+        else // an empty assignment is the default: no quota, systemd's weight
+            lines += fmt::format("{}={}\n", key.name, memory ? "infinity" : "");
     }
     return lines;
 }

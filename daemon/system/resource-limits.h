@@ -44,8 +44,11 @@ inline constexpr std::uint64_t maxCpuQuotaPercent = 1000000;
 // CPUWeight= and IOWeight=, as systemd takes them.
 inline constexpr std::uint64_t minWeight = 1, maxWeight = 10000;
 
-// The unit settings of the limits that are set, one "Key=value" line each,
-// TasksMax= excepted (the confinement states it, see nspawn-command.h).
+// The unit settings of every limit, one "Key=value" line each, an unset one
+// as systemd's "none" or default: a drop-in of ours then outweighs the ones
+// SetUnitProperties left in /run for the unit (50-MemoryMax.conf sorts
+// before 50-bred-machined.conf). TasksMax= is left to the confinement, which
+// states it (nspawn-command.h).
 std::string resourceLimitLines(const ResourceLimits& limits);
 
 // Every limit as the unit property systemd's D-Bus API takes, each with a

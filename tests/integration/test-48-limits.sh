@@ -63,7 +63,7 @@ test_kept_while_stopped() {
     assert_contains "$(cat /etc/systemd/nspawn/lim1.nspawn)" $'[X-BredMachined-Limits]\nMemoryMax=268435456\nCPUQuota=50'
     # machinectl's unit gets them through the daemon's drop-in.
     assert_contains "$(cat /etc/systemd/system/systemd-nspawn@lim1.service.d/50-bred-machined.conf)" \
-        $'MemoryMax=268435456\nCPUQuota=50%'
+        $'MemoryMax=268435456\nMemoryHigh=infinity\nCPUQuota=50%'
 }
 
 test_start_applies_them() {
@@ -124,7 +124,8 @@ test_cleared_with_none_and_zero() {
     assert_ne "$(unit_value bred-machine-lim1.service CPUWeight)" 300
     assert_eq "$(machine_prop lim1 Limits)" "a{sv} 0"
     assert_not_contains "$(cat /etc/systemd/nspawn/lim1.nspawn)" "X-BredMachined-Limits"
-    assert_not_contains "$(cat /etc/systemd/system/systemd-nspawn@lim1.service.d/50-bred-machined.conf)" MemoryMax
+    assert_contains "$(cat /etc/systemd/system/systemd-nspawn@lim1.service.d/50-bred-machined.conf)" \
+        $'MemoryMax=infinity\nMemoryHigh=infinity\nCPUQuota=\nCPUWeight=\nIOWeight=\n'
     bredmachine stop lim1 > /dev/null 2>&1
     wait_state lim1 stopped 60
 }
@@ -138,6 +139,14 @@ test_machinectl_start_gets_them() {
     bredmachine limit lim1 --memory-high=200M
     assert_eq "$(unit_value systemd-nspawn@lim1.service MemoryHigh)" 209715200
     assert_eq "$(unit_value systemd-nspawn@lim1.service MemoryMax)" 314572800
+    bredmachine stop lim1 > /dev/null 2>&1
+    wait_state lim1 stopped 60
+    # Unset while stopped: the drop-in outweighs what SetUnitProperties left in /run for the unit.
+    bredmachine limit lim1 --memory-high=none
+    machinectl start lim1
+    wait_state lim1 running 60
+    assert_eq "$(unit_value systemd-nspawn@lim1.service MemoryHigh)" infinity
+    bredmachine limit lim1 --memory-high=200M
     bredmachine stop lim1 > /dev/null 2>&1
     wait_state lim1 stopped 60
 }

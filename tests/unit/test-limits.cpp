@@ -148,10 +148,13 @@ TEST_CASE("units get the limits: lines for unit files and drop-ins, properties f
     for (const char* line : {"MemoryMax=536870912\n", "CPUQuota=250%\n", "IOWeight=50\n", "TasksMax=200\n"})
         CHECK(unitFile.find(line) != std::string::npos);
     CHECK(unitFile.find("TasksMax=16384") == std::string::npos);
-    CHECK(unitFile.find("MemoryHigh") == std::string::npos);
+    // Unset: stated as systemd's defaults, over what SetUnitProperties left in /run.
+    CHECK(unitFile.find("MemoryHigh=infinity\n") != std::string::npos);
+    CHECK(unitFile.find("CPUWeight=\n") != std::string::npos);
     NspawnConfinement confinement;
     confinement.limits = limits;
-    CHECK(machinectlUnitDropIn(confinement).find("MemoryMax=536870912\nCPUQuota=250%\nIOWeight=50\n") !=
+    CHECK(machinectlUnitDropIn(confinement)
+              .find("MemoryMax=536870912\nMemoryHigh=infinity\nCPUQuota=250%\nCPUWeight=\nIOWeight=50\n") !=
           std::string::npos);
 
     using Properties = std::vector<std::pair<std::string, std::uint64_t>>;
