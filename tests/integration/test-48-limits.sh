@@ -125,7 +125,7 @@ test_cleared_with_none_and_zero() {
     assert_eq "$(machine_prop lim1 Limits)" "a{sv} 0"
     assert_not_contains "$(cat /etc/systemd/nspawn/lim1.nspawn)" "X-BredMachined-Limits"
     assert_contains "$(cat /etc/systemd/system/systemd-nspawn@lim1.service.d/50-bred-machined.conf)" \
-        $'MemoryMax=infinity\nMemoryHigh=infinity\nCPUQuota=\nCPUWeight=\nIOWeight=\n'
+        $'MemoryMax=infinity\nMemoryHigh=infinity\nCPUQuota=\nCPUWeight=\nIOWeight='
     bredmachine stop lim1 > /dev/null 2>&1
     wait_state lim1 stopped 60
 }
