@@ -130,6 +130,17 @@ const std::vector<VerbSpec> verbs{
      "the same path), keeping owners, modes, timestamps and extended attributes. A relative HOST-PATH is taken from "
      "the current directory.",
      2, 3, {{"replace", 0, nullptr, "Replace HOST-PATH when it exists"}, noBlock}, SIZE_MAX, false, true},
+    {"limit", "NAME", "Set a container's resource limits",
+     "Sets resource limits of the container NAME: applied at once when it runs, and kept for every later start. "
+     "'none' unsets a limit; limits not given stay as they were. 'status' shows them with the current use.",
+     1, 1,
+     {{"memory", 0, "SIZE", "Memory limit: 512M, 2G, bytes, or none"},
+      {"memory-high", 0, "SIZE", "Memory above which it is throttled and reclaimed"},
+      {"cpu", 0, "PERCENT", "CPU time in percent of one CPU: 50%, 200% (two CPUs), or none"},
+      {"cpu-weight", 0, "N", "CPU share against other units, 1 to 10000 (none: the default)"},
+      {"io-weight", 0, "N", "I/O share against other units, 1 to 10000 (none: the default)"},
+      {"tasks", 0, "N", "Most processes and threads at once (none: the default)"}},
+     SIZE_MAX, false, true},
 };
 
 const std::vector<OptionSpec> globals{

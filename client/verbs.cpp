@@ -2,6 +2,7 @@
 
 #include "format.h"
 #include "journal-tail.h"
+#include "limit-values.h"
 #include "names.h"
 #include "process-tree.h"
 #include "terminal-relay.h"
@@ -71,6 +72,19 @@ T property(const Properties& properties, const std::string& name, T fallback = {
 {
     auto it = properties.find(dbus::PropertyName{name});
     return it == properties.end() ? fallback : it->second.get<T>();
+}
+
+// The Limits property's values by key ('u' and 't' alike).
+std::map<std::string, std::uint64_t> limitsOf(const Properties& machine)
+{
+    std::map<std::string, std::uint64_t> limits;
+    for (const auto& [key, value] : property<std::map<std::string, sdbus::Variant>>(machine, "Limits")) {
+        if (value.peekValueType() == "u")
+            limits[key] = value.get<std::uint32_t>();
+        else if (value.peekValueType() == "t")
+            limits[key] = value.get<std::uint64_t>();
+    }
+    return limits;
 }
 
 std::string osName(const Properties& machine)
@@ -204,6 +218,7 @@ public:
             {"rename", &Verbs::rename},
             {"copy-to", &Verbs::copy},
             {"copy-from", &Verbs::copy},
+            {"limit", &Verbs::limit},
         };
         return (this->*table.at(verb))();
     }
@@ -276,6 +291,13 @@ private:
                 Json out = Json::object();
                 for (const auto& [key, value] : properties)
                     out[std::string(key)] = variantToJson(value);
+                UnitUsage usage = unitUsage(property<std::string>(properties, "Unit"));
+                Json use = Json::object();
+                for (const auto& [key, value] :
+                     {std::pair{"MemoryCurrent", usage.memoryBytes}, std::pair{"TasksCurrent", usage.tasks},
+                      std::pair{"CPUUsageNSec", usage.cpuNanoseconds}})
+                    use[key] = value ? Json(*value) : Json(nullptr);
+                out["Usage"] = use;
                 output_.printJson(out);
                 continue;
             }
@@ -362,6 +384,9 @@ private:
         for (std::size_t i = 0; i < binds.size(); ++i)
             rows.push_back({i == 0 ? "Binds:" : "", binds[i].get<0>() + " -> " + binds[i].get<1>() +
                                                         (binds[i].get<2>() ? " (read-only)" : "")});
+        auto limitValues = limitsOf(properties);
+        for (auto& row : limitRows(limitValues, unitUsage(unit)))
+            rows.push_back(std::move(row));
         auto addresses = machineAddresses(name);
         for (std::size_t i = 0; i < addresses.size(); ++i)
             rows.push_back({i == 0 ? "Address:" : "", addresses[i]});
@@ -734,6 +759,54 @@ private:
         return followJob(bus_.send(call));
     }
 
+    int limit()
+    {
+        OptionMap limits;
+        for (const auto& [option, value] : limitsOfCommandLine(line_))
+            limits[option->key] = option->kind == LimitOption::Kind::Percent
+                                      ? sdbus::Variant{static_cast<std::uint32_t>(value)}
+                                      : sdbus::Variant{value};
+        auto call = bus_.mutatingCall("SetLimits");
+        call << args_[0] << limits;
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    // The running unit's use of memory, tasks and CPU, as systemd counts them; unknown when it cannot tell.
+    UnitUsage unitUsage(const std::string& unit)
+    {
+        UnitUsage usage;
+        if (unit.empty())
+            return usage;
+        try {
+            auto systemd = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"},
+                                              sdbus::ObjectPath{"/org/freedesktop/systemd1"});
+            sdbus::ObjectPath unitPath;
+            systemd->callMethod("GetUnit")
+                .onInterface("org.freedesktop.systemd1.Manager")
+                .withArguments(unit)
+                .storeResultsTo(unitPath);
+            auto unitProxy =
+                sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"}, unitPath);
+            auto counter = [&](const char* name) -> std::optional<std::uint64_t> {
+                sdbus::Variant value;
+                unitProxy->callMethod("Get")
+                    .onInterface("org.freedesktop.DBus.Properties")
+                    .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string(name))
+                    .storeResultsTo(value);
+                std::uint64_t number = value.get<std::uint64_t>();
+                // UINT64_MAX: systemd does not account it.
+                return number == UINT64_MAX ? std::nullopt : std::optional<std::uint64_t>(number);
+            };
+            usage.memoryBytes = counter("MemoryCurrent");
+            usage.tasks = counter("TasksCurrent");
+            usage.cpuNanoseconds = counter("CPUUsageNSec");
+        } catch (const sdbus::Error&) {
+            // Stopped meanwhile: no use to show.
+        }
+        return usage;
+    }
+
     enum class Terminal { IfOnOne, Always };
 
     // run NAME [--] CMD...
@@ -918,6 +991,8 @@ void checkCommandLine(const CommandLine& line)
     } else if (!arguments.empty()) {
         requireMachineName(arguments[0]);
     }
+    if (verb == "limit")
+        limitsOfCommandLine(line);
     if (verb == "create-template") {
         if (line.has("distro") == line.has("url"))
             throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");

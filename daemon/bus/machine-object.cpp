@@ -62,6 +62,8 @@ void MachineObject::update(MachineView view)
         changed.emplace_back("Binds");
     if (before.network != after.network || before.containerNetwork != after.containerNetwork)
         changed.emplace_back("Network");
+    if (before.limits != after.limits)
+        changed.emplace_back("Limits");
     if (before.osRelease != after.osRelease)
         changed.emplace_back("OSRelease");
     if (before.architecture != after.architecture)
@@ -160,6 +162,15 @@ std::map<std::string, sdbus::Variant> MachineObject::Network()
         }
     }
     return network;
+}
+
+std::map<std::string, sdbus::Variant> MachineObject::Limits()
+{
+    std::map<std::string, sdbus::Variant> limits;
+    for (const auto& key : resourceLimitKeys)
+        if (std::uint64_t value = view_.info.limits.*key.value)
+            limits[key.name] = key.percent ? sdbus::Variant{static_cast<std::uint32_t>(value)} : sdbus::Variant{value};
+    return limits;
 }
 
 } // namespace bred

@@ -47,6 +47,7 @@ private:
     std::string Unit() override;
     std::vector<sdbus::Struct<std::string, std::string, bool>> Binds() override;
     std::map<std::string, sdbus::Variant> Network() override;
+    std::map<std::string, sdbus::Variant> Limits() override;
     std::map<std::string, std::string> OSRelease() override;
     std::string Architecture() override;
     uint64_t CreationTimestamp() override { return view_.info.creationTimestamp; }

@@ -767,4 +767,40 @@ try {
     throw toDbusError(currentError("CopyFrom"));
 }
 
+void ManagerObject::SetLimits(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> limits)
+try {
+    auto request = prepared(result, [&] {
+        auto parsed = parseSetLimits(name, toOptionMap(limits));
+        refreshReadOnlyFlag(name);
+        return checked(std::move(parsed), checkSetLimits, machineState_);
+    });
+    if (!request)
+        return;
+    Details details{{"machine", name}, {"verb", "limit"}};
+    for (const auto& [key, value] : request->given)
+        details[key] = std::to_string(value);
+    authorizeThen(std::move(result), "configure", details,
+                  [this, name, request = *request](const DoneReply& reply, const Caller&) {
+                      refreshReadOnlyFlag(name);
+                      checkSetLimits(request, machineState_);
+                      const MachineView& machine = existingMachine(name);
+                      std::string runningUnit = machines_.isRunning(name) ? machine.unit : std::string();
+                      std::vector<std::string> given;
+                      for (const auto& [key, value] : request.given)
+                          given.push_back(fmt::format("{}={}", key, value));
+                      spdlog::info("Setting the limits of machine {}: {}", name, fmt::join(given, " "));
+                      lifecycle_.setLimits(request, runningUnit, [this, reply, name](std::optional<Error> error) {
+                          machines_.refresh(name);
+                          if (error)
+                              return replyError(*reply, Error(ErrorCode::Failed,
+                                                              fmt::format("The limits are kept for the next start of "
+                                                                          "'{}', but could not be applied now: {}",
+                                                                          name, error->what())));
+                          reply->returnResults();
+                      });
+                  });
+} catch (...) {
+    throw toDbusError(currentError("SetLimits"));
+}
+
 } // namespace bred

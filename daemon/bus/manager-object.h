@@ -75,6 +75,7 @@ private:
                 std::string path, std::map<std::string, sdbus::Variant> options) override;
     void CopyFrom(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string path,
                   std::string hostPath, std::map<std::string, sdbus::Variant> options) override;
+    void SetLimits(sdbus::Result<>&& result, std::string name, std::map<std::string, sdbus::Variant> limits) override;
 
     Caller currentCaller() const;
     // Checks `action` for the current caller, then runs `work` on the loop with

@@ -13,6 +13,10 @@ OptionMap toOptionMap(const std::map<std::string, sdbus::Variant>& options)
             plain.emplace(key, value.get<std::string>());
         else if (signature == "as")
             plain.emplace(key, value.get<std::vector<std::string>>());
+        else if (signature == "u")
+            plain.emplace(key, value.get<std::uint32_t>());
+        else if (signature == "t")
+            plain.emplace(key, value.get<std::uint64_t>());
         else
             plain.emplace(key, OtherOptionType{signature});
     }

@@ -33,9 +33,10 @@ bool BootEnablement::hasUnitFile(const std::string& name) const
     return std::filesystem::exists(unitFile(name), error);
 }
 
-void BootEnablement::writeUnitFile(const std::string& name, const std::filesystem::path& directory) const
+void BootEnablement::writeUnitFile(const std::string& name, const std::filesystem::path& directory,
+                                   const ResourceLimits& limits) const
 {
-    writeFileAtomically(unitFile(name), containerUnitFile(containerService(name, directory), directory));
+    writeFileAtomically(unitFile(name), containerUnitFile(containerService(name, directory, limits), directory));
 }
 
 void BootEnablement::removeUnitFile(const std::string& name) const

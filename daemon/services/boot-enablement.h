@@ -4,6 +4,8 @@
 // property reports too and Enable replaces with ours.
 #pragma once
 
+#include "resource-limits.h"
+
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -22,7 +24,8 @@ public:
     // Our unit's file, written by Enable for the machine's tree.
     std::filesystem::path unitFile(const std::string& name) const;
     bool hasUnitFile(const std::string& name) const;
-    void writeUnitFile(const std::string& name, const std::filesystem::path& directory) const;
+    void writeUnitFile(const std::string& name, const std::filesystem::path& directory,
+                       const ResourceLimits& limits) const;
     void removeUnitFile(const std::string& name) const;
     // What DisableUnitFiles is given so that nothing starts the machine at
     // boot: ours when its file exists, machinectl's when linked; empty when

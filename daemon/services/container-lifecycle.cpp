@@ -5,11 +5,11 @@
 namespace bred {
 
 ContainerStart containerStart(const BootEnablement& boot, const std::string& name,
-                              const std::filesystem::path& directory)
+                              const std::filesystem::path& directory, const ResourceLimits& limits)
 {
     if (boot.hasUnitFile(name))
         return {containerUnitName(name), std::nullopt};
-    return {containerUnitName(name), containerService(name, directory)};
+    return {containerUnitName(name), containerService(name, directory, limits)};
 }
 
 std::string unitToStop(const std::string& name, const std::string& machinedUnit)
@@ -38,7 +38,7 @@ Job::LoopWork ContainerLifecycle::start(const std::string& name, const std::file
                                 finish(std::nullopt);
                                 return;
                             }
-                            ContainerStart how = containerStart(boot_, name, directory);
+                            ContainerStart how = containerStart(boot_, name, directory, store_.limits(name));
                             if (how.transient)
                                 units_.startContainer(how.unit, *how.transient, finish);
                             else
@@ -60,7 +60,7 @@ Job::LoopWork ContainerLifecycle::stop(const std::string& unit, bool force) cons
 
 void ContainerLifecycle::enableAtBoot(const std::string& name, const std::filesystem::path& directory, const Done& done)
 {
-    boot_.writeUnitFile(name, directory);
+    boot_.writeUnitFile(name, directory, store_.limits(name));
     units_.enableUnitFile(containerUnitName(name), [this, name, done](const std::optional<Error>& error) {
         if (error || !boot_.isEnabledByMachinectl(name))
             return done(error);
@@ -114,6 +114,21 @@ void ContainerLifecycle::rename(const RenameRequest& request, MachineClass machi
             done(failure);
         }
     });
+}
+
+void ContainerLifecycle::setLimits(const LimitsRequest& request, const std::string& runningUnit, const Done& done)
+{
+    bool reloadNeeded = settings_.setLimits(request);
+    ResourceLimits limits = store_.limits(request.name);
+    if (boot_.hasUnitFile(request.name)) {
+        boot_.writeUnitFile(request.name, store_.directory() / request.name, limits);
+        reloadNeeded = true;
+    }
+    reloadIfNeeded(request.name, reloadNeeded);
+    if (runningUnit.empty())
+        return done(std::nullopt);
+    // Every limit, the unset ones as systemd's defaults: what was cleared goes now too.
+    units_.setUnitProperties(runningUnit, resourceLimitProperties(limits, NspawnConfinement{}.tasksMax), done);
 }
 
 } // namespace bred

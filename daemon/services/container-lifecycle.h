@@ -27,7 +27,7 @@ struct ContainerStart {
     std::optional<ContainerService> transient; // empty: start the unit's file
 };
 ContainerStart containerStart(const BootEnablement& boot, const std::string& name,
-                              const std::filesystem::path& directory);
+                              const std::filesystem::path& directory, const ResourceLimits& limits);
 
 // The unit Stop stops: the one machined names for the machine, whoever started
 // it (us, machinectl, boot); ours when machined names none.
@@ -63,6 +63,10 @@ public:
     // Renames the machine's tree and settings; an `enabled` machine's boot
     // unit names it, so it is disabled first and enabled again under the new name.
     void rename(const RenameRequest& request, MachineClass machineClass, bool enabled, const Done& done);
+    // Keeps the request's limits for every start (the settings, machinectl's
+    // drop-in, the boot unit's file) and applies them at once to `runningUnit`,
+    // the unit of the running container (empty when stopped). Throws Error.
+    void setLimits(const LimitsRequest& request, const std::string& runningUnit, const Done& done);
 
 private:
     UnitManager& units_;

@@ -12,6 +12,7 @@
 #include <csignal>
 #include <cstring>
 #include <fmt/format.h>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -411,6 +412,55 @@ void checkRemove(const MachineRequest& request, const MachineStateView& state)
 {
     existingMachine(request.name, state);
     checkIdle(request.name, state, "remove");
+}
+
+LimitsRequest parseSetLimits(const std::string& name, OptionMap limits)
+{
+    checkMachineName(name);
+    std::set<std::string> known;
+    for (const auto& key : resourceLimitKeys)
+        known.insert(key.name);
+    RequestOptions parsed(std::move(limits), known);
+    LimitsRequest request{name, {}};
+    for (const auto& key : resourceLimitKeys) {
+        std::optional<std::uint64_t> value;
+        if (key.percent)
+            value = parsed.uint32(key.name);
+        else
+            value = parsed.uint64(key.name);
+        if (!value)
+            continue;
+        bool weight = key.value == &ResourceLimits::cpuWeight || key.value == &ResourceLimits::ioWeight;
+        if (weight && *value != 0 && (*value < minWeight || *value > maxWeight))
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("{} must be {} to {}, as systemd takes it, or 0 for the default; not {}.", key.name,
+                                    minWeight, maxWeight, *value));
+        if (key.percent && *value > maxCpuQuotaPercent)
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("{} is a percentage of one CPU (200 is two CPUs), at most {}, or 0 for no "
+                                    "limit; not {}.",
+                                    key.name, maxCpuQuotaPercent, *value));
+        if (*value == UINT64_MAX)
+            throw Error(ErrorCode::InvalidArgs,
+                        fmt::format("{} must be a number below {}; 0 is no limit.", key.name, UINT64_MAX));
+        request.given[key.name] = *value;
+    }
+    return request;
+}
+
+void checkSetLimits(const LimitsRequest& request, const MachineStateView& state)
+{
+    existingContainer(request.name, state);
+    if (state.isHeld(request.name))
+        throw machineBusy(request.name);
+}
+
+ResourceLimits appliedLimits(ResourceLimits limits, const LimitsRequest& request)
+{
+    for (const auto& [name, value] : request.given)
+        if (const ResourceLimitKey* key = findResourceLimitKey(name))
+            limits.*key->value = value;
+    return limits;
 }
 
 RenameRequest parseRename(const std::string& name, const std::string& newName)

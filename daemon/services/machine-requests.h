@@ -151,6 +151,19 @@ RunRequest parseRun(const std::string& name, std::vector<std::string> argv, Uniq
 
 void checkRemove(const MachineRequest& request, const MachineStateView& state);
 
+struct LimitsRequest {
+    std::string name;
+    // The limits given, by key (resourceLimitKeys); 0 unsets one.
+    std::map<std::string, std::uint64_t> given;
+};
+// Throws InvalidArgs for an unknown key, a value of the wrong type (CPUQuota
+// 'u', the others 't') or out of range.
+LimitsRequest parseSetLimits(const std::string& name, OptionMap limits);
+// A container (NotSupported for a template) that no job holds (Busy).
+void checkSetLimits(const LimitsRequest& request, const MachineStateView& state);
+// `limits` with the request's given limits in place; the others as they were.
+ResourceLimits appliedLimits(ResourceLimits limits, const LimitsRequest& request);
+
 struct RenameRequest {
     std::string name;
     std::string newName;

@@ -55,4 +55,10 @@ bool MachineSettings::rename(const RenameRequest& request, MachineClass machineC
     return store_.editSettings(request.newName, [](NspawnSettingsEditor&) {});
 }
 
+bool MachineSettings::setLimits(const LimitsRequest& request) const
+{
+    ResourceLimits limits = appliedLimits(store_.limits(request.name), request);
+    return store_.editSettings(request.name, [&](NspawnSettingsEditor& settings) { settings.setLimits(limits); });
+}
+
 } // namespace bred

@@ -24,6 +24,8 @@ public:
     // Renames tree and settings; a container's settings then name the new
     // machine (its start settings are stated again).
     bool rename(const RenameRequest& request, MachineClass machineClass) const;
+    // Keeps the request's limits in the settings, the others as they were.
+    bool setLimits(const LimitsRequest& request) const;
 
 private:
     const MachineStore& store_;

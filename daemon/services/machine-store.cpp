@@ -97,6 +97,7 @@ std::optional<MachineInfo> MachineStore::inspect(const std::string& name) const
         auto settings = parseNspawnSettings(*settingsText);
         info.binds = std::move(settings.binds);
         info.network = std::move(settings.network);
+        info.limits = settings.limits;
     }
     if (auto host0 = readFileInRoot(treeFd.get(), host0NetworkPath, std::size_t{64} * 1024))
         info.containerNetwork = parseHost0NetworkFile(*host0);
@@ -112,6 +113,11 @@ std::filesystem::path MachineStore::settingsFile(const std::string& name) const
 std::string MachineStore::readSettings(const std::string& name) const
 {
     return readSmallFile(settingsFile(name)).value_or("");
+}
+
+ResourceLimits MachineStore::limits(const std::string& name) const
+{
+    return parseNspawnSettings(readSettings(name)).limits;
 }
 
 std::filesystem::path MachineStore::machinectlDropIn(const std::string& name) const
@@ -134,7 +140,9 @@ bool MachineStore::editSettings(const std::string& name, const std::function<voi
     settings.addStartSettings();
     if (settings.text() != before)
         writeFileAtomically(settingsFile(name), settings.text());
-    std::string dropIn = machinectlUnitDropIn(NspawnConfinement{});
+    NspawnConfinement confinement;
+    confinement.limits = parseNspawnSettings(settings.text()).limits;
+    std::string dropIn = machinectlUnitDropIn(confinement);
     if (readSmallFile(machinectlDropIn(name)) == dropIn)
         return false;
     writeFileAtomically(machinectlDropIn(name), dropIn);

@@ -33,6 +33,7 @@ struct MachineInfo {
     std::optional<TreeVerification> verification; // templates we downloaded only
     std::vector<BindMount> binds;
     NetworkSettings network;
+    ResourceLimits limits;                            // from the settings file
     std::optional<ContainerNetwork> containerNetwork; // the host0 file we wrote, if any
     bool enabled = false;
 };
@@ -53,12 +54,14 @@ public:
     std::filesystem::path settingsFile(const std::string& name) const;
     // The settings file's text ("" when there is none), and its atomic replacement.
     std::string readSettings(const std::string& name) const;
+    // The resource limits the settings file keeps for the machine.
+    ResourceLimits limits(const std::string& name) const;
     // Changes the settings file with `edit`, then states in it the settings that
     // make `machinectl start` give the container that `bredmachine start` gives
     // (NspawnSettingsEditor::addStartSettings), and writes the drop-in that
-    // confines machinectl's unit as ours (machinectlUnitDropIn). Writes only the
-    // files whose text changes. True when the drop-in changed: systemd must
-    // reload to see it.
+    // confines machinectl's unit as ours, with the limits the file keeps
+    // (machinectlUnitDropIn). Writes only the files whose text changes. True
+    // when the drop-in changed: systemd must reload to see it.
     bool editSettings(const std::string& name, const std::function<void(NspawnSettingsEditor&)>& edit) const;
     // Gives every container made before the daemon stated its start settings
     // those settings (editSettings with no edit). Skips a settings file or drop-in

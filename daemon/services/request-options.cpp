@@ -31,6 +31,10 @@ std::string signatureOf(const OptionValue& value)
                 return "s";
             else if constexpr (std::is_same_v<Held, std::vector<std::string>>)
                 return "as";
+            else if constexpr (std::is_same_v<Held, std::uint32_t>)
+                return "u";
+            else if constexpr (std::is_same_v<Held, std::uint64_t>)
+                return "t";
             else
                 return held.signature;
         },
@@ -61,6 +65,16 @@ std::optional<bool> RequestOptions::boolean(const std::string& key) const { retu
 std::optional<std::vector<std::string>> RequestOptions::strings(const std::string& key) const
 {
     return get<std::vector<std::string>>(key, "as", "a list of strings");
+}
+
+std::optional<std::uint32_t> RequestOptions::uint32(const std::string& key) const
+{
+    return get<std::uint32_t>(key, "u", "an unsigned 32-bit number");
+}
+
+std::optional<std::uint64_t> RequestOptions::uint64(const std::string& key) const
+{
+    return get<std::uint64_t>(key, "t", "an unsigned 64-bit number");
 }
 
 } // namespace bred

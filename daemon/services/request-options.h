@@ -3,6 +3,7 @@
 // where unknown keys and wrong types are InvalidArgs naming the option.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <set>
@@ -18,7 +19,8 @@ struct OtherOptionType {
     std::string signature;
 };
 
-using OptionValue = std::variant<bool, std::string, std::vector<std::string>, OtherOptionType>;
+using OptionValue =
+    std::variant<bool, std::string, std::vector<std::string>, std::uint32_t, std::uint64_t, OtherOptionType>;
 using OptionMap = std::map<std::string, OptionValue>;
 
 class RequestOptions {
@@ -30,6 +32,8 @@ public:
     std::optional<std::string> string(const std::string& key) const;
     std::optional<bool> boolean(const std::string& key) const;
     std::optional<std::vector<std::string>> strings(const std::string& key) const;
+    std::optional<std::uint32_t> uint32(const std::string& key) const;
+    std::optional<std::uint64_t> uint64(const std::string& key) const;
 
 private:
     template <typename T>

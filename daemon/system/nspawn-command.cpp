@@ -113,11 +113,13 @@ std::string literalExecWord(const std::string& word)
     return literal;
 }
 
-ContainerService containerService(const std::string& name, const std::filesystem::path& directory)
+ContainerService containerService(const std::string& name, const std::filesystem::path& directory,
+                                  const ResourceLimits& limits)
 {
     ContainerService service;
     service.description = fmt::format("Container {} (bred-machined)", name);
     service.command = nspawnCommand(name, directory);
+    service.confinement.limits = limits;
     return service;
 }
 
@@ -152,10 +154,11 @@ std::string confinementLines(const NspawnConfinement& confinement)
                                     "DevicePolicy={}\n"
                                     "DeviceAllow=\n", // an empty assignment drops the devices a unit allowed before
                                     confinement.killMode, confinement.delegate ? "yes" : "no", confinement.slice,
-                                    confinement.tasksMax, confinement.limitNofile, confinement.devicePolicy);
+                                    confinement.limits.tasksMax ? confinement.limits.tasksMax : confinement.tasksMax,
+                                    confinement.limitNofile, confinement.devicePolicy);
     for (const auto& [device, access] : confinement.deviceAllow)
         lines += fmt::format("DeviceAllow={} {}\n", device, access);
-    return lines;
+    return lines + resourceLimitLines(confinement.limits);
 }
 
 } // namespace

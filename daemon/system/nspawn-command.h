@@ -2,6 +2,8 @@
 // service settings, for transient units (Start) and unit files (Enable) alike.
 #pragma once
 
+#include "resource-limits.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -51,6 +53,8 @@ struct NspawnConfinement {
     std::uint64_t tasksMax = 16384, limitNofile = 524288;
     std::string devicePolicy = "closed";
     std::vector<std::pair<std::string, std::string>> deviceAllow{{"/dev/net/tun", "rwm"}, {"char-pts", "rw"}};
+    // The machine's own (SetLimits); its TasksMax, when set, is the unit's in place of tasksMax.
+    ResourceLimits limits;
 };
 
 // How the container's service runs, as systemd-nspawn@.service does it: ready
@@ -70,7 +74,8 @@ struct ContainerService {
 // expands $NAME there, and "$$" stands for "$".
 std::string literalExecWord(const std::string& word);
 
-ContainerService containerService(const std::string& name, const std::filesystem::path& directory);
+ContainerService containerService(const std::string& name, const std::filesystem::path& directory,
+                                  const ResourceLimits& limits = {});
 
 // The same service as a unit file, installed into machines.target for Enable.
 std::string containerUnitFile(const ContainerService& service, const std::filesystem::path& directory);

@@ -4,6 +4,7 @@
 #include "names.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fmt/format.h>
 #include <iterator>
 
@@ -79,6 +80,13 @@ NspawnSettings parseNspawnSettings(std::string_view text)
                 settings.binds.clear(); // an empty assignment resets the list
             else
                 settings.binds.push_back(parseBind(value, key == "BindReadOnly"));
+        } else if (section == limitsSection) {
+            const ResourceLimitKey* limit = findResourceLimitKey(std::string(key));
+            std::uint64_t number = 0;
+            auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), number);
+            // A line we cannot read is as if it were not there: that limit is not set.
+            if (limit && error == std::errc() && end == value.data() + value.size())
+                settings.limits.*limit->value = number;
         } else if (section == "Network") {
             if (key == "VirtualEthernet")
                 virtualEthernet = parseBoolean(value);
@@ -192,6 +200,14 @@ void NspawnSettingsEditor::setNetwork(const NetworkSettings& network)
         append("Network", "Bridge", network.bridge);
     else // host says so too, or machinectl's --network-veth would give the container a veth
         append("Network", "VirtualEthernet", network.mode == "veth" ? "yes" : "no");
+}
+
+void NspawnSettingsEditor::setLimits(const ResourceLimits& limits)
+{
+    std::erase_if(lines_, [](const Line& line) { return line.section == limitsSection; });
+    for (const auto& key : resourceLimitKeys)
+        if (std::uint64_t value = limits.*key.value)
+            append(limitsSection, key.name, std::to_string(value));
 }
 
 bool NspawnSettingsEditor::states(const std::string& section, const std::vector<std::string>& keys) const

@@ -1,6 +1,9 @@
 // A machine's systemd-nspawn settings file (/etc/systemd/nspawn/NAME.nspawn),
-// read in systemd's own format: the binds and the host side of the network.
+// read in systemd's own format: the binds and the host side of the network;
+// and the machine's resource limits, in a section of ours that nspawn skips.
 #pragma once
+
+#include "resource-limits.h"
 
 #include <string>
 #include <string_view>
@@ -24,7 +27,13 @@ struct NetworkSettings {
 struct NspawnSettings {
     std::vector<BindMount> binds;
     NetworkSettings network;
+    ResourceLimits limits;
 };
+
+// The section of a .nspawn file that holds SetLimits's limits, one "Key=value"
+// line each (CPUQuota in percent, the others as numbers): systemd skips
+// sections named "X-...", and the settings file moves with its machine.
+inline constexpr const char* limitsSection = "X-BredMachined-Limits";
 
 // Parses the text of a .nspawn file. Unknown sections and keys are ignored;
 // later assignments override earlier ones as systemd does.
@@ -47,6 +56,8 @@ public:
     bool removeBind(const std::string& destination);
     // mode host, veth or bridge (with bridge name).
     void setNetwork(const NetworkSettings& network);
+    // Replaces the limits section with the limits that are set (none: no section).
+    void setLimits(const ResourceLimits& limits);
     // Adds, where the file does not state them already, the settings that make
     // `machinectl start` (systemd-nspawn@.service: -U --network-veth
     // --link-journal=try-guest --settings=override) start the container as

@@ -22,10 +22,11 @@ void check(int r)
 // a(sv) array.
 void appendConfinementProperties(sd_bus_message* call, const NspawnConfinement& confinement)
 {
-    check(sd_bus_message_append(call, "(sv)(sv)(sv)(sv)(sv)(sv)", "KillMode", "s", confinement.killMode.c_str(),
-                                "Delegate", "b", int(confinement.delegate), "Slice", "s", confinement.slice.c_str(),
-                                "TasksMax", "t", confinement.tasksMax, "LimitNOFILE", "t", confinement.limitNofile,
-                                "DevicePolicy", "s", confinement.devicePolicy.c_str()));
+    check(sd_bus_message_append(call, "(sv)(sv)(sv)(sv)(sv)", "KillMode", "s", confinement.killMode.c_str(), "Delegate",
+                                "b", int(confinement.delegate), "Slice", "s", confinement.slice.c_str(), "LimitNOFILE",
+                                "t", confinement.limitNofile, "DevicePolicy", "s", confinement.devicePolicy.c_str()));
+    for (const auto& [property, value] : resourceLimitProperties(confinement.limits, confinement.tasksMax))
+        check(sd_bus_message_append(call, "(sv)", property.c_str(), "t", value));
     check(sd_bus_message_open_container(call, 'r', "sv"));
     check(sd_bus_message_append(call, "s", "DeviceAllow"));
     check(sd_bus_message_open_container(call, 'v', "a(ss)"));

@@ -182,6 +182,26 @@ void UnitManager::reload(const Done& done)
     });
 }
 
+void UnitManager::setUnitProperties(const std::string& unit,
+                                    const std::vector<std::pair<std::string, std::uint64_t>>& properties, Done done)
+{
+    BRED_ASSERT_ON_LOOP_THREAD();
+    done = loggingFailures("After a systemd call", std::move(done));
+    std::vector<sdbus::Struct<std::string, sdbus::Variant>> values;
+    for (const auto& [property, value] : properties)
+        values.emplace_back(property, sdbus::Variant{value});
+    manager_->callMethodAsync("SetUnitProperties")
+        .onInterface(systemdManager)
+        .withArguments(unit, true, values)
+        .uponReplyInvoke([unit, done](dbus::CallError error) {
+            if (error)
+                done(Error(ErrorCode::Failed,
+                           fmt::format("systemd did not change the properties of {}: {}", unit, error->getMessage())));
+            else
+                done(std::nullopt);
+        });
+}
+
 void UnitManager::enableUnitFile(const std::string& unit, Done done)
 {
     BRED_ASSERT_ON_LOOP_THREAD();

@@ -45,6 +45,10 @@ public:
     void disableUnitFiles(const std::vector<std::string>& units, Done done);
     // StopUnit, or with `force` KillUnit with SIGKILL; ends when the unit is gone.
     void stopUnit(const std::string& unit, bool force, Done done);
+    // SetUnitProperties of `unit` for this boot (runtime), each property a 't';
+    // ends with systemd's reply.
+    void setUnitProperties(const std::string& unit,
+                           const std::vector<std::pair<std::string, std::uint64_t>>& properties, Done done);
     // Reload: systemd reads unit files and drop-ins again.
     void reload(const Done& done);
     // Calls `changed` on the loop thread whenever systemd announces UnitFilesChanged

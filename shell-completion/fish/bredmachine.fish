@@ -6,7 +6,7 @@
 # --host is a network mode and takes none.
 set -g __bredmachine_options_with_argument -H --host --json --distro --arch --url --sha256 --verify --recipe \
     --with -s --signal --kill-whom --bridge --address --gateway --dns --password-hash --groups --shell --user \
-    -E --env --cwd
+    -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks
 
 # The verb and the positional arguments before the cursor, one a line.
 function __bredmachine_words
@@ -218,3 +218,13 @@ complete -c bredmachine -n '__bredmachine_argument 0 copy-to' -a '(__bredmachine
 complete -c bredmachine -n '__bredmachine_argument 0 copy-from' -a '(__bredmachine_machines "template|container" ".*")'
 complete -c bredmachine -n '__bredmachine_argument 1 copy-to' -F
 complete -c bredmachine -n '__bredmachine_argument 2 copy-from' -F
+
+# limit
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a limit -d "Set a container's resource limits"
+complete -c bredmachine -n '__bredmachine_argument 0 limit' -a '(__bredmachine_machines container ".*")'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l memory -x -a none -d 'Memory limit: 512M, 2G, bytes'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l memory-high -x -a none -d 'Memory above which it is throttled'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu -x -a none -d 'CPU time in percent of one CPU'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu-weight -x -a none -d 'CPU share, 1 to 10000'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l io-weight -x -a none -d 'I/O share, 1 to 10000'
+complete -c bredmachine -n '__bredmachine_verb_is limit' -l tasks -x -a none -d 'Most processes and threads'

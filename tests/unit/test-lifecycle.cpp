@@ -13,7 +13,7 @@ TEST_CASE("Start starts a transient unit of the container's service while Enable
 {
     test::TempDir units;
     BootEnablement boot(units.path());
-    auto start = containerStart(boot, "web", "/var/lib/machines/web");
+    auto start = containerStart(boot, "web", "/var/lib/machines/web", {});
     CHECK(start.unit == containerUnitName("web"));
     REQUIRE(start.transient);
     CHECK(start.transient->command == containerService("web", "/var/lib/machines/web").command);
@@ -23,16 +23,16 @@ TEST_CASE("Start starts the unit file Enable wrote, the same unit as at boot, an
 {
     test::TempDir units;
     BootEnablement boot(units.path());
-    boot.writeUnitFile("web", "/var/lib/machines/web");
+    boot.writeUnitFile("web", "/var/lib/machines/web", {});
     REQUIRE(boot.hasUnitFile("web"));
-    auto start = containerStart(boot, "web", "/var/lib/machines/web");
+    auto start = containerStart(boot, "web", "/var/lib/machines/web", {});
     CHECK(start.unit == containerUnitName("web"));
     CHECK_FALSE(start.transient);
     // Another machine's file is not this one's.
-    CHECK(containerStart(boot, "db", "/var/lib/machines/db").transient);
+    CHECK(containerStart(boot, "db", "/var/lib/machines/db", {}).transient);
 
     boot.removeUnitFile("web");
-    CHECK(containerStart(boot, "web", "/var/lib/machines/web").transient);
+    CHECK(containerStart(boot, "web", "/var/lib/machines/web", {}).transient);
 }
 
 TEST_CASE("Disable disables our unit file and machinectl's link, whichever exist")
@@ -40,7 +40,7 @@ TEST_CASE("Disable disables our unit file and machinectl's link, whichever exist
     test::TempDir units;
     BootEnablement boot(units.path());
     CHECK(boot.unitsToDisable("web").empty());
-    boot.writeUnitFile("web", "/var/lib/machines/web");
+    boot.writeUnitFile("web", "/var/lib/machines/web", {});
     CHECK(boot.unitsToDisable("web") == std::vector<std::string>{containerUnitName("web")});
     std::filesystem::create_directories(units.path() / "machines.target.wants");
     std::filesystem::create_symlink("/lib/systemd/system/systemd-nspawn@.service",
