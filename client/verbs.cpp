@@ -79,9 +79,9 @@ std::map<std::string, std::uint64_t> limitsOf(const Properties& machine)
 {
     std::map<std::string, std::uint64_t> limits;
     for (const auto& [key, value] : property<std::map<std::string, sdbus::Variant>>(machine, "Limits")) {
-        if (value.peekValueType() == "u")
+        if (value.containsValueOfType<std::uint32_t>())
             limits[key] = value.get<std::uint32_t>();
-        else if (value.peekValueType() == "t")
+        else if (value.containsValueOfType<std::uint64_t>())
             limits[key] = value.get<std::uint64_t>();
     }
     return limits;
