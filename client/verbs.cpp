@@ -401,17 +401,29 @@ private:
             printJournalTail(unit.empty() ? "bred-machine-" + name + ".service" : unit);
     }
 
+    std::unique_ptr<sdbus::IProxy> systemdManager()
+    {
+        return sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"},
+                                  sdbus::ObjectPath{"/org/freedesktop/systemd1"});
+    }
+
+    // systemd's object of a loaded unit; throws sdbus::Error when it is not loaded.
+    sdbus::ObjectPath systemdUnitPath(const std::string& unit)
+    {
+        sdbus::ObjectPath unitPath;
+        systemdManager()
+            ->callMethod("GetUnit")
+            .onInterface("org.freedesktop.systemd1.Manager")
+            .withArguments(unit)
+            .storeResultsTo(unitPath);
+        return unitPath;
+    }
+
     // The unit's control group, then its processes below it, as systemd reports them.
     std::vector<std::string> processTree(const std::string& unit)
     {
         try {
-            auto systemd = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"},
-                                              sdbus::ObjectPath{"/org/freedesktop/systemd1"});
-            sdbus::ObjectPath unitPath;
-            systemd->callMethod("GetUnit")
-                .onInterface("org.freedesktop.systemd1.Manager")
-                .withArguments(unit)
-                .storeResultsTo(unitPath);
+            const sdbus::ObjectPath unitPath = systemdUnitPath(unit);
             sdbus::Variant controlGroup;
             sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"}, unitPath)
                 ->callMethod("Get")
@@ -419,6 +431,7 @@ private:
                 .withArguments(std::string("org.freedesktop.systemd1.Service"), std::string("ControlGroup"))
                 .storeResultsTo(controlGroup);
             std::vector<sdbus::Struct<std::string, std::uint32_t, std::string>> found;
+            auto systemd = systemdManager();
             // A process that ends while systemd reads it can fail the call (a container that has just
             // booted has short-lived ones): the next try sees the cgroups without it.
             for (int attempt = 1;; ++attempt) {
@@ -779,13 +792,7 @@ private:
         if (unit.empty())
             return usage;
         try {
-            auto systemd = sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"},
-                                              sdbus::ObjectPath{"/org/freedesktop/systemd1"});
-            sdbus::ObjectPath unitPath;
-            systemd->callMethod("GetUnit")
-                .onInterface("org.freedesktop.systemd1.Manager")
-                .withArguments(unit)
-                .storeResultsTo(unitPath);
+            const sdbus::ObjectPath unitPath = systemdUnitPath(unit);
             auto unitProxy =
                 sdbus::createProxy(bus_.connection(), dbus::ServiceName{"org.freedesktop.systemd1"}, unitPath);
             auto counter = [&](const char* name) -> std::optional<std::uint64_t> {
