@@ -130,6 +130,15 @@ const std::vector<VerbSpec> verbs{
      "the same path), keeping owners, modes, timestamps and extended attributes. A relative HOST-PATH is taken from "
      "the current directory.",
      2, 3, {{"replace", 0, nullptr, "Replace HOST-PATH when it exists"}, noBlock}, SIZE_MAX, false, true},
+    {"logs", "NAME", "Show a machine's log",
+     "Shows what the host logged for the machine's unit (systemd-nspawn and the console), with this user's rights "
+     "to the host's journal, then the machine's own journal, read inside it by its journalctl (which needs the "
+     "right to run commands there, as 'run' does). With --follow both go on until the container stops or ^C.",
+     1, 1,
+     {{"follow", 'f', nullptr, "Keep showing new lines of a starting or running container"},
+      {"lines", 'n', "N", "The last N lines of each log (default: all, or 10 with --follow)"},
+      {"since", 'S', "TIME", "Lines from TIME on, as journalctl takes it: '2026-12-01 10:00', -1h, today"}},
+     SIZE_MAX, true, true},
     {"limit", "NAME", "Set a container's resource limits",
      "Sets resource limits of the container NAME: applied at once when it runs, and kept for every later start. "
      "'none' unsets a limit; limits not given stay as they were. 'status' shows them with the current use.",

@@ -1,5 +1,6 @@
 #include "verbs.h"
 
+#include "child-process.h"
 #include "format.h"
 #include "journal-tail.h"
 #include "limit-values.h"
@@ -164,6 +165,14 @@ std::uint32_t parseJobId(const std::string& text)
     throw UsageError("'" + text + "' is not a job id; 'bredmachine jobs' lists them.");
 }
 
+// logs' --lines: a count of lines.
+void parseLineCount(const std::string& text)
+{
+    if (text.empty() || text.size() > 9 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        throw UsageError("--lines takes a number of lines, not '" + text + "'.");
+}
+
 // "[USER@]NAME": the user (default root) and the machine.
 std::pair<std::string, std::string> splitUserAtMachine(const std::string& text)
 {
@@ -214,6 +223,7 @@ public:
             {"run", &Verbs::runInside},
             {"shell", &Verbs::shell},
             {"login", &Verbs::login},
+            {"logs", &Verbs::logs},
             {"remove", &Verbs::remove},
             {"rename", &Verbs::rename},
             {"copy-to", &Verbs::copy},
@@ -876,6 +886,38 @@ private:
         return ExitSuccess;
     }
 
+    // logs NAME [-f] [-n N] [--since TIME]: the host's log of the machine's unit, then the machine's own journal.
+    // Both are read by journalctl: the host's with this user's rights, the machine's inside it, so the daemon never
+    // parses journal files that root in the container wrote.
+    int logs()
+    {
+        const std::string& machine = args_[0];
+        const bool follow = line_.has("follow");
+        if (const auto state = property<std::string>(machineProperties(machine), "State");
+            follow && state != "running" && state != "starting") {
+            std::cerr << machine << " is " << state << ": there is nothing to follow. 'bredmachine logs " << machine
+                      << "' shows its log.\n";
+            return ExitFailure;
+        }
+        Arguments filters{"--no-pager"};
+        if (line_.has("lines"))
+            filters.push_back("--lines=" + line_.value("lines"));
+        if (line_.has("since"))
+            filters.push_back("--since=" + line_.value("since"));
+        if (follow)
+            filters.push_back("--follow");
+        // A machine started by 'machinectl start' runs as systemd-nspawn@NAME.service.
+        Arguments hostReader{"journalctl", "--unit=bred-machine-" + machine + ".service",
+                             "--unit=systemd-nspawn@" + machine + ".service"};
+        hostReader.insert(hostReader.end(), filters.begin(), filters.end());
+        ChildProcess hostLog(hostReader);
+        if (!follow)
+            hostLog.wait();
+        Arguments containerReader{"journalctl"};
+        containerReader.insert(containerReader.end(), filters.begin(), filters.end());
+        return runWithOurStdio(machine, containerReader, {}, "", Terminal::IfOnOne);
+    }
+
     // Relays the user's terminal through a login's pty until ^]^]^] or the container stops.
     void sessionThrough(const std::string& machine, UniqueFd pty)
     {
@@ -1000,6 +1042,10 @@ void checkCommandLine(const CommandLine& line)
     }
     if (verb == "limit")
         limitsOfCommandLine(line);
+    if (verb == "logs" && line.has("lines"))
+        parseLineCount(line.value("lines"));
+    if (verb == "logs" && line.has("since") && line.value("since").empty())
+        throw UsageError("--since needs a time, as journalctl takes it: '2026-12-01 10:00', -1h, today.");
     if (verb == "create-template") {
         if (line.has("distro") == line.has("url"))
             throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");

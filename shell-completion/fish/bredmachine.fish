@@ -228,3 +228,10 @@ complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu -x -a none -d 'C
 complete -c bredmachine -n '__bredmachine_verb_is limit' -l cpu-weight -x -a none -d 'CPU share, 1 to 10000'
 complete -c bredmachine -n '__bredmachine_verb_is limit' -l io-weight -x -a none -d 'I/O share, 1 to 10000'
 complete -c bredmachine -n '__bredmachine_verb_is limit' -l tasks -x -a none -d 'Most processes and threads'
+
+# logs
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a logs -d "Show a machine's log"
+complete -c bredmachine -n '__bredmachine_argument 0 logs' -a '(__bredmachine_machines container ".*")'
+complete -c bredmachine -n '__bredmachine_verb_is logs' -s f -l follow -d 'Keep showing new lines'
+complete -c bredmachine -n '__bredmachine_verb_is logs' -s n -l lines -x -d 'The last N lines of each log'
+complete -c bredmachine -n '__bredmachine_verb_is logs' -s S -l since -x -a 'today yesterday -1h' -d 'Lines from TIME on'

@@ -1,6 +1,7 @@
 #include "command-line.h"
 #include "output.h"
 #include "process-tree.h"
+#include "verbs.h"
 
 #include "catch.h"
 
@@ -152,11 +153,22 @@ TEST_CASE("copy-to and copy-from take host paths from the current directory, nor
     CHECK_THROWS_AS(parseCommandLine({"copy-from", "box", "a", "b", "c"}, false), UsageError);
 }
 
+TEST_CASE("logs takes a count of lines and a time")
+{
+    auto line = parseCommandLine({"logs", "box", "-f", "-n", "20", "--since=-1h"}, false);
+    CHECK(line.has("follow"));
+    CHECK(line.value("lines") == "20");
+    CHECK(line.value("since") == "-1h");
+    CHECK_THROWS_AS(checkCommandLine(parseCommandLine({"logs", "box", "-n", "many"}, false)), UsageError);
+    CHECK_THROWS_AS(checkCommandLine(parseCommandLine({"logs", "box", "-n", "-5"}, false)), UsageError);
+    CHECK_NOTHROW(checkCommandLine(parseCommandLine({"logs", "box", "-n", "0"}, false)));
+}
+
 TEST_CASE("verbs that pass descriptors are marked, so -H is refused for them")
 {
     for (const auto& verb : verbSpecs()) {
-        bool expected = std::string(verb.name) == "run" || std::string(verb.name) == "shell" ||
-                        std::string(verb.name) == "login" || std::string(verb.name) == "import";
+        const std::string name = verb.name;
+        bool expected = name == "run" || name == "shell" || name == "login" || name == "import" || name == "logs";
         CHECK(verb.passesDescriptors == expected);
     }
 }
