@@ -27,12 +27,13 @@ setup() {
     BASE=http://127.0.0.1:$PORT
     mkdir -p "$CONF_DIR/distributions.d"
     {
-        for id in ubuntu-base debian fedora archlinux archlinuxarm; do
-            printf '[%s]\nmirror = "%s/%s"\nkeyring = "%s/keyring.gpg"\n\n' "$id" "$BASE" "$id" "$FIXTURES"
-        done
         # The releases these tests' mirrors (the hostile ones too) hold; test-59 covers choosing one.
-        printf '[ubuntu-base]\ndefault_release = "24.04"\n[debian]\ndefault_release = "12"\n'
-        printf '[fedora]\ndefault_release = "test-42"\n[fedora.releases.test-42]\nnumber = "42"\n'
+        local -A release=([ubuntu-base]=24.04 [debian]=12 [fedora]=test-42 [archlinux]=latest [archlinuxarm]=latest)
+        for id in ubuntu-base debian fedora archlinux archlinuxarm; do
+            printf '[%s]\nmirror = "%s/%s"\nkeyring = "%s/keyring.gpg"\ndefault_release = "%s"\n\n' \
+                "$id" "$BASE" "$id" "$FIXTURES" "${release[$id]}"
+        done
+        printf '[fedora.releases.test-42]\nnumber = "42"\n'
     } > "$CONF_DIR/distributions.d/50-test-mirror.toml"
     cat > "$CONF_DIR/bred-machined.toml" <<EOF
 [daemon]

@@ -67,7 +67,7 @@ test_releases_are_listed() {
     assert_contains "$out" '"43" "Fedora 43 Container Base" "arm64,x86-64" false'
     assert_contains "$out" '"44" "Fedora 44 Container Base" "arm64,x86-64" true'
     assert_eq "$(bus_call ListDistributionReleases s archlinux)" 'a(sssb) 1 "latest" "Arch Linux (bootstrap)" "x86-64" true'
-    assert_fails_with org.bredos.machine1.Error.NoSuchDistribution bus_call ListDistributionReleases s gentoo
+    assert_fails_with org.bredos.machine1.Error.NoSuchDistribution gcall ListDistributionReleases gentoo
     # Reading needs no authorization.
     as_user bob busctl --system call "$BRED_BUS_NAME" "$BRED_BUS_PATH" "$BRED_MANAGER_IFACE" \
         ListDistributionReleases s debian > /dev/null
