@@ -494,7 +494,11 @@ std::vector<DistributionListing> Catalog::listing() const
             auto preferred = distribution.architectures.count(hostArchitecture())
                                  ? hostArchitecture()
                                  : distribution.architectures.begin()->first;
-            entry.url = resolve(choose(distribution.id, ""), preferred).archiveUrl;
+            Distribution chosen = choose(distribution.id, "");
+            // What is looked up only when a template is made stays a placeholder.
+            if (!chosen.latestVariable.empty())
+                chosen.variables.try_emplace(chosen.latestVariable, "{" + chosen.latestVariable + "}");
+            entry.url = resolve(chosen, preferred).archiveUrl;
         } catch (const Error&) {
             entry.url = distribution.archiveUrl;
         }

@@ -219,6 +219,12 @@ TEST_CASE("the shipped catalog names the five distributions of the guide")
     CHECK(Catalog::resolve(noble, "x86-64").archiveUrl ==
           "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/ubuntu-base-24.04.3-base-amd64.tar.gz");
     CHECK(catalog.choose("ubuntu-base", "").variables.at("release") == "26.04");
+    // The listing's URL is the default release's, with what is looked up later left a placeholder.
+    for (const auto& entry : catalog.listing())
+        if (entry.id == "fedora")
+            CHECK(entry.url.find("/releases/44/Container/") != std::string::npos);
+        else if (entry.id == "ubuntu-base")
+            CHECK(entry.url.find("/26.04/release/ubuntu-base-{version}-base-") != std::string::npos);
     CHECK(Catalog::resolve(catalog.choose("debian", ""), "x86-64").archiveUrl ==
           "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.tar.xz");
     CHECK(Catalog::resolve(catalog.choose("debian", "12"), "arm64").archiveUrl ==
