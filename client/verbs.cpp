@@ -561,15 +561,27 @@ private:
         auto distributions = bus_.manager().ListDistributions();
         if (output_.json()) {
             Json out = Json::array();
-            for (const auto& d : distributions)
-                out.push_back(
-                    {{"id", d.get<0>()}, {"name", d.get<1>()}, {"architectures", d.get<2>()}, {"url", d.get<3>()}});
+            for (const auto& d : distributions) {
+                Json releases = Json::array();
+                for (const auto& r : bus_.manager().ListDistributionReleases(d.get<0>()))
+                    releases.push_back({{"release", r.get<0>()},
+                                        {"name", r.get<1>()},
+                                        {"architectures", r.get<2>()},
+                                        {"default", r.get<3>()}});
+                out.push_back({{"id", d.get<0>()},
+                               {"name", d.get<1>()},
+                               {"architectures", d.get<2>()},
+                               {"url", d.get<3>()},
+                               {"releases", releases}});
+            }
             output_.printJson(out);
             return ExitSuccess;
         }
-        std::vector<std::vector<std::string>> rows{{"ID", "NAME", "ARCHITECTURES", "SOURCE"}};
+        // One row per release: the first two columns are what create-template's --distro and --release take.
+        std::vector<std::vector<std::string>> rows{{"ID", "RELEASE", "NAME", "ARCHITECTURES", "DEFAULT"}};
         for (const auto& d : distributions)
-            rows.push_back({d.get<0>(), d.get<1>(), d.get<2>(), d.get<3>()});
+            for (const auto& r : bus_.manager().ListDistributionReleases(d.get<0>()))
+                rows.push_back({d.get<0>(), r.get<0>(), r.get<1>(), r.get<2>(), r.get<3>() ? "yes" : "-"});
         output_.printTable(rows, "", "No distributions.");
         return ExitSuccess;
     }
@@ -626,6 +638,8 @@ private:
         auto options = archiveOptions();
         if (line_.has("arch"))
             options["arch"] = sdbus::Variant{line_.value("arch")};
+        if (line_.has("release"))
+            options["release"] = sdbus::Variant{line_.value("release")};
         auto call = bus_.mutatingCall("CreateTemplate");
         call << args_[0] << (url.empty() ? distro : url) << options;
         return followJob(bus_.send(call));
@@ -1051,6 +1065,8 @@ void checkCommandLine(const CommandLine& line)
             throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");
         if (line.has("url") && line.has("arch"))
             throw UsageError("--arch goes with --distro; a URL names one archive.");
+        if (line.has("url") && line.has("release"))
+            throw UsageError("--release goes with --distro; a URL names one archive.");
     }
     if (verb == "kill") {
         if (line.has("signal"))

@@ -12,11 +12,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     try {
         Catalog catalog = Catalog::parse({{"fuzz.toml", std::string(reinterpret_cast<const char*>(data), size)}});
         for (const auto& distribution : catalog.distributions()) {
-            catalog.find(distribution.id);
-            for (const auto& [architecture, native] : distribution.architectures) {
-                try {
-                    Catalog::resolve(distribution, architecture);
-                } catch (const Error&) {
+            catalog.releaseListing(distribution.id);
+            for (const auto& release : distribution.releases) {
+                Distribution chosen = catalog.choose(distribution.id, release.id);
+                for (const auto& [architecture, native] : chosen.architectures) {
+                    try {
+                        Catalog::latestIndex(chosen, architecture);
+                        Catalog::resolve(chosen, architecture);
+                    } catch (const Error&) {
+                    }
                 }
             }
         }

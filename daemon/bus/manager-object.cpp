@@ -197,6 +197,18 @@ try {
     throw toDbusError(currentError("ListDistributions"));
 }
 
+std::vector<sdbus::Struct<std::string, std::string, std::string, bool>>
+ManagerObject::ListDistributionReleases(const std::string& id)
+try {
+    std::vector<sdbus::Struct<std::string, std::string, std::string, bool>> list;
+    for (const auto& entry : loadCatalog().releaseListing(id))
+        list.emplace_back(escapeInvalidUtf8(entry.release), escapeInvalidUtf8(entry.name),
+                          escapeInvalidUtf8(entry.architectures), entry.isDefault);
+    return list;
+} catch (...) {
+    throw toDbusError(currentError("ListDistributionReleases"));
+}
+
 std::vector<Recipe> ManagerObject::loadRecipes() const
 {
     std::vector<std::string> problems;

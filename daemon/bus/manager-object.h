@@ -40,6 +40,8 @@ private:
     sdbus::ObjectPath GetMachine(const std::string& name) override;
     std::vector<sdbus::Struct<uint32_t, std::string, std::string, std::string, sdbus::ObjectPath>> ListJobs() override;
     std::vector<sdbus::Struct<std::string, std::string, std::string, std::string>> ListDistributions() override;
+    std::vector<sdbus::Struct<std::string, std::string, std::string, bool>>
+    ListDistributionReleases(const std::string& id) override;
     std::vector<sdbus::Struct<std::string, std::string>> ListRecipes() override;
 
     void CreateTemplate(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string source,

@@ -55,11 +55,15 @@ const MachineInfo& existingContainer(const std::string& name, const MachineState
 
 // The name and options CreateTemplate and ImportTemplate share; the options
 // are returned for the caller's own keys.
+constexpr const char* releaseWithoutDistribution =
+    "Option 'release' picks a release of a distribution of the catalog; an archive URL or file is one release "
+    "already.";
+
 RequestOptions templateOptions(TemplateRequest& request, const std::string& name, OptionMap options)
 {
     checkMachineName(name);
     request.name = name;
-    RequestOptions parsed(std::move(options), {"sha256", "verify", "arch", "force"});
+    RequestOptions parsed(std::move(options), {"sha256", "verify", "arch", "force", "release"});
     request.architecture = parsed.string("arch").value_or("");
     if (auto sha256 = parsed.string("sha256")) {
         std::string hex = *sha256;
@@ -117,23 +121,28 @@ TemplateRequest parseCreateTemplate(const std::string& name, const std::string& 
 {
     TemplateRequest request;
     RequestOptions parsed = templateOptions(request, name, std::move(options));
+    auto release = parsed.string("release");
     if (isHttpUrl(source)) {
         request.url = source;
     } else if (source.find("://") != std::string::npos) {
         throw Error(ErrorCode::InvalidArgs,
                     fmt::format("'{}' is not an http:// or https:// URL; only those can be downloaded.", source));
     } else {
-        request.distribution = catalog().find(source);
+        request.distribution = catalog().choose(source, release.value_or(""));
         request.architecture = parsed.string("arch").value_or(hostArchitecture());
-        Catalog::resolve(*request.distribution, request.architecture);
+        Catalog::nativeArchitecture(*request.distribution, request.architecture);
+        return request;
     }
+    if (release)
+        throw Error(ErrorCode::InvalidArgs, releaseWithoutDistribution);
     return request;
 }
 
 TemplateRequest parseImportTemplate(const std::string& name, UniqueFd archive, OptionMap options)
 {
     TemplateRequest request;
-    templateOptions(request, name, std::move(options));
+    if (templateOptions(request, name, std::move(options)).string("release"))
+        throw Error(ErrorCode::InvalidArgs, releaseWithoutDistribution);
     if (request.verify == VerifyMode::Signature)
         throw Error(ErrorCode::NotSupported,
                     "An imported archive has no published signature to check; use verify=checksum with sha256.");

@@ -31,6 +31,7 @@ namespace {
 
 constexpr std::size_t maxChecksumFileSize = 4 << 20;
 constexpr std::size_t maxSignatureSize = 1 << 20;
+constexpr std::size_t maxReleaseIndexSize = 4 << 20;
 
 // A reader of the caller's descriptor that never blocks: a pipe is reopened as a
 // descriptor of our own with O_NONBLOCK (the caller's open file keeps its flags),
@@ -100,6 +101,27 @@ struct Expectation {
 };
 
 // Fetches and checks what the distribution publishes, before the archive.
+// What changes by itself in a release (Ubuntu's point release, Fedora's respin):
+// the highest version the distribution's own index names, into the variables.
+void resolveLatest(TemplateRequest& request, const InstallLimits& limits, JobContext& job)
+{
+    if (!request.distribution)
+        return;
+    Distribution& distribution = *request.distribution;
+    auto index = Catalog::latestIndex(distribution, request.architecture);
+    if (!index)
+        return;
+    job.log(LOG_INFO, fmt::format("Looking up the current {} in {}", distribution.latestVariable, index->url));
+    std::string text = downloadSmall(index->url, limits.download, maxReleaseIndexSize, job.cancelFd());
+    auto latest = latestVersionInIndex(text, index->before, index->after);
+    if (!latest)
+        throw Error(ErrorCode::DownloadFailed,
+                    fmt::format("{} names no {}VERSION{}; the mirror may be in the middle of an update.", index->url,
+                                index->before, index->after));
+    job.log(LOG_INFO, fmt::format("{}: {} {}", distribution.name, distribution.latestVariable, *latest));
+    distribution.variables[distribution.latestVariable] = *latest;
+}
+
 Expectation prepareVerification(TemplateRequest& request, const InstallLimits& limits, JobContext& job)
 {
     Expectation expectation;
@@ -394,6 +416,7 @@ std::optional<VerifyMode> verifyModeFromName(std::string_view name)
 void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
 {
     job.setStage("download");
+    resolveLatest(request, limits_, job);
     Expectation expectation = prepareVerification(request, limits_, job);
     job.throwIfCanceled();
 

@@ -4,7 +4,7 @@
 
 # The options whose argument may be the next word; after the network verb,
 # --host is a network mode and takes none.
-set -g __bredmachine_options_with_argument -H --host --json --distro --arch --url --sha256 --verify --recipe \
+set -g __bredmachine_options_with_argument -H --host --json --distro --arch --release --url --sha256 --verify --recipe \
     --with -s --signal --kill-whom --bridge --address --gateway --dns --password-hash --groups --shell --user \
     -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks
 
@@ -100,6 +100,13 @@ function __bredmachine_ids -a verb
     end
 end
 
+# The releases of the catalog: the second column of distros.
+function __bredmachine_releases
+    bredmachine (__bredmachine_host) distros --no-legend 2>/dev/null | while read -l id release rest
+        printf '%s\n' $release
+    end
+end
+
 # This host's bridges; a remote host's are not known here.
 function __bredmachine_bridges
     set -l host (__bredmachine_host)
@@ -161,6 +168,8 @@ complete -c bredmachine -n '__bredmachine_verb_is list' -l size -d 'A DISK colum
 complete -c bredmachine -n '__bredmachine_verb_is create-template' -l distro -x -a '(__bredmachine_ids distros)' \
     -d 'A distribution of distros'
 complete -c bredmachine -n '__bredmachine_verb_is create-template' -l arch -x -d 'Its architecture'
+complete -c bredmachine -n '__bredmachine_verb_is create-template' -l release -x -a '(__bredmachine_releases)' \
+    -d 'Its release, from distros'
 complete -c bredmachine -n '__bredmachine_verb_is create-template' -l url -x -d 'An http(s) URL of a rootfs archive'
 complete -c bredmachine -n '__bredmachine_verb_is create-template import' -l sha256 -x \
     -d 'The expected SHA-256 of the archive'

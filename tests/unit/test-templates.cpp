@@ -210,8 +210,110 @@ TEST_CASE("the shipped catalog names the five distributions of the guide")
         CHECK_NOTHROW(catalog.find(id));
     CHECK(Catalog::resolve(catalog.find("archlinuxarm"), "arm64").archiveUrl ==
           "http://os.archlinuxarm.org/os/ArchLinuxARM-aarch64-latest.tar.gz");
-    CHECK(Catalog::resolve(catalog.find("ubuntu-base"), "x86-64").archiveUrl ==
+    auto noble = catalog.choose("ubuntu-base", "24.04");
+    auto index = Catalog::latestIndex(noble, "x86-64");
+    REQUIRE(index.has_value());
+    CHECK(index->url == "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/SHA256SUMS");
+    noble.variables["version"] = *latestVersionInIndex("0123 *ubuntu-base-24.04.3-base-amd64.tar.gz\n", index->before,
+                                                       index->after);
+    CHECK(Catalog::resolve(noble, "x86-64").archiveUrl ==
           "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/ubuntu-base-24.04.3-base-amd64.tar.gz");
+    CHECK(catalog.choose("ubuntu-base", "").variables.at("release") == "26.04");
+    // The listing's URL is the default release's, with what is looked up later left a placeholder.
+    for (const auto& entry : catalog.listing())
+        if (entry.id == "fedora")
+            CHECK(entry.url.find("/releases/44/Container/") != std::string::npos);
+        else if (entry.id == "ubuntu-base")
+            CHECK(entry.url.find("/26.04/release/ubuntu-base-{version}-base-") != std::string::npos);
+    CHECK(Catalog::resolve(catalog.choose("debian", ""), "x86-64").archiveUrl ==
+          "https://cloud.debian.org/images/cloud/trixie/latest/debian-13-genericcloud-amd64.tar.xz");
+    CHECK(Catalog::resolve(catalog.choose("debian", "12"), "arm64").archiveUrl ==
+          "https://cloud.debian.org/images/cloud/bookworm/latest/debian-12-genericcloud-arm64.tar.xz");
+    auto eol = catalog.choose("fedora", "42");
+    CHECK(Catalog::latestIndex(eol, "arm64")->url ==
+          "https://archives.fedoraproject.org/pub/archive/fedora/linux/releases/42/Container/aarch64/images/");
+    CHECK(missingKeyringReason(eol) ==
+          "keyring /usr/share/distribution-gpg-keys/fedora/RPM-GPG-KEY-fedora-42-primary is not installed");
+    for (const auto& distribution : catalog.distributions()) {
+        auto listing = catalog.releaseListing(distribution.id);
+        CHECK(std::count_if(listing.begin(), listing.end(), [](const ReleaseListing& r) { return r.isDefault; }) ==
+              1);
+    }
+}
+
+TEST_CASE("a distribution's releases override its values; the default is used without one")
+{
+    const std::string vendor = "[deb]\nname = \"Deb\"\nmirror = \"https://m\"\ndefault_release = \"13\"\n"
+                               "url = \"{mirror}/{codename}/deb-{number}-{arch}.tar.xz\"\n"
+                               "architectures = { x86-64 = \"amd64\", arm64 = \"arm64\" }\n"
+                               "[deb.releases.\"12\"]\nname = \"Deb 12\"\ncodename = \"old\"\nnumber = \"12\"\n"
+                               "architectures = { x86-64 = \"amd64\" }\n"
+                               "[deb.releases.\"13\"]\nname = \"Deb 13\"\ncodename = \"new\"\nnumber = \"13\"\n";
+    auto catalog = Catalog::parse({{"vendor.toml", vendor},
+                                   {"local.toml", "[deb.releases.\"12\"]\nmirror = \"https://archive\"\n"
+                                                  "[deb.releases.\"14\"]\ncodename = \"next\"\nnumber = \"14\"\n"}});
+    CHECK(Catalog::resolve(catalog.choose("deb", ""), "arm64").archiveUrl == "https://m/new/deb-13-arm64.tar.xz");
+    auto old = catalog.choose("deb", "12");
+    CHECK(old.name == "Deb 12");
+    CHECK(Catalog::resolve(old, "x86-64").archiveUrl == "https://archive/old/deb-12-amd64.tar.xz");
+    CHECK_THROWS_AS(Catalog::nativeArchitecture(old, "arm64"), Error);
+    CHECK(catalog.choose("deb", "14").name == "Deb");
+
+    auto listing = catalog.releaseListing("deb");
+    REQUIRE(listing.size() == 3);
+    CHECK(listing[0].release == "12");
+    CHECK(listing[0].architectures == "x86-64");
+    CHECK_FALSE(listing[0].isDefault);
+    CHECK(listing[1].architectures == "arm64,x86-64");
+    CHECK(listing[1].isDefault);
+    try {
+        catalog.choose("deb", "11");
+        FAIL("an unknown release was chosen");
+    } catch (const Error& error) {
+        CHECK(error.code() == ErrorCode::NoSuchDistribution);
+        CHECK(std::string(error.what()) == "Deb has no release '11'; choose one of: 12, 13, 14 (option 'release'; "
+                                           "'bredmachine distros' lists them).");
+    }
+
+    auto single = Catalog::parse({{"v.toml", "[x]\nurl = \"http://a/{release}.tar\"\nrelease = \"7\"\n"
+                                             "architectures = { x86-64 = \"x\" }\n[y]\nurl = \"http://a/y.tar\"\n"
+                                             "architectures = { x86-64 = \"x\" }\n"}});
+    CHECK(single.releaseListing("x").front().release == "7");
+    CHECK(single.releaseListing("y").front().release == "latest");
+    CHECK(single.releaseListing("y").front().isDefault);
+
+    CHECK_THROWS_AS(Catalog::parse({{"v.toml", vendor + "[deb.releases.\"15\"]\n"}, {"l.toml", "[deb]\n"
+                                                                                                    "default_release = "
+                                                                                                    "\"9\"\n"}}),
+                    Error);
+    CHECK_THROWS_AS(Catalog::parse({{"v.toml", "[x]\nurl = \"http://a/x\"\narchitectures = { x86-64 = \"x\" }\n"
+                                               "[x.releases.a]\n[x.releases.b]\n"}}),
+                    Error);
+}
+
+TEST_CASE("the latest version is the highest one an index names in full")
+{
+    const std::string sums = "aa *ubuntu-base-24.04.3-base-amd64.tar.gz\n"
+                             "bb *ubuntu-base-24.04.10-base-amd64.tar.gz.zsync\n"
+                             "cc *ubuntu-base-24.04.4-base-amd64.tar.gz\n"
+                             "dd *ubuntu-base-24.04.9-base-arm64.tar.gz\n"
+                             "ee *xubuntu-base-24.04.8-base-amd64.tar.gz\n"
+                             "ff *ubuntu-base-24.04..7-base-amd64.tar.gz\n"
+                             "00 *ubuntu-base-24.04.6.-base-amd64.tar.gz\n";
+    CHECK(latestVersionInIndex(sums, "ubuntu-base-", "-base-amd64.tar.gz") == "24.04.4");
+    CHECK(latestVersionInIndex("ubuntu-base-26.04-base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz") ==
+          "26.04");
+    const std::string listing = "<a href=\"Fedora-Container-43-1.6-x86_64-CHECKSUM\">Fedora-Container-43-1.6-x86_64-"
+                                "CHECKSUM</a>\n<a href=\"Fedora-Container-43-1.10-x86_64-CHECKSUM\">x</a>\n"
+                                "<a href=\"Fedora-Container-43-1.9-aarch64-CHECKSUM\">x</a>\n";
+    CHECK(latestVersionInIndex(listing, "Fedora-Container-43-", "-x86_64-CHECKSUM") == "1.10");
+    CHECK_FALSE(latestVersionInIndex(listing, "Fedora-Container-44-", "-x86_64-CHECKSUM").has_value());
+    CHECK_FALSE(
+        latestVersionInIndex("ubuntu-base--base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz").has_value());
+    CHECK_FALSE(latestVersionInIndex("ubuntu-base-1234567890.1-base-amd64.tar.gz", "ubuntu-base-",
+                                     "-base-amd64.tar.gz")
+                    .has_value());
+    CHECK_FALSE(latestVersionInIndex("x-1-y", "", "-y").has_value());
 }
 
 TEST_CASE("extraction refuses entries that leave the tree")
