@@ -68,6 +68,9 @@ public:
         case ArchiveCompression::Xz: filter = archive_write_add_filter_xz(writer_); break;
         case ArchiveCompression::None: filter = archive_write_add_filter_none(writer_); break;
         }
+        // No padding after a compressed stream: a zstd reader takes zeros there for a broken frame.
+        if (compression != ArchiveCompression::None)
+            archive_write_set_bytes_in_last_block(writer_, 1);
         if (filter != ARCHIVE_OK || archive_write_set_format_pax_restricted(writer_) != ARCHIVE_OK ||
             archive_write_open2(writer_, this, nullptr, &Packer::writeCallback, nullptr, nullptr) != ARCHIVE_OK)
             archiveFailed("cannot start writing the archive");
@@ -152,9 +155,51 @@ private:
         archive_entry_copy_stat(entry.get(), &st);
         if (!S_ISREG(st.st_mode))
             archive_entry_set_size(entry.get(), 0);
-        for (const auto& [name, value] : xattrs)
-            archive_entry_xattr_add_entry(entry.get(), name.c_str(), value.data(), value.size());
+        for (const auto& [name, value] : xattrs) {
+            if (name == "system.posix_acl_access")
+                addAcl(entry.get(), ARCHIVE_ENTRY_ACL_TYPE_ACCESS, value);
+            else if (name == "system.posix_acl_default")
+                addAcl(entry.get(), ARCHIVE_ENTRY_ACL_TYPE_DEFAULT, value);
+            else
+                archive_entry_xattr_add_entry(entry.get(), name.c_str(), value.data(), value.size());
+        }
         return entry;
+    }
+
+    // A POSIX ACL goes into the archive as an ACL (pax SCHILY.acl.*), which is what
+    // an extractor restores; as an xattr it is left out. The xattr's form is the
+    // kernel's: a version, then (tag, permissions, id) entries, little-endian.
+    static void addAcl(archive_entry* entry, int type, const std::string& value)
+    {
+        constexpr std::size_t headerSize = 4, entrySize = 8;
+        auto read16 = [&value](std::size_t at) {
+            return unsigned(std::uint8_t(value[at])) | unsigned(std::uint8_t(value[at + 1])) << 8;
+        };
+        auto read32 = [&](std::size_t at) { return read16(at) | read16(at + 2) << 16; };
+        if (value.size() < headerSize || read32(0) != 2)
+            return;
+        for (std::size_t at = headerSize; at + entrySize <= value.size(); at += entrySize) {
+            int tag = 0;
+            switch (read16(at)) {
+            case 0x01: tag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
+            case 0x02: tag = ARCHIVE_ENTRY_ACL_USER; break;
+            case 0x04: tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
+            case 0x08: tag = ARCHIVE_ENTRY_ACL_GROUP; break;
+            case 0x10: tag = ARCHIVE_ENTRY_ACL_MASK; break;
+            case 0x20: tag = ARCHIVE_ENTRY_ACL_OTHER; break;
+            default: continue;
+            }
+            const unsigned permissions = read16(at + 2);
+            int permset = 0;
+            if (permissions & 4)
+                permset |= ARCHIVE_ENTRY_ACL_READ;
+            if (permissions & 2)
+                permset |= ARCHIVE_ENTRY_ACL_WRITE;
+            if (permissions & 1)
+                permset |= ARCHIVE_ENTRY_ACL_EXECUTE;
+            const bool hasId = tag == ARCHIVE_ENTRY_ACL_USER || tag == ARCHIVE_ENTRY_ACL_GROUP;
+            archive_entry_acl_add_entry(entry, type, permset, tag, hasId ? int(read32(at + 4)) : -1, nullptr);
+        }
     }
 
     void packDirectory(int dirFd, const std::string& archivePath, const std::string& displayPath,

@@ -69,7 +69,7 @@ teardown() {
 # size of regular files, link target, and the first path of its inode (hard links).
 listing() {
     (cd "$1" && find . ! -type s ! -path ./etc/resolv.conf ! -path . -printf '%i %p %y %m %U %G %s %l\n' |
-        sort -k2 | awk '{ if (!($1 in first)) first[$1] = $2; $1 = first[$1]; if ($3 != "f") $6 = "-"; print }' |
+        sort -k2 | awk '{ if (!($1 in first)) first[$1] = $2; $1 = first[$1]; if ($3 != "f") $7 = "-"; print }' |
         sort -k2)
 }
 
@@ -172,7 +172,7 @@ test_refusals() {
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password export ex1 /tmp/bob.tar
     assert_eq "$last_status" 4
     [[ ! -e /tmp/bob.tar ]] || fail "a refused export left bob's file"
-    assert_fails_with "NoSuchMachine" bredmachine export nosuch "$HOST/nosuch.tar"
+    assert_fails_with "No machine 'nosuch'" bredmachine export nosuch "$HOST/nosuch.tar"
     daemon_answers
     sentinel_untouched
 }
@@ -185,9 +185,9 @@ test_cancel_leaves_no_file() {
     wait_for 30 bash -c "busctl --system call $BRED_BUS_NAME $BRED_BUS_PATH $BRED_MANAGER_IFACE ListJobs |
         grep -q '\"export\"'"
     # While it runs, the machine stays as it is.
-    assert_fails_with "Busy" bredmachine start ex1
-    assert_fails_with "Busy" bredmachine remove ex1
-    assert_fails_with "Busy" bredmachine rename ex1 ex1moved
+    assert_fails_with "busy with another job" bredmachine start ex1
+    assert_fails_with "busy with another job" bredmachine remove ex1
+    assert_fails_with "busy with another job" bredmachine rename ex1 ex1moved
     kill -TERM "$pid"
     wait "$pid" || status=$?
     ((status != 0)) || fail "the canceled export succeeded"
