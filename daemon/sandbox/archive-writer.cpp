@@ -71,7 +71,10 @@ public:
         // No padding after a compressed stream: a zstd reader takes zeros there for a broken frame.
         if (compression != ArchiveCompression::None)
             archive_write_set_bytes_in_last_block(writer_, 1);
-        if (filter != ARCHIVE_OK || archive_write_set_format_pax_restricted(writer_) != ARCHIVE_OK ||
+        // Full pax, not restricted pax: restricted writes an extended header only for
+        // entries that need one for other reasons, and so cuts the other entries'
+        // times to whole seconds, where Clone keeps nanoseconds.
+        if (filter != ARCHIVE_OK || archive_write_set_format_pax(writer_) != ARCHIVE_OK ||
             archive_write_open2(writer_, this, nullptr, &Packer::writeCallback, nullptr, nullptr) != ARCHIVE_OK)
             archiveFailed("cannot start writing the archive");
 

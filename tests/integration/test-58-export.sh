@@ -75,7 +75,8 @@ listing() {
 
 # attributes DIR: the xattrs (capabilities, ACLs among them) and ACLs of DIR/root/exp.
 attributes() {
-    (cd "$1/root/exp" && getfattr -R -h -d -m - -e hex . 2>/dev/null && getfacl -R -P -n . 2>/dev/null)
+    (cd "$1/root/exp" && find . ! -type s -print0 | sort -z | xargs -0 getfattr -h -d -m - -e hex 2>/dev/null &&
+        find . ! -type s ! -type l -print0 | sort -z | xargs -0 getfacl -n 2>/dev/null)
 }
 
 # times DIR: the modification times of DIR/root/exp's entries, to the nanosecond.
