@@ -44,7 +44,19 @@ const std::vector<VerbSpec> verbs{
     {"import", "NAME FILE|-", "Install a template from a local archive",
      "Installs the archive FILE ('-': standard input) as the template NAME. The client opens the file, so a file "
      "only you can read works too.",
-     2, 2, {sha256Option, verifyOption, {"force", 0, nullptr, "Replace an existing template of that name"}, noBlock},
+     2, 2,
+     {sha256Option,
+      verifyOption,
+      {"force", 0, nullptr, "Replace an existing template of that name"},
+      {"container", 0, nullptr, "Install it as a container (an export brought back), not a template"},
+      noBlock},
+     SIZE_MAX, true, true},
+    {"export", "NAME FILE|-", "Write a stopped machine to an archive",
+     "Writes the stopped machine NAME as a tar archive to FILE ('-': standard output, not a terminal), keeping "
+     "owners, modes, ACLs, extended attributes, hard links and holes. The client creates FILE, and removes it when "
+     "the export fails or is canceled. 'import NAME FILE --container' brings it back.",
+     2, 2,
+     {{"compression", 0, "KIND", "zst, gz, xz or none (default: from FILE's suffix, else zst)"}, noBlock},
      SIZE_MAX, true, true},
     {"clone", "SOURCE NAME", "Copy a machine into a new container (or template)",
      "Copies the machine SOURCE, keeping owners, modes, ACLs, extended attributes and hard links, into a new "
@@ -391,6 +403,25 @@ std::string absolutePath(const std::string& path, const std::string& cwd)
     while (normal.size() > 1 && normal.back() == '/')
         normal.pop_back();
     return normal;
+}
+
+std::string exportCompression(const std::string& file, const std::string& given)
+{
+    if (!given.empty()) {
+        if (given != "zst" && given != "gz" && given != "xz" && given != "none")
+            throw UsageError("--compression takes zst, gz, xz or none, not '" + given + "'.");
+        return given;
+    }
+    auto endsWith = [&file](std::string_view suffix) {
+        return file.size() > suffix.size() && file.compare(file.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (endsWith(".tar.gz") || endsWith(".tgz"))
+        return "gz";
+    if (endsWith(".tar.xz") || endsWith(".txz"))
+        return "xz";
+    if (endsWith(".tar"))
+        return "none";
+    return "zst";
 }
 
 std::string mainHelp()

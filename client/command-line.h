@@ -76,6 +76,11 @@ CommandLine parseCommandLine(const std::vector<std::string>& arguments, bool std
 // ".", "..", doubled or trailing slashes.
 std::string absolutePath(const std::string& path, const std::string& cwd);
 
+// The compression of `export`: `given` (--compression, checked; throws
+// UsageError) or else FILE's suffix: .tar.gz/.tgz gz, .tar.xz/.txz xz, .tar
+// none, anything else (.tar.zst, .tzst, '-') zst.
+std::string exportCompression(const std::string& file, const std::string& given);
+
 std::string mainHelp();
 std::string verbHelp(const VerbSpec& verb);
 

@@ -206,6 +206,7 @@ public:
             {"cancel", &Verbs::cancel},
             {"create-template", &Verbs::createTemplate},
             {"import", &Verbs::importTemplate},
+            {"export", &Verbs::exportMachine},
             {"clone", &Verbs::clone},
             {"convert", &Verbs::convert},
             {"start", &Verbs::start},
@@ -653,9 +654,46 @@ private:
             std::cerr << "Cannot open " << args_[1] << ": " << std::strerror(errno) << "\n";
             return ExitFailure;
         }
+        auto options = archiveOptions();
+        if (line_.has("container"))
+            options["class"] = sdbus::Variant{std::string("container")};
         auto call = bus_.mutatingCall("ImportTemplate");
-        call << args_[0] << sdbus::UnixFd(file.get()) << archiveOptions();
+        call << args_[0] << sdbus::UnixFd(file.get()) << options;
         return followJob(bus_.send(call));
+    }
+
+    int exportMachine()
+    {
+        const std::string& target = args_[1];
+        const std::string compression = exportCompression(target, line_.value("compression"));
+        if (target == "-" && isatty(STDOUT_FILENO))
+            throw UsageError("Standard output is a terminal; give a FILE, or pipe the archive on.");
+        // We create the file, as the caller: the daemon writes only to the descriptor.
+        UniqueFd file(target == "-" ? dup(STDOUT_FILENO)
+                                    : open(target.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOCTTY, 0644));
+        if (!file) {
+            std::cerr << "Cannot create " << target << ": " << std::strerror(errno)
+                      << (errno == EEXIST ? " (remove it first, or choose another name)" : "") << "\n";
+            return ExitFailure;
+        }
+        // A partial archive is worse than none: what we created goes unless the export is done.
+        struct PartialFile {
+            std::string path;
+            ~PartialFile()
+            {
+                if (!path.empty())
+                    unlink(path.c_str());
+            }
+        } partial{target == "-" ? "" : target};
+        OptionMap options{{"compression", sdbus::Variant{compression}}};
+        auto call = bus_.mutatingCall("ExportMachine");
+        call << args_[0] << sdbus::UnixFd(file.get()) << options;
+        auto reply = bus_.send(call);
+        file.reset();
+        const int status = followJob(std::move(reply));
+        if (status == ExitSuccess)
+            partial.path.clear();
+        return status;
     }
 
     int clone()
@@ -1060,6 +1098,12 @@ void checkCommandLine(const CommandLine& line)
         parseLineCount(line.value("lines"));
     if (verb == "logs" && line.has("since") && line.value("since").empty())
         throw UsageError("--since needs a time, as journalctl takes it: '2026-12-01 10:00', -1h, today.");
+    if (verb == "export") {
+        exportCompression(arguments[1], line.value("compression"));
+        if (arguments[1] == "-" && line.has("no-block"))
+            throw UsageError(
+                "--no-block prints the job's path on standard output, where the archive goes; give a FILE.");
+    }
     if (verb == "create-template") {
         if (line.has("distro") == line.has("url"))
             throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");

@@ -67,6 +67,7 @@ ManagerObject::ManagerObject(sdbus::IConnection& bus, const Config& config, Mach
                                                    config.lowSpeedTimeout, 1024, config.downloadRetries},
                                     config.maxTreeBytes}),
     cloner_(store),
+    exporter_(store),
     settings_(store),
     lifecycle_(units, store, settings_, config.unitDirectory),
     store_(store),
@@ -292,6 +293,30 @@ try {
                   });
 } catch (...) {
     throw toDbusError(currentError("Clone"));
+}
+
+void ManagerObject::ExportMachine(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
+                                  sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
+try {
+    auto request = prepared(result, [&] {
+                       return std::make_shared<ExportRequest>(
+                           checked(parseExport(name, UniqueFd(archive.release()), toOptionMap(options)), checkExport,
+                                   machineState_));
+                   }).value_or(nullptr);
+    if (!request)
+        return;
+    authorizeThen(std::move(result), "export", {{"machine", name}, {"verb", "export"}},
+                  [this, request](const JobReply& reply, const Caller& caller) {
+                      checkExport(*request, machineState_);
+                      // Held as a reader, as Clone holds its source: no start, remove or rename meanwhile.
+                      auto job = jobs_.admit("export", {}, "export", caller.uid, {request->name}, request->name);
+                      auto path = jobRegistry_.start(
+                          job, [this, request](JobContext& context) { exporter_.exportMachine(*request, context); },
+                          [] {});
+                      reply->returnResults(job->id(), sdbus::ObjectPath(path));
+                  });
+} catch (...) {
+    throw toDbusError(currentError("ExportMachine"));
 }
 
 void ManagerObject::Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipeId,

@@ -50,6 +50,8 @@ private:
                         std::map<std::string, sdbus::Variant> options) override;
     void Clone(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string source, std::string name,
                std::map<std::string, sdbus::Variant> options) override;
+    void ExportMachine(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, sdbus::UnixFd archive,
+                       std::map<std::string, sdbus::Variant> options) override;
     void Convert(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name, std::string recipe,
                  std::map<std::string, sdbus::Variant> options) override;
     void Start(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
@@ -108,6 +110,7 @@ private:
     const Config& config_;
     TemplateInstaller installer_;
     Cloner cloner_;
+    Exporter exporter_;
     MachineSettings settings_;
     ContainerLifecycle lifecycle_;
     MachineStore& store_;

@@ -39,21 +39,21 @@ constexpr auto reportInterval = std::chrono::milliseconds(100);
     throw Error(ErrorCode::Failed, fmt::format("{} {}: {}", what, path, std::strerror(errno)));
 }
 
+} // namespace
+
 std::string procPath(int dirFd, const std::string& name)
 {
     return "/proc/self/fd/" + std::to_string(dirFd) + "/" + name;
 }
 
-// Copies every xattr (file capabilities, POSIX ACLs, SELinux labels, user.*).
-// `fd` >= 0 uses the f* calls, else the l* calls on `path`.
-void copyXattrs(int sourceFd, const std::string& sourcePath, int targetFd, const std::string& targetPath,
-                const std::string& displayPath)
+std::vector<std::pair<std::string, std::string>> readXattrs(int fd, const std::string& path,
+                                                            const std::string& displayPath)
 {
+    std::vector<std::pair<std::string, std::string>> attributes;
     std::vector<char> names(4096);
     ssize_t length;
     for (;;) {
-        length = sourceFd >= 0 ? flistxattr(sourceFd, names.data(), names.size())
-                               : llistxattr(sourcePath.c_str(), names.data(), names.size());
+        length = fd >= 0 ? flistxattr(fd, names.data(), names.size()) : llistxattr(path.c_str(), names.data(), names.size());
         if (length >= 0)
             break;
         if (errno == ERANGE) {
@@ -61,7 +61,7 @@ void copyXattrs(int sourceFd, const std::string& sourcePath, int targetFd, const
             continue;
         }
         if (errno == ENOTSUP || errno == EOPNOTSUPP)
-            return;
+            return attributes;
         fail("cannot list the extended attributes of", displayPath);
     }
     std::vector<char> value(4096);
@@ -69,16 +69,37 @@ void copyXattrs(int sourceFd, const std::string& sourcePath, int targetFd, const
         const char* name = names.data() + offset;
         ssize_t size;
         for (;;) {
-            size = sourceFd >= 0 ? fgetxattr(sourceFd, name, value.data(), value.size())
-                                 : lgetxattr(sourcePath.c_str(), name, value.data(), value.size());
+            size = fd >= 0 ? fgetxattr(fd, name, value.data(), value.size())
+                           : lgetxattr(path.c_str(), name, value.data(), value.size());
             if (size >= 0 || errno != ERANGE)
                 break;
             value.resize(value.size() * 4);
         }
         if (size < 0)
             fail(fmt::format("cannot read attribute {} of", name), displayPath);
-        int set = targetFd >= 0 ? fsetxattr(targetFd, name, value.data(), std::size_t(size), 0)
-                                : lsetxattr(targetPath.c_str(), name, value.data(), std::size_t(size), 0);
+        attributes.emplace_back(name, std::string(value.data(), std::size_t(size)));
+    }
+    return attributes;
+}
+
+UniqueFd openSubdirectory(int parentFd, const std::string& name)
+{
+    open_how how{};
+    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    return UniqueFd(static_cast<int>(syscall(SYS_openat2, parentFd, name.c_str(), &how, sizeof how)));
+}
+
+namespace {
+
+// Copies every xattr (file capabilities, POSIX ACLs, SELinux labels, user.*).
+// `fd` >= 0 uses the f* calls, else the l* calls on `path`.
+void copyXattrs(int sourceFd, const std::string& sourcePath, int targetFd, const std::string& targetPath,
+                const std::string& displayPath)
+{
+    for (const auto& [name, value] : readXattrs(sourceFd, sourcePath, displayPath)) {
+        int set = targetFd >= 0 ? fsetxattr(targetFd, name.c_str(), value.data(), value.size(), 0)
+                                : lsetxattr(targetPath.c_str(), name.c_str(), value.data(), value.size(), 0);
         if (set < 0)
             fail(fmt::format("cannot set attribute {} on", name), displayPath);
     }
@@ -110,14 +131,6 @@ void copyMetadataByName(int sourceDirFd, int targetDirFd, const std::string& nam
     timespec times[2] = {st.st_atim, st.st_mtim};
     if (utimensat(targetDirFd, name.c_str(), times, AT_SYMLINK_NOFOLLOW) < 0)
         fail("cannot set the times of", displayPath);
-}
-
-UniqueFd openSubdirectory(int parentFd, const std::string& name)
-{
-    open_how how{};
-    how.flags = O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-    return UniqueFd(static_cast<int>(syscall(SYS_openat2, parentFd, name.c_str(), &how, sizeof how)));
 }
 
 struct FileTask {

@@ -7,11 +7,14 @@
 #pragma once
 
 #include "job-canceled.h"
+#include "unique-fd.h"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace bred {
 
@@ -41,5 +44,17 @@ void copyTree(int sourceFd, int targetFd, const CopyOptions& options);
 // `targetFd` as copyTree copies each file: data (holes kept), owner, mode,
 // xattrs, times. `displayPath` names it in errors. Throws Error.
 void copyFile(int sourceFd, int targetFd, const std::string& displayPath, const CopyOptions& options);
+
+// The walk's primitives, for other walks of a hostile tree (Export's):
+// the extended attributes (file capabilities, POSIX ACLs, ...) of the open
+// file `fd`, or when fd < 0 of `path` (a symlink itself, never followed), as
+// name and value; none where the filesystem has none. Throws Error.
+std::vector<std::pair<std::string, std::string>> readXattrs(int fd, const std::string& path,
+                                                            const std::string& displayPath);
+// The subdirectory `name` of `parentFd`, never through a symlink nor into
+// another mount (invalid, with errno EXDEV, at a mount point).
+UniqueFd openSubdirectory(int parentFd, const std::string& name);
+// "/proc/self/fd/DIRFD/NAME": the entry `name` of `dirFd` by a path the l*xattr calls take.
+std::string procPath(int dirFd, const std::string& name);
 
 } // namespace bred

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <set>
 #include <sys/stat.h>
@@ -59,11 +60,13 @@ constexpr const char* releaseWithoutDistribution =
     "Option 'release' picks a release of a distribution of the catalog; an archive URL or file is one release "
     "already.";
 
-RequestOptions templateOptions(TemplateRequest& request, const std::string& name, OptionMap options)
+RequestOptions templateOptions(TemplateRequest& request, const std::string& name, OptionMap options,
+                               std::set<std::string> known = {})
 {
     checkMachineName(name);
     request.name = name;
-    RequestOptions parsed(std::move(options), {"sha256", "verify", "arch", "force", "release"});
+    known.insert({"sha256", "verify", "arch", "force", "release"});
+    RequestOptions parsed(std::move(options), known);
     request.architecture = parsed.string("arch").value_or("");
     if (auto sha256 = parsed.string("sha256")) {
         std::string hex = *sha256;
@@ -101,6 +104,31 @@ void checkArchiveDescriptor(int fd)
                 fmt::format("The archive descriptor is {}; pass a regular file or a pipe (for example "
                             "'bredmachine import NAME FILE', or '-' with the archive piped in).",
                             what));
+}
+
+// Export writes to the descriptor: it must be open for writing, and be what a
+// stream of bytes goes to (a regular file, pipe or socket).
+void checkExportDescriptor(int fd)
+{
+    struct stat st { };
+    if (fstat(fd, &st) < 0)
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
+        const char* what = S_ISDIR(st.st_mode)   ? "a directory"
+                           : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
+                           : S_ISBLK(st.st_mode) ? "a block device"
+                                                 : "not a file";
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("The archive descriptor is {}; pass a regular file, a pipe or a socket (for example "
+                                "'bredmachine export NAME FILE', or '-' with the output piped on).",
+                                what));
+    }
+    const int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || ((flags & O_ACCMODE) != O_WRONLY && (flags & O_ACCMODE) != O_RDWR))
+        throw Error(ErrorCode::InvalidArgs,
+                    "The archive descriptor is not open for writing; open the file to write to it (for example "
+                    "'bredmachine export NAME FILE' creates FILE).");
 }
 
 // A path as Bind= in the machine's .nspawn file reads it back; `what` names the argument.
@@ -141,8 +169,16 @@ TemplateRequest parseCreateTemplate(const std::string& name, const std::string& 
 TemplateRequest parseImportTemplate(const std::string& name, UniqueFd archive, OptionMap options)
 {
     TemplateRequest request;
-    if (templateOptions(request, name, std::move(options)).string("release"))
+    RequestOptions parsed = templateOptions(request, name, std::move(options), {"class"});
+    if (parsed.string("release"))
         throw Error(ErrorCode::InvalidArgs, releaseWithoutDistribution);
+    const std::string machineClass = parsed.string("class").value_or("template");
+    if (machineClass != "template" && machineClass != "container")
+        throw Error(ErrorCode::InvalidArgs,
+                    fmt::format("Option 'class' must be 'template' or 'container', not '{}'.", machineClass));
+    request.asContainer = machineClass == "container";
+    if (request.asContainer && request.force)
+        throw Error(ErrorCode::InvalidArgs, "Option 'force' replaces a template; it does not go with class=container.");
     if (request.verify == VerifyMode::Signature)
         throw Error(ErrorCode::NotSupported,
                     "An imported archive has no published signature to check; use verify=checksum with sha256.");
@@ -162,6 +198,31 @@ void checkTemplate(const TemplateRequest& request, const MachineStateView& state
     if (existing->machineClass != MachineClass::Template)
         throw refusal::notReplaceable(request.name);
     checkIdle(request.name, state, "replace");
+}
+
+ExportRequest parseExport(const std::string& name, UniqueFd archive, OptionMap options)
+{
+    checkMachineName(name);
+    RequestOptions parsed(std::move(options), {"compression"});
+    ExportRequest request{name, {}, ArchiveCompression::Zstd};
+    if (auto compression = parsed.string("compression")) {
+        auto known = archiveCompressionFromName(*compression);
+        if (!known)
+            throw Error(
+                ErrorCode::InvalidArgs,
+                fmt::format("Option 'compression' must be 'zst', 'gz', 'xz' or 'none', not '{}'.", *compression));
+        request.compression = *known;
+    }
+    checkExportDescriptor(archive.get());
+    request.archiveFd = std::move(archive);
+    return request;
+}
+
+void checkExport(const ExportRequest& request, const MachineStateView& state)
+{
+    existingMachine(request.name, state);
+    // A running machine's tree changes while it is read: the archive would not be consistent.
+    checkIdle(request.name, state, "export");
 }
 
 CloneRequest parseClone(const std::string& source, const std::string& name, OptionMap options)

@@ -9,6 +9,7 @@
 #include "container-network.h"
 #include "container-run.h"
 #include "container-user.h"
+#include "exporter.h"
 #include "file-copy.h"
 #include "machine-store.h"
 #include "recipe.h"
@@ -52,6 +53,12 @@ TemplateRequest parseCreateTemplate(const std::string& name, const std::string& 
                                     const std::function<Catalog()>& catalog);
 TemplateRequest parseImportTemplate(const std::string& name, UniqueFd archive, OptionMap options);
 void checkTemplate(const TemplateRequest& request, const MachineStateView& state);
+
+// ExportMachine: option `compression`; `archive` must be a regular file, pipe
+// or socket open for writing (InvalidArgs otherwise).
+ExportRequest parseExport(const std::string& name, UniqueFd archive, OptionMap options);
+// A machine that is stopped (Busy while it runs) and that no job changes.
+void checkExport(const ExportRequest& request, const MachineStateView& state);
 
 CloneRequest parseClone(const std::string& source, const std::string& name, OptionMap options);
 void checkClone(const CloneRequest& request, const MachineStateView& state);

@@ -530,7 +530,9 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
     }
     job.enterPointOfNoReturn();
 
-    PendingTemplate pending(store_, request.name, treeFd.get());
+    std::optional<PendingTemplate> pending;
+    if (!request.asContainer)
+        pending.emplace(store_, request.name, treeFd.get());
     std::string source = work.name() + "/" + treePath;
     if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_NOREPLACE) < 0) {
         if (errno != EEXIST)
@@ -544,6 +546,13 @@ void TemplateInstaller::install(TemplateRequest& request, JobContext& job) const
         if (renameat2(machinesFd, source.c_str(), machinesFd, request.name.c_str(), RENAME_EXCHANGE) < 0)
             throw Error(ErrorCode::Failed, fmt::format("cannot replace '{}': {}", request.name, std::strerror(errno)));
         job.log(LOG_INFO, fmt::format("Replaced the previous '{}'.", request.name));
+    }
+    if (request.asContainer) {
+        // A new name: systemd reads the drop-in when machinectl first asks for its unit, no reload needed.
+        store_.editSettings(request.name, [](NspawnSettingsEditor&) {});
+        job.setProgress(1.0);
+        job.log(LOG_INFO, fmt::format("Container '{}' is ready.", request.name));
+        return;
     }
     try {
         setTreeReadOnly(treeFd.get(), true);

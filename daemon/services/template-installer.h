@@ -30,6 +30,8 @@ struct TemplateRequest {
     // nullopt: the strongest the source allows (signature where a keyring is installed).
     std::optional<VerifyMode> verify;
     bool force = false;
+    // Installed as a writable container (an export brought back) instead of a template.
+    bool asContainer = false;
 };
 
 struct InstallLimits {

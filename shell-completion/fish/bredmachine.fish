@@ -6,7 +6,7 @@
 # --host is a network mode and takes none.
 set -g __bredmachine_options_with_argument -H --host --json --distro --arch --release --url --sha256 --verify --recipe \
     --with -s --signal --kill-whom --bridge --address --gateway --dns --password-hash --groups --shell --user \
-    -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks
+    -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks --compression
 
 # The verb and the positional arguments before the cursor, one a line.
 function __bredmachine_words
@@ -244,3 +244,12 @@ complete -c bredmachine -n '__bredmachine_argument 0 logs' -a '(__bredmachine_ma
 complete -c bredmachine -n '__bredmachine_verb_is logs' -s f -l follow -d 'Keep showing new lines'
 complete -c bredmachine -n '__bredmachine_verb_is logs' -s n -l lines -x -d 'The last N lines of each log'
 complete -c bredmachine -n '__bredmachine_verb_is logs' -s S -l since -x -a 'today yesterday -1h' -d 'Lines from TIME on'
+
+# export, and import --container
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a export -d 'Write a stopped machine to an archive'
+complete -c bredmachine -n '__bredmachine_argument 0 export' \
+    -a '(__bredmachine_machines "template|container" "stopped|failed")'
+complete -c bredmachine -n '__bredmachine_argument 1 export' -F
+complete -c bredmachine -n '__bredmachine_verb_is export' -l compression -x -a 'zst gz xz none' -d 'The compression'
+complete -c bredmachine -n '__bredmachine_verb_is export' -l no-block -d "Print the job's object path and return at once"
+complete -c bredmachine -n '__bredmachine_verb_is import' -l container -d 'Install it as a container, not a template'

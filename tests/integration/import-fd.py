@@ -7,6 +7,10 @@ usage: import-fd.py NAME KIND [PATH]
         path (PATH opened read-only and non-blocking: a FIFO, a directory,
         a device, a file)
 
+With METHOD=ExportMachine in the environment the call is ExportMachine(NAME,
+fd, options) instead, and path opens PATH write-only when WRITE=1 is set too;
+OPTION=KEY=VALUE adds one string option to the a{sv}.
+
 Prints "job ID OBJECT-PATH" and exits 0 on success; prints "error NAME: MESSAGE"
 on stderr and exits 1 when the daemon refuses. Speaks the D-Bus wire protocol itself
 (the test bed has no D-Bus bindings for Python) with the caller's own
@@ -146,7 +150,8 @@ def open_descriptor(kind, path):
     if kind == "tty":
         leader, terminal = os.openpty()
         return terminal, leader
-    return os.open(path, os.O_RDONLY | os.O_NONBLOCK), None
+    mode = os.O_WRONLY if os.environ.get("WRITE") == "1" else os.O_RDONLY
+    return os.open(path, mode | os.O_NONBLOCK), None
 
 
 def main():
@@ -166,9 +171,19 @@ def main():
     body = Writer()
     body.string(name)
     body.u32(0)  # the first (only) descriptor
-    body.u32(0)  # an empty a{sv}
+    length_at = len(body.data)
+    body.u32(0)  # the a{sv}'s length, set below
     body.align(8)
-    kind_, fields, reply = call(sock, 2, "/org/bredos/machine1", "org.bredos.machine1.Manager", "ImportTemplate",
+    start = len(body.data)
+    if "OPTION" in os.environ:
+        key, value = os.environ["OPTION"].split("=", 1)
+        body.align(8)
+        body.string(key)
+        body.signature("s")
+        body.string(value)
+    body.data[length_at:length_at + 4] = struct.pack("<I", len(body.data) - start)
+    method = os.environ.get("METHOD", "ImportTemplate")
+    kind_, fields, reply = call(sock, 2, "/org/bredos/machine1", "org.bredos.machine1.Manager", method,
                                 "org.bredos.machine1", signature="sha{sv}", body=bytes(body.data), fds=[fd])
     if kind_ == 3:
         text = body_string(reply)[0] if fields.get(8, "").startswith("s") else ""

@@ -168,7 +168,8 @@ TEST_CASE("verbs that pass descriptors are marked, so -H is refused for them")
 {
     for (const auto& verb : verbSpecs()) {
         const std::string name = verb.name;
-        bool expected = name == "run" || name == "shell" || name == "login" || name == "import" || name == "logs";
+        bool expected = name == "run" || name == "shell" || name == "login" || name == "import" || name == "logs" ||
+                        name == "export";
         CHECK(verb.passesDescriptors == expected);
     }
 }
@@ -208,4 +209,26 @@ TEST_CASE("a unit's processes are drawn as the tree of their control groups")
         CHECK(line.size() <= 12 * 3);
     CHECK(drawProcessTree(root, processes, 13)[2] == "│ │ └─101 /s…");
     CHECK(drawProcessTree(root, processes, 12)[2] == "│ │ └─101 /…");
+}
+
+TEST_CASE("export's compression: --compression, else FILE's suffix, else zst")
+{
+    CHECK(exportCompression("web.tar.zst", "") == "zst");
+    CHECK(exportCompression("web.tzst", "") == "zst");
+    CHECK(exportCompression("web.tar.gz", "") == "gz");
+    CHECK(exportCompression("web.tgz", "") == "gz");
+    CHECK(exportCompression("/srv/backups/web.tar.xz", "") == "xz");
+    CHECK(exportCompression("web.txz", "") == "xz");
+    CHECK(exportCompression("web.tar", "") == "none");
+    CHECK(exportCompression("web.backup", "") == "zst");
+    CHECK(exportCompression("-", "") == "zst");
+    CHECK(exportCompression(".tar", "") == "zst"); // a name, not a suffix
+    CHECK(exportCompression("web.tar.gz", "xz") == "xz");
+    CHECK(exportCompression("web.tar", "none") == "none");
+    CHECK_THROWS_AS(exportCompression("web.tar", "bz2"), UsageError);
+    CHECK_THROWS_AS(checkCommandLine(parse({"export", "web", "web.tar", "--compression=lz4"})), UsageError);
+    CHECK_THROWS_AS(checkCommandLine(parse({"export", "web", "-", "--no-block"})), UsageError);
+    CHECK_NOTHROW(checkCommandLine(parse({"export", "web", "web.tar", "--no-block"})));
+    CHECK(parse({"export", "web", "-", "--compression", "gz"}).value("compression") == "gz");
+    CHECK(parse({"import", "web", "web.tar.zst", "--container"}).has("container"));
 }

@@ -1,3 +1,4 @@
+#include "archive-writer.h"
 #include "atomic-file.h"
 #include "errors.h"
 #include "temp-dir.h"
@@ -5,7 +6,15 @@
 #include "unique-fd.h"
 
 #include "catch.h"
+#include <archive.h>
+#include <archive_entry.h>
+#include <cstdlib>
+#include <cstring>
 #include <fcntl.h>
+#include <map>
+#include <memory>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -164,4 +173,87 @@ TEST_CASE("a single file is copied whole into a new file, and never over one unl
                         ExistingTarget::Keep, "dir"),
                     Error);
     CHECK_FALSE(std::filesystem::exists(dir.path() / "dir"));
+}
+
+TEST_CASE("an exported tree is a pax archive of every entry but sockets, links and holes kept")
+{
+    TempDir dir;
+    auto tree = dir.path() / "tree";
+    writeFile(tree / "etc/os-release", "ID=test\n");
+    std::filesystem::create_hard_link(tree / "etc/os-release", tree / "hard");
+    std::filesystem::create_symlink("/etc/passwd", tree / "host-link");
+    REQUIRE(mkfifo((tree / "fifo").c_str(), 0640) == 0);
+    int socketFd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, (tree / "sock").c_str(), sizeof address.sun_path - 1);
+    REQUIRE(bind(socketFd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0);
+    close(socketFd);
+    {
+        UniqueFd sparse(open((tree / "sparse").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+        REQUIRE(ftruncate(sparse.get(), 8 << 20) == 0);
+        REQUIRE(pwrite(sparse.get(), "data", 4, 4 << 20) == 4);
+    }
+    const bool xattrs = setxattr((tree / "etc/os-release").c_str(), "user.test", "value", 5, 0) == 0;
+    // user::rw- user:1500:r-- group::r-- mask::r-- other::---, as the kernel stores it.
+    const unsigned char acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 2, 0, 4, 0, 0xdc, 5, 0, 0,
+                                 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
+                                 0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    const bool acls = setxattr((tree / "hard").c_str(), "system.posix_acl_access", acl, sizeof acl, 0) == 0;
+
+    auto archivePath = dir.path() / "tree.tar";
+    std::vector<std::string> log;
+    {
+        UniqueFd output(open(archivePath.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+        PackOptions options;
+        options.log = [&log](const std::string& line) { log.push_back(line); };
+        packTree(openDir(tree).get(), output.get(), ArchiveCompression::None, options);
+    }
+    REQUIRE(log.size() == 1);
+    CHECK(log[0].find("/sock") != std::string::npos);
+
+    std::unique_ptr<archive, decltype(&archive_read_free)> reader(archive_read_new(), archive_read_free);
+    archive_read_support_format_tar(reader.get());
+    REQUIRE(archive_read_open_filename(reader.get(), archivePath.c_str(), 1 << 16) == ARCHIVE_OK);
+    std::map<std::string, std::string> hardlinks, symlinks, xattrValues, aclTexts;
+    std::map<std::string, mode_t> types;
+    std::map<std::string, int> sparseRegions;
+    archive_entry* entry = nullptr;
+    while (archive_read_next_header(reader.get(), &entry) == ARCHIVE_OK) {
+        const std::string path = archive_entry_pathname(entry);
+        types[path] = archive_entry_filetype(entry);
+        if (const char* target = archive_entry_hardlink(entry))
+            hardlinks[path] = target;
+        if (const char* target = archive_entry_symlink(entry))
+            symlinks[path] = target;
+        sparseRegions[path] = archive_entry_sparse_reset(entry);
+        const char* name = nullptr;
+        const void* value = nullptr;
+        std::size_t size = 0;
+        if (archive_entry_acl_reset(entry, ARCHIVE_ENTRY_ACL_TYPE_ACCESS) > 0) {
+            char* text = archive_entry_acl_to_text(entry, nullptr, ARCHIVE_ENTRY_ACL_TYPE_ACCESS);
+            aclTexts[path] = text ? text : "";
+            std::free(text);
+        }
+        archive_entry_xattr_reset(entry);
+        while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK)
+            xattrValues[path + ":" + name] = std::string(static_cast<const char*>(value), size);
+    }
+    // Directories end in '/', as tar writes them.
+    CHECK(types["./"] == AE_IFDIR);
+    CHECK(types["./etc/"] == AE_IFDIR);
+    CHECK(types["./fifo"] == AE_IFIFO);
+    CHECK(types.count("./sock") == 0);
+    CHECK(symlinks["./host-link"] == "/etc/passwd");
+    // One of the two names is the file, the other a link to it.
+    CHECK(hardlinks.size() == 1);
+    CHECK(sparseRegions["./sparse"] >= 1);
+    if (xattrs)
+        CHECK(xattrValues["./etc/os-release:user.test"] == "value");
+    if (acls) {
+        // An ACL, not an xattr: extractors restore ACLs only as such.
+        const std::string file = types.count("./hard") && !hardlinks.count("./hard") ? "./hard" : "./etc/os-release";
+        CHECK(aclTexts[file].find("user:1500:r--") != std::string::npos);
+        CHECK(xattrValues.count(file + ":system.posix_acl_access") == 0);
+    }
 }

@@ -248,6 +248,61 @@ TEST_CASE("Clone")
     CHECK(errorCodeOf([&] { checkClone(parseClone("src", "other", {}), machines); }) == ErrorCode::Busy);
 }
 
+TEST_CASE("ExportMachine")
+{
+    auto pipeWriteEnd = [] {
+        int fds[2];
+        REQUIRE(pipe2(fds, O_CLOEXEC) == 0);
+        close(fds[0]);
+        return UniqueFd(fds[1]);
+    };
+    CHECK(parseExport("box", pipeWriteEnd(), {}).compression == ArchiveCompression::Zstd);
+    CHECK(parseExport("box", pipeWriteEnd(), {{"compression", std::string("gz")}}).compression ==
+          ArchiveCompression::Gzip);
+    CHECK(parseExport("box", pipeWriteEnd(), {{"compression", std::string("none")}}).compression ==
+          ArchiveCompression::None);
+    CHECK(errorCodeOf([&] { parseExport("box", pipeWriteEnd(), {{"compression", std::string("bz2")}}); }) ==
+          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { parseExport("box", pipeWriteEnd(), {{"level", std::uint32_t(3)}}); }) ==
+          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { parseExport("../box", pipeWriteEnd(), {}); }) == ErrorCode::InvalidName);
+    // Not open for writing, or not a stream of bytes.
+    CHECK(errorCodeOf([&] { parseExport("box", pipeReadEnd(), {}); }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] { parseExport("box", UniqueFd(open("/", O_RDONLY | O_CLOEXEC)), {}); }) ==
+          ErrorCode::InvalidArgs);
+    int pair[2];
+    REQUIRE(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) == 0);
+    close(pair[1]);
+    CHECK(parseExport("box", UniqueFd(pair[0]), {}).archiveFd);
+
+    ExportRequest request = parseExport("box", pipeWriteEnd(), {});
+    Machines machines;
+    CHECK(errorCodeOf([&] { checkExport(request, machines); }) == ErrorCode::NoSuchMachine);
+    machines.add("box");
+    CHECK_NOTHROW(checkExport(request, machines));
+    machines.run("box");
+    CHECK(errorCodeOf([&] { checkExport(request, machines); }) == ErrorCode::Busy);
+    Machines held;
+    held.add("box").hold("box");
+    CHECK(errorCodeOf([&] { checkExport(request, held); }) == ErrorCode::Busy);
+}
+
+TEST_CASE("ImportTemplate's class: a template by default, or a container")
+{
+    CHECK_FALSE(parseImportTemplate("t", pipeReadEnd(), {}).asContainer);
+    CHECK_FALSE(parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("template")}}).asContainer);
+    CHECK(parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("container")}}).asContainer);
+    CHECK(errorCodeOf([&] { parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("vm")}}); }) ==
+          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("container")}, {"force", true}});
+          }) == ErrorCode::InvalidArgs);
+    // CreateTemplate makes templates only.
+    CHECK(errorCodeOf([&] {
+              parseCreateTemplate("t", "https://a/b.tar", {{"class", std::string("container")}}, testCatalog);
+          }) == ErrorCode::InvalidArgs);
+}
+
 TEST_CASE("CopyTo and CopyFrom")
 {
     CopyRequest into = parseCopy("box", CopyDirection::IntoMachine, "/srv/file", "/root/file", {{"replace", true}});
