@@ -79,13 +79,15 @@ sdbus::MethodReply BusClient::send(const sdbus::MethodCall& call)
     return manager_->raw().callMethod(call, options_.askPassword ? interactiveCallTimeoutUsec : 0);
 }
 
-int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kind)
+int BusClient::waitForJob(std::uint32_t id, const std::string& path, JobKind kind,
+                          std::optional<ProgressState::Step> step)
 {
     struct Outcome {
         std::string result, errorName, errorMessage;
     };
     std::optional<Outcome> outcome;
     ProgressState state;
+    state.step = std::move(step);
     const bool showProgress = options_.progress && kind == JobKind::Operation && isatty(STDERR_FILENO);
     std::int32_t exitStatus = -1;
     bool barShown = false;

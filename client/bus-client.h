@@ -6,10 +6,12 @@
 #include "command-line.h"
 #include "errors.h"
 #include "event-loop.h"
+#include "format.h"
 #include "proxies.h"
 
 #include <map>
 #include <memory>
+#include <optional>
 #include "sdbus-compat.h"
 #include <string>
 
@@ -37,7 +39,9 @@ public:
     // lines; Ctrl-C cancels it. Returns the exit status: for a command's job
     // (Run: no progress bar, its output is on the terminal) the command's own.
     enum class JobKind { Operation, Command };
-    int waitForJob(std::uint32_t id, const std::string& path, JobKind kind = JobKind::Operation);
+    // `step`: the job is one of several in a row, shown in one display.
+    int waitForJob(std::uint32_t id, const std::string& path, JobKind kind = JobKind::Operation,
+                   std::optional<ProgressState::Step> step = std::nullopt);
 
 private:
     GlobalOptions options_;

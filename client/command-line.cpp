@@ -12,6 +12,22 @@ const OptionSpec noBlock{"no-block", 0, nullptr, "Print the job's object path an
 const OptionSpec verifyOption{"verify", 0, "MODE",
                               "no, checksum or signature (default: the strongest the source offers)"};
 const OptionSpec sha256Option{"sha256", 0, "HEX", "The archive's expected SHA-256"};
+const std::vector<OptionSpec> networkOptions{
+    {"host", 0, nullptr, "Share the host's network"},
+    {"veth", 0, nullptr, "A virtual Ethernet link to the host"},
+    {"bridge", 0, "BR", "A virtual Ethernet link on the host's bridge BR"},
+    {"address", 0, "CIDR", "host0's static address"},
+    {"gateway", 0, "IP", "host0's gateway"},
+    {"dns", 0, "IP", "A DNS server (repeatable)"},
+    {"dhcp", 0, nullptr, "host0 takes its address by DHCP"},
+};
+
+std::vector<OptionSpec> joined(std::vector<OptionSpec> options, const std::vector<OptionSpec>& more)
+{
+    options.insert(options.end(), more.begin(), more.end());
+    return options;
+}
+
 const OptionSpec envOption{"env", 'E', "NAME=VALUE", "Set an environment variable (repeatable)"};
 
 // A table, laid out as one: clang-format would give every field a line.
@@ -29,6 +45,21 @@ const std::vector<VerbSpec> verbs{
     {"recipes", "", "List the conversion recipes", "Lists the recipes 'convert' can run.", 0, 0, {}},
     {"jobs", "", "List running jobs", "Lists the daemon's running jobs with their progress.", 0, 0, {}},
     {"cancel", "ID", "Cancel a job", "Cancels a running job; 'jobs' lists their ids.", 1, 1, {}, SIZE_MAX, false, true},
+    {"create", "NAME --distro=ID", "Make a container from nothing in one step",
+     "Makes the container NAME of the distribution ID: creates the template ID-RELEASE-ARCH when it is missing (and "
+     "keeps it for the next create), clones it, converts the clone with --convert, sets its network, and starts it "
+     "with --start, showing one progress display for the whole way. After this verb --host is the network mode; "
+     "name a remote host with -H.",
+     1, 1,
+     joined({{"distro", 0, "ID", "A distribution of 'distros'"},
+             {"release", 0, "RELEASE", "Its release (default: the catalog's; 'distros' lists them)"},
+             {"arch", 0, "ARCH", "Its architecture (default: this host's)"},
+             verifyOption,
+             {"convert", 0, "RECIPE", "Convert it with a recipe of 'recipes'"},
+             {"with", 0, "PKG,...", "Extra packages of the conversion"},
+             {"start", 0, nullptr, "Start it, and wait until it is up"}},
+            networkOptions),
+     SIZE_MAX, false, true},
     {"create-template", "NAME (--distro=ID | --url=URL)", "Download, verify and install a template",
      "Downloads a root file system archive, verifies it, and installs it atomically as the read-only template NAME.",
      1, 1,
@@ -102,14 +133,7 @@ const std::vector<VerbSpec> verbs{
      "Sets up the container's network on both sides: nspawn's settings on the host, host0 inside. After this verb "
      "--host is the network mode; name a remote host with -H.",
      1, 1,
-     {{"host", 0, nullptr, "Share the host's network"},
-      {"veth", 0, nullptr, "A virtual Ethernet link to the host"},
-      {"bridge", 0, "BR", "A virtual Ethernet link on the host's bridge BR"},
-      {"address", 0, "CIDR", "host0's static address"},
-      {"gateway", 0, "IP", "host0's gateway"},
-      {"dns", 0, "IP", "A DNS server (repeatable)"},
-      {"dhcp", 0, nullptr, "host0 takes its address by DHCP"}},
-     SIZE_MAX, false, true},
+     networkOptions, SIZE_MAX, false, true},
     {"add-user", "NAME USER", "Create a login user inside a container",
      "Creates the login user USER inside the container NAME.", 2, 2,
      {{"password-hash", 0, "HASH", "A crypt(3) hash, as 'openssl passwd -6' prints ('-': read from standard input)"},

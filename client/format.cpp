@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <fmt/format.h>
 
 namespace bred::client {
 
@@ -82,6 +83,8 @@ std::string formatTable(const std::vector<std::vector<std::string>>& rows)
 std::string formatProgressLine(const ProgressState& state, std::size_t width)
 {
     std::string details;
+    if (state.step)
+        details += fmt::format("{}/{} {}: ", state.step->number, state.step->count, state.step->name);
     if (state.progress >= 0) {
         char percent[8];
         std::snprintf(percent, sizeof percent, "%3d%%", static_cast<int>(std::lround(state.progress * 100)));
@@ -110,8 +113,10 @@ std::string formatProgressLine(const ProgressState& state, std::size_t width)
     std::size_t barWidth = std::min<std::size_t>(room, 40);
     if (barWidth < 10)
         return details.substr(0, width);
-    std::size_t filled =
-        state.progress >= 0 ? static_cast<std::size_t>(std::lround(state.progress * double(barWidth))) : 0;
+    double whole = state.progress >= 0 ? state.progress : 0;
+    if (state.step)
+        whole = (double(state.step->number - 1) + whole) / double(state.step->count);
+    std::size_t filled = static_cast<std::size_t>(std::lround(whole * double(barWidth)));
     return "[" + std::string(filled, '#') + std::string(barWidth - filled, '.') + "] " + details;
 }
 

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,9 +27,16 @@ struct ProgressState {
     std::uint64_t bytesDone = 0;
     std::uint64_t bytesTotal = 0;
     double bytesPerSecond = 0; // over the last few seconds
+    // One job of several in a row (create): the bar shows the whole way, the details this step.
+    struct Step {
+        std::size_t number = 1, count = 1; // 1-based
+        std::string name;
+    };
+    std::optional<Step> step;
 };
 // One terminal line of at most `width` columns:
-// "[####....]  45% download 12.0 MiB/100.0 MiB 3.2 MiB/s, 27s left".
+// "[####....]  45% download 12.0 MiB/100.0 MiB 3.2 MiB/s, 27s left", or with
+// a step "[##......] 2/4 clone:  45% copying ...", the bar for all steps.
 std::string formatProgressLine(const ProgressState& state, std::size_t width);
 
 } // namespace bred::client

@@ -1,5 +1,6 @@
 #include "verbs.h"
 
+#include "architecture.h"
 #include "child-process.h"
 #include "format.h"
 #include "journal-tail.h"
@@ -205,6 +206,7 @@ public:
             {"recipes", &Verbs::recipes},
             {"cancel", &Verbs::cancel},
             {"create-template", &Verbs::createTemplate},
+            {"create", &Verbs::create},
             {"import", &Verbs::importTemplate},
             {"export", &Verbs::exportMachine},
             {"clone", &Verbs::clone},
@@ -646,6 +648,123 @@ private:
         return followJob(bus_.send(call));
     }
 
+    // create NAME --distro ID [--release R] [--arch A] [--convert RECIPE [--with PKG,...]] [network options]
+    // [--start]: the template ID-RELEASE-ARCH when it is missing (kept for the next create), a clone of it,
+    // converted, its network set, started; one display for the whole way.
+    int create()
+    {
+        const std::string& name = args_[0];
+        const std::string distro = line_.value("distro");
+        if (machineClass(name))
+            throw UsageError("A machine named " + name + " exists already; 'bredmachine list' shows the machines.");
+        const std::string release = line_.has("release") ? line_.value("release") : defaultRelease(distro);
+        const std::string architecture = line_.has("arch") ? line_.value("arch") : hostArchitecture();
+        const std::string templateName = distro + "-" + release + "-" + architecture;
+        requireMachineName(templateName);
+        const auto templateClass = machineClass(templateName);
+        if (templateClass && *templateClass != "template") {
+            std::cerr << templateName << ", the name of " << distro << " " << release << "'s template, is taken by a "
+                      << *templateClass << "; 'bredmachine rename' frees it.\n";
+            return ExitFailure;
+        }
+        const bool convert = line_.has("convert"), start = line_.has("start");
+        const std::size_t count = (templateClass ? 0 : 1) + 1 + (convert ? 1 : 0) + (start ? 1 : 0);
+        std::size_t number = 0;
+        auto step = [&](const std::string& stepName, const std::string& what, const sdbus::MethodCall& call) {
+            ProgressState::Step current{++number, count, stepName};
+            if (!line_.global.quiet)
+                std::cerr << "[" << number << "/" << count << "] " << what << "\n";
+            std::uint32_t id = 0;
+            sdbus::ObjectPath path;
+            try {
+                bus_.send(call) >> id >> path;
+            } catch (const sdbus::Error& error) {
+                // Refused before its job began: said here, so that what the steps before made is said next.
+                std::cerr << "Failed: " << (error.getMessage().empty() ? error.getName() : error.getMessage()) << "\n";
+                return exitStatusForError(error);
+            }
+            return bus_.waitForJob(id, path, BusClient::JobKind::Operation, current);
+        };
+        if (!templateClass) {
+            OptionMap options{{"release", sdbus::Variant{release}}, {"arch", sdbus::Variant{architecture}}};
+            if (line_.has("verify"))
+                options["verify"] = sdbus::Variant{line_.value("verify")};
+            auto call = bus_.mutatingCall("CreateTemplate");
+            call << templateName << distro << options;
+            if (int status = step("template",
+                                  "Creating the template " + templateName + " from " + distro + " " + release +
+                                      " (kept for the next create)",
+                                  call);
+                status != ExitSuccess)
+                return status;
+        }
+        {
+            auto call = bus_.mutatingCall("Clone");
+            call << templateName << name << OptionMap{};
+            if (int status = step("clone", "Cloning " + templateName + " into " + name, call); status != ExitSuccess)
+                return status;
+        }
+        // From here on the container exists: a failure leaves it, and says how to go on.
+        auto leftAsItIs = [&](const std::string& next) {
+            std::cerr << name << " was created and is left as it is: " << next << ", or 'bredmachine remove " << name
+                      << "' removes it.\n";
+        };
+        if (convert) {
+            OptionMap options;
+            if (auto extras = commaList(line_.values("with")); !extras.empty())
+                options["extras"] = sdbus::Variant{extras};
+            auto call = bus_.mutatingCall("Convert");
+            call << name << line_.value("convert") << options;
+            if (int status = step("convert", "Converting " + name + " with " + line_.value("convert"), call);
+                status != ExitSuccess) {
+                leftAsItIs("'bredmachine convert " + name + " --recipe=" + line_.value("convert") + "' tries again");
+                return status;
+            }
+        }
+        if (auto settings = networkSettings()) {
+            try {
+                auto call = bus_.mutatingCall("SetNetwork");
+                call << name << *settings;
+                bus_.send(call);
+            } catch (const sdbus::Error& error) {
+                std::cerr << "Failed: " << error.getMessage() << "\n";
+                leftAsItIs("'bredmachine network " + name + "' sets its network");
+                return exitStatusForError(error);
+            }
+        }
+        if (start) {
+            auto call = bus_.mutatingCall("Start");
+            call << name << OptionMap{};
+            if (int status = step("start", "Starting " + name, call); status != ExitSuccess) {
+                leftAsItIs("'bredmachine start " + name + "' tries again");
+                return status;
+            }
+        }
+        return ExitSuccess;
+    }
+
+    // The machine's class, or nothing when there is no such machine.
+    std::optional<std::string> machineClass(const std::string& name)
+    {
+        try {
+            bus_.manager().GetMachine(name);
+        } catch (const sdbus::Error& error) {
+            if (errorCodeFromDbusName(error.getName()) == ErrorCode::NoSuchMachine)
+                return std::nullopt;
+            throw;
+        }
+        return property<std::string>(machineProperties(name), "Class");
+    }
+
+    // The release of the distribution the catalog makes by default.
+    std::string defaultRelease(const std::string& distro)
+    {
+        for (const auto& release : bus_.manager().ListDistributionReleases(distro))
+            if (release.get<3>())
+                return release.get<0>();
+        throw std::runtime_error("the catalog names no default release of " + distro + "; --release picks one");
+    }
+
     int importTemplate()
     {
         // We open the file, so a file only the caller can read works too.
@@ -793,12 +912,22 @@ private:
 
     int network()
     {
+        auto settings = networkSettings(); // checkCommandLine made sure of a mode
+        auto call = bus_.mutatingCall("SetNetwork");
+        call << args_[0] << *settings;
+        bus_.send(call);
+        return ExitSuccess;
+    }
+
+    // SetNetwork's settings from network's options (create takes them too); none without a mode.
+    std::optional<OptionMap> networkSettings()
+    {
         std::vector<std::string> modes;
         for (const char* mode : {"host", "veth", "bridge"})
             if (line_.has(mode))
                 modes.push_back(mode);
-        if (modes.size() != 1)
-            throw UsageError("network needs one of --host, --veth or --bridge=BR.");
+        if (modes.empty())
+            return std::nullopt;
         OptionMap settings{{"mode", sdbus::Variant{modes[0]}}};
         for (const char* key : {"bridge", "address", "gateway"})
             if (line_.has(key))
@@ -807,10 +936,7 @@ private:
             settings["dns"] = sdbus::Variant{line_.values("dns")};
         if (line_.has("dhcp"))
             settings["dhcp"] = sdbus::Variant{true};
-        auto call = bus_.mutatingCall("SetNetwork");
-        call << args_[0] << settings;
-        bus_.send(call);
-        return ExitSuccess;
+        return settings;
     }
 
     int addUser()
@@ -945,7 +1071,12 @@ private:
     {
         const std::string& machine = args_[0];
         const bool follow = line_.has("follow");
-        if (const auto state = property<std::string>(machineProperties(machine), "State");
+        const auto properties = machineProperties(machine);
+        if (property<std::string>(properties, "Class") == "template") {
+            std::cerr << machine << " is a template: templates never run, so they have no log.\n";
+            return ExitFailure;
+        }
+        if (const auto state = property<std::string>(properties, "State");
             follow && state != "running" && state != "starting") {
             std::cerr << machine << " is " << state << ": there is nothing to follow. 'bredmachine logs " << machine
                       << "' shows its log.\n";
@@ -1104,6 +1235,18 @@ void checkCommandLine(const CommandLine& line)
             throw UsageError(
                 "--no-block prints the job's path on standard output, where the archive goes; give a FILE.");
     }
+    if (verb == "network" || verb == "create") {
+        const int modes = int(line.has("host")) + int(line.has("veth")) + int(line.has("bridge"));
+        if (modes > 1)
+            throw UsageError("--host, --veth and --bridge=BR are one choice: give one.");
+        if (modes == 0 &&
+            (verb == "network" || line.has("address") || line.has("gateway") || line.has("dns") || line.has("dhcp")))
+            throw UsageError(verb + " needs one of --host, --veth or --bridge=BR for its network.");
+    }
+    if (verb == "create" && !line.has("distro"))
+        throw UsageError("create needs --distro=ID; 'bredmachine distros' lists them.");
+    if (verb == "create" && line.has("with") && !line.has("convert"))
+        throw UsageError("--with names extra packages of a conversion: it goes with --convert=RECIPE.");
     if (verb == "create-template") {
         if (line.has("distro") == line.has("url"))
             throw UsageError("create-template needs exactly one of --distro=ID or --url=URL.");

@@ -1,5 +1,6 @@
 #include "catalog.h"
 
+#include "architecture.h"
 #include "errors.h"
 
 #include <algorithm>
@@ -8,7 +9,6 @@
 #include <fmt/ranges.h>
 #include <fstream>
 #include <sstream>
-#include <sys/utsname.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -334,8 +334,8 @@ Distribution Catalog::choose(const std::string& id, const std::string& release) 
 {
     Distribution chosen = find(id);
     const std::string& wanted = release.empty() ? chosen.defaultRelease : release;
-    auto it = std::find_if(chosen.releases.begin(), chosen.releases.end(),
-                           [&](const Release& r) { return r.id == wanted; });
+    auto it =
+        std::find_if(chosen.releases.begin(), chosen.releases.end(), [&](const Release& r) { return r.id == wanted; });
     if (it == chosen.releases.end()) {
         std::vector<std::string> known;
         for (const auto& r : chosen.releases)
@@ -421,8 +421,7 @@ std::optional<std::vector<unsigned long>> versionParts(std::string_view text)
 
 } // namespace
 
-std::optional<std::string> latestVersionInIndex(std::string_view index, std::string_view before,
-                                                std::string_view after)
+std::optional<std::string> latestVersionInIndex(std::string_view index, std::string_view before, std::string_view after)
 {
     if (before.empty())
         return std::nullopt;
@@ -461,26 +460,6 @@ ResolvedSource Catalog::resolve(const Distribution& distribution, const std::str
     auto slash = source.archiveUrl.rfind('/');
     source.fileName = slash == std::string::npos ? source.archiveUrl : source.archiveUrl.substr(slash + 1);
     return source;
-}
-
-std::string hostArchitecture()
-{
-    utsname name{};
-    uname(&name);
-    std::string machine = name.machine;
-    if (machine == "x86_64")
-        return "x86-64";
-    if (machine == "aarch64")
-        return "arm64";
-    if (machine.starts_with("armv"))
-        return "arm";
-    if (machine == "riscv64")
-        return "riscv64";
-    if (machine == "i686" || machine == "i586" || machine == "i386")
-        return "x86";
-    if (machine == "ppc64le")
-        return "ppc64-le";
-    return machine;
 }
 
 std::vector<DistributionListing> Catalog::listing() const

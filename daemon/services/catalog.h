@@ -126,7 +126,4 @@ private:
     std::vector<Distribution> distributions_;
 };
 
-// systemd's name for the architecture this daemon runs on.
-std::string hostArchitecture();
-
 } // namespace bred

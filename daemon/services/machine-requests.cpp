@@ -1,5 +1,6 @@
 #include "machine-requests.h"
 
+#include "architecture.h"
 #include "checksum.h"
 #include "errors.h"
 #include "download-request.h"

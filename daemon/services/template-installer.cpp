@@ -1,5 +1,6 @@
 #include "template-installer.h"
 
+#include "architecture.h"
 #include "checksum.h"
 #include "directory-entries.h"
 #include "disk-image.h"

@@ -2,9 +2,9 @@
 # Machine names, distributions, recipes and jobs come from the daemon
 # (bredmachine ... --no-legend), on the host named by -H when the line has one.
 
-# The options whose argument may be the next word; after the network verb,
-# --host is a network mode and takes none.
-set -g __bredmachine_options_with_argument -H --host --json --distro --arch --release --url --sha256 --verify --recipe \
+# The options whose argument may be the next word; after the network and
+# create verbs, --host is a network mode and takes none.
+set -g __bredmachine_options_with_argument -H --host --json --distro --arch --release --url --sha256 --verify --recipe --convert \
     --with -s --signal --kill-whom --bridge --address --gateway --dns --password-hash --groups --shell --user \
     -E --env --cwd --memory --memory-high --cpu --cpu-weight --io-weight --tasks --compression
 
@@ -25,7 +25,7 @@ function __bredmachine_words
                 case --
                     set -q words[1]; and set after_dashes 1
                 case --host
-                    test "$words[1]" != network; and set skip_next 1
+                    contains -- "$words[1]" network create; or set skip_next 1
                 case '-*'
                     contains -- $token $__bredmachine_options_with_argument; and set skip_next 1
                 case '*'
@@ -51,7 +51,7 @@ function __bredmachine_host
                 set host (string sub -s 3 -- $tokens[$i])
             case '--host=*'
                 set host (string replace -- --host= '' $tokens[$i])
-            case network
+            case network create
                 set seen_network 1
         end
     end
@@ -153,7 +153,7 @@ complete -c bredmachine -n 'not __bredmachine_has_verb' -a copy-from -d 'Copy a 
 complete -c bredmachine -s h -l help -d "Show the help, or the verb's"
 complete -c bredmachine -l version -d 'Show the version'
 complete -c bredmachine -s H -x -a '(__fish_print_hostnames)' -d "A remote host's daemon, over SSH"
-complete -c bredmachine -n 'not __bredmachine_verb_is network' -l host -x -a '(__fish_print_hostnames)' \
+complete -c bredmachine -n 'not __bredmachine_verb_is network create' -l host -x -a '(__fish_print_hostnames)' \
     -d "A remote host's daemon, over SSH"
 complete -c bredmachine -s j -d 'JSON output: pretty on a terminal, short otherwise'
 complete -c bredmachine -l json -x -a 'pretty short off' -d 'Machine-readable output'
@@ -188,14 +188,14 @@ complete -c bredmachine -n '__bredmachine_verb_is kill' -s s -l signal -x \
 complete -c bredmachine -n '__bredmachine_verb_is kill' -l kill-whom -x -a 'leader all' -d 'Which processes'
 complete -c bredmachine -n '__bredmachine_verb_is bind' -l read-only -d 'Bind read-only'
 complete -c bredmachine -n '__bredmachine_verb_is bind' -l mkdir -d 'Create the source folder if missing'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l host -d "Share the host's network"
-complete -c bredmachine -n '__bredmachine_verb_is network' -l veth -d 'A virtual Ethernet link to the host'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l bridge -x -a '(__bredmachine_bridges)' \
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l host -d "Share the host's network"
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l veth -d 'A virtual Ethernet link to the host'
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l bridge -x -a '(__bredmachine_bridges)' \
     -d 'A virtual Ethernet link on a host bridge'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l address -x -d 'The address of host0 inside (CIDR)'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l gateway -x -d 'The default gateway inside'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l dns -x -d 'A DNS server inside'
-complete -c bredmachine -n '__bredmachine_verb_is network' -l dhcp -d 'Configure host0 with DHCP'
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l address -x -d 'The address of host0 inside (CIDR)'
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l gateway -x -d 'The default gateway inside'
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l dns -x -d 'A DNS server inside'
+complete -c bredmachine -n '__bredmachine_verb_is network create' -l dhcp -d 'Configure host0 with DHCP'
 complete -c bredmachine -n '__bredmachine_verb_is add-user' -l password-hash -x -d 'A crypt(3) hash, or - for stdin'
 complete -c bredmachine -n '__bredmachine_verb_is add-user' -l groups -x -d 'Supplementary groups'
 complete -c bredmachine -n '__bredmachine_verb_is add-user' -l shell -x -d 'The login shell'
@@ -253,3 +253,13 @@ complete -c bredmachine -n '__bredmachine_argument 1 export' -F
 complete -c bredmachine -n '__bredmachine_verb_is export' -l compression -x -a 'zst gz xz none' -d 'The compression'
 complete -c bredmachine -n '__bredmachine_verb_is export' -l no-block -d "Print the job's object path and return at once"
 complete -c bredmachine -n '__bredmachine_verb_is import' -l container -d 'Install it as a container, not a template'
+
+# create
+complete -c bredmachine -n 'not __bredmachine_has_verb' -a create -d 'Make a container from nothing in one step'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l distro -x -a '(__bredmachine_ids distros)' -d 'A distribution of distros'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l release -x -a '(__bredmachine_releases)' -d 'Its release, from distros'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l arch -x -d 'Its architecture'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l verify -x -a 'no checksum signature' -d 'How to verify the archive'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l convert -x -a '(__bredmachine_ids recipes)' -d 'Convert it with a recipe'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l with -x -d 'Extra packages of the conversion'
+complete -c bredmachine -n '__bredmachine_verb_is create' -l start -d 'Start it, and wait until it is up'

@@ -7,7 +7,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 setup() {
-    remove_machine_dirs lg1
+    remove_machine_dirs lg1 lgtemplate
     make_bootable_tree lg1 > /dev/null
     wait_for 10 bash -c "bredmachine list --no-legend | grep -q '^lg1 '"
     bredmachine start lg1 > /dev/null 2>&1
@@ -16,7 +16,7 @@ setup() {
 
 teardown() {
     bredmachine stop --force lg1 > /dev/null 2>&1 || true
-    remove_machine_dirs lg1
+    remove_machine_dirs lg1 lgtemplate
 }
 
 running() { [[ $(machine_prop "$1" State) == 's "running"' ]]; }
@@ -80,6 +80,16 @@ test_refusals() {
     assert_fails_with "--lines takes a number" bredmachine logs lg1 -n many
     assert_eq "$last_status" 2
     assert_fails_with "No machine 'nosuch' exists" bredmachine logs nosuch
+    # A template, installed as templates are.
+    local tree
+    tree=$(mktemp -d /tmp/bred-logs-tree.XXXXXX)
+    mkdir -p "$tree/usr/lib"
+    printf 'ID=debian\nNAME=Debian\n' > "$tree/usr/lib/os-release"
+    tar -C "$tree" -cf "$tree.tar" .
+    bredmachine import lgtemplate "$tree.tar" --verify=no > /dev/null 2>&1
+    rm -rf "$tree" "$tree.tar"
+    assert_fails_with "lgtemplate is a template: templates never run, so they have no log." bredmachine logs lgtemplate
+    remove_machine_dirs lgtemplate
     # bob, in no group polkit trusts, cannot read inside: exit 4; the daemon still answers.
     assert_fails_with "Access denied" as_user bob bredmachine --no-ask-password logs lg1
     assert_eq "$last_status" 4

@@ -1,6 +1,8 @@
 #include "format.h"
 #include "output.h"
 
+#include <algorithm>
+#include <cmath>
 #include <iostream>
 #include <sstream>
 
@@ -24,14 +26,25 @@ TEST_CASE("tables align their columns")
 
 TEST_CASE("the progress line fits the terminal")
 {
-    ProgressState state{0.5, "download", 50 * 1024 * 1024, 100 * 1024 * 1024, 0};
+    ProgressState state{0.5, "download", 50 * 1024 * 1024, 100 * 1024 * 1024, 0, {}};
     auto line = formatProgressLine(state, 80);
     CHECK(line.size() <= 80);
     CHECK_THAT(line, ContainsSubstring(" 50% download 50.0 MiB/100.0 MiB"));
     CHECK_THAT(line, StartsWith("[####"));
     CHECK(formatProgressLine(state, 20).size() <= 20);
-    ProgressState unknown{-1, "remove", 0, 0, 0};
+    ProgressState unknown{-1, "remove", 0, 0, 0, {}};
     CHECK_THAT(formatProgressLine(unknown, 80), ContainsSubstring("?% remove"));
+}
+
+TEST_CASE("a step of several shows its number and fills the bar for the whole way")
+{
+    ProgressState state{0.5, "copying", 0, 0, 0, ProgressState::Step{2, 4, "clone"}};
+    auto line = formatProgressLine(state, 60);
+    CHECK_THAT(line, ContainsSubstring("] 2/4 clone:  50% copying"));
+    // (1 + 0.5) / 4 of the bar.
+    auto filled = std::count(line.begin(), line.end(), '#');
+    auto width = line.find(']') - 1;
+    CHECK(filled == std::lround(0.375 * double(width)));
 }
 
 namespace {
@@ -59,7 +72,7 @@ TEST_CASE("JSON output: short on one line, pretty indented, invalid UTF-8 replac
 
 TEST_CASE("the progress line shows the rate and the time left")
 {
-    ProgressState state{0.25, "download", 25 * 1024 * 1024, 100 * 1024 * 1024, 5 * 1024 * 1024};
+    ProgressState state{0.25, "download", 25 * 1024 * 1024, 100 * 1024 * 1024, 5 * 1024 * 1024, {}};
     CHECK_THAT(formatProgressLine(state, 120), EndsWith("5.0 MiB/s, 15s left"));
     state.bytesPerSecond = 0;
     CHECK_THAT(formatProgressLine(state, 120), EndsWith("25.0 MiB/100.0 MiB"));

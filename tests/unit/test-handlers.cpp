@@ -1,5 +1,6 @@
 // The requests of every Manager method: parsed from plain values, and checked
 // against the machines as they are (before polkit is asked and again after).
+#include "architecture.h"
 #include "error-code.h"
 #include "errors.h"
 #include "machine-requests.h"

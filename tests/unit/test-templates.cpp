@@ -214,8 +214,8 @@ TEST_CASE("the shipped catalog names the five distributions of the guide")
     auto index = Catalog::latestIndex(noble, "x86-64");
     REQUIRE(index.has_value());
     CHECK(index->url == "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/SHA256SUMS");
-    noble.variables["version"] = *latestVersionInIndex("0123 *ubuntu-base-24.04.3-base-amd64.tar.gz\n", index->before,
-                                                       index->after);
+    noble.variables["version"] =
+        *latestVersionInIndex("0123 *ubuntu-base-24.04.3-base-amd64.tar.gz\n", index->before, index->after);
     CHECK(Catalog::resolve(noble, "x86-64").archiveUrl ==
           "https://cdimage.ubuntu.com/ubuntu-base/releases/24.04/release/ubuntu-base-24.04.3-base-amd64.tar.gz");
     CHECK(catalog.choose("ubuntu-base", "").variables.at("release") == "26.04");
@@ -236,8 +236,7 @@ TEST_CASE("the shipped catalog names the five distributions of the guide")
           "keyring /usr/share/distribution-gpg-keys/fedora/RPM-GPG-KEY-fedora-42-primary is not installed");
     for (const auto& distribution : catalog.distributions()) {
         auto listing = catalog.releaseListing(distribution.id);
-        CHECK(std::count_if(listing.begin(), listing.end(), [](const ReleaseListing& r) { return r.isDefault; }) ==
-              1);
+        CHECK(std::count_if(listing.begin(), listing.end(), [](const ReleaseListing& r) { return r.isDefault; }) == 1);
     }
 }
 
@@ -282,9 +281,10 @@ TEST_CASE("a distribution's releases override its values; the default is used wi
     CHECK(single.releaseListing("y").front().release == "latest");
     CHECK(single.releaseListing("y").front().isDefault);
 
-    CHECK_THROWS_AS(Catalog::parse({{"v.toml", vendor + "[deb.releases.\"15\"]\n"}, {"l.toml", "[deb]\n"
-                                                                                                    "default_release = "
-                                                                                                    "\"9\"\n"}}),
+    CHECK_THROWS_AS(Catalog::parse({{"v.toml", vendor + "[deb.releases.\"15\"]\n"},
+                                    {"l.toml", "[deb]\n"
+                                               "default_release = "
+                                               "\"9\"\n"}}),
                     Error);
     CHECK_THROWS_AS(Catalog::parse({{"v.toml", "[x]\nurl = \"http://a/x\"\narchitectures = { x86-64 = \"x\" }\n"
                                                "[x.releases.a]\n[x.releases.b]\n"}}),
@@ -301,8 +301,7 @@ TEST_CASE("the latest version is the highest one an index names in full")
                              "ff *ubuntu-base-24.04..7-base-amd64.tar.gz\n"
                              "00 *ubuntu-base-24.04.6.-base-amd64.tar.gz\n";
     CHECK(latestVersionInIndex(sums, "ubuntu-base-", "-base-amd64.tar.gz") == "24.04.4");
-    CHECK(latestVersionInIndex("ubuntu-base-26.04-base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz") ==
-          "26.04");
+    CHECK(latestVersionInIndex("ubuntu-base-26.04-base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz") == "26.04");
     const std::string listing = "<a href=\"Fedora-Container-43-1.6-x86_64-CHECKSUM\">Fedora-Container-43-1.6-x86_64-"
                                 "CHECKSUM</a>\n<a href=\"Fedora-Container-43-1.10-x86_64-CHECKSUM\">x</a>\n"
                                 "<a href=\"Fedora-Container-43-1.9-aarch64-CHECKSUM\">x</a>\n";
@@ -310,8 +309,7 @@ TEST_CASE("the latest version is the highest one an index names in full")
     CHECK_FALSE(latestVersionInIndex(listing, "Fedora-Container-44-", "-x86_64-CHECKSUM").has_value());
     CHECK_FALSE(
         latestVersionInIndex("ubuntu-base--base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz").has_value());
-    CHECK_FALSE(latestVersionInIndex("ubuntu-base-1234567890.1-base-amd64.tar.gz", "ubuntu-base-",
-                                     "-base-amd64.tar.gz")
+    CHECK_FALSE(latestVersionInIndex("ubuntu-base-1234567890.1-base-amd64.tar.gz", "ubuntu-base-", "-base-amd64.tar.gz")
                     .has_value());
     CHECK_FALSE(latestVersionInIndex("x-1-y", "", "-y").has_value());
 }
