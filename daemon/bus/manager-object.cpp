@@ -298,11 +298,11 @@ try {
 void ManagerObject::ExportMachine(sdbus::Result<uint32_t, sdbus::ObjectPath>&& result, std::string name,
                                   sdbus::UnixFd archive, std::map<std::string, sdbus::Variant> options)
 try {
-    auto request = prepared(result, [&] {
-                       return std::make_shared<ExportRequest>(
-                           checked(parseExport(name, UniqueFd(archive.release()), toOptionMap(options)), checkExport,
-                                   machineState_));
-                   }).value_or(nullptr);
+    auto request =
+        prepared(result, [&] {
+            return std::make_shared<ExportRequest>(checked(
+                parseExport(name, UniqueFd(archive.release()), toOptionMap(options)), checkExport, machineState_));
+        }).value_or(nullptr);
     if (!request)
         return;
     authorizeThen(std::move(result), "export", {{"machine", name}, {"verb", "export"}},

@@ -53,7 +53,8 @@ std::vector<std::pair<std::string, std::string>> readXattrs(int fd, const std::s
     std::vector<char> names(4096);
     ssize_t length;
     for (;;) {
-        length = fd >= 0 ? flistxattr(fd, names.data(), names.size()) : llistxattr(path.c_str(), names.data(), names.size());
+        length =
+            fd >= 0 ? flistxattr(fd, names.data(), names.size()) : llistxattr(path.c_str(), names.data(), names.size());
         if (length >= 0)
             break;
         if (errno == ERANGE) {

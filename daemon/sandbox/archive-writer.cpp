@@ -63,10 +63,18 @@ public:
         writer_ = writer.get();
         int filter = ARCHIVE_OK;
         switch (compression) {
-        case ArchiveCompression::Zstd: filter = archive_write_add_filter_zstd(writer_); break;
-        case ArchiveCompression::Gzip: filter = archive_write_add_filter_gzip(writer_); break;
-        case ArchiveCompression::Xz: filter = archive_write_add_filter_xz(writer_); break;
-        case ArchiveCompression::None: filter = archive_write_add_filter_none(writer_); break;
+        case ArchiveCompression::Zstd:
+            filter = archive_write_add_filter_zstd(writer_);
+            break;
+        case ArchiveCompression::Gzip:
+            filter = archive_write_add_filter_gzip(writer_);
+            break;
+        case ArchiveCompression::Xz:
+            filter = archive_write_add_filter_xz(writer_);
+            break;
+        case ArchiveCompression::None:
+            filter = archive_write_add_filter_none(writer_);
+            break;
         }
         // No padding after a compressed stream: a zstd reader takes zeros there for a broken frame.
         if (compression != ArchiveCompression::None)
@@ -184,13 +192,26 @@ private:
         for (std::size_t at = headerSize; at + entrySize <= value.size(); at += entrySize) {
             int tag = 0;
             switch (read16(at)) {
-            case 0x01: tag = ARCHIVE_ENTRY_ACL_USER_OBJ; break;
-            case 0x02: tag = ARCHIVE_ENTRY_ACL_USER; break;
-            case 0x04: tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ; break;
-            case 0x08: tag = ARCHIVE_ENTRY_ACL_GROUP; break;
-            case 0x10: tag = ARCHIVE_ENTRY_ACL_MASK; break;
-            case 0x20: tag = ARCHIVE_ENTRY_ACL_OTHER; break;
-            default: continue;
+            case 0x01:
+                tag = ARCHIVE_ENTRY_ACL_USER_OBJ;
+                break;
+            case 0x02:
+                tag = ARCHIVE_ENTRY_ACL_USER;
+                break;
+            case 0x04:
+                tag = ARCHIVE_ENTRY_ACL_GROUP_OBJ;
+                break;
+            case 0x08:
+                tag = ARCHIVE_ENTRY_ACL_GROUP;
+                break;
+            case 0x10:
+                tag = ARCHIVE_ENTRY_ACL_MASK;
+                break;
+            case 0x20:
+                tag = ARCHIVE_ENTRY_ACL_OTHER;
+                break;
+            default:
+                continue;
             }
             const unsigned permissions = read16(at + 2);
             int permset = 0;
@@ -205,8 +226,7 @@ private:
         }
     }
 
-    void packDirectory(int dirFd, const std::string& archivePath, const std::string& displayPath,
-                       const struct stat& st)
+    void packDirectory(int dirFd, const std::string& archivePath, const std::string& displayPath, const struct stat& st)
     {
         checkCancel();
         Entry entry = newEntry(archivePath, st, readXattrs(dirFd, {}, displayPath));
@@ -273,14 +293,16 @@ private:
     {
         // O_NONBLOCK and the inode check: nothing but the regular file just seen
         // is read, whatever was put in its place since.
-        UniqueFd file(openat(dirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME));
+        UniqueFd file(
+            openat(dirFd, name.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | O_NOATIME));
         struct stat opened { };
         if (!file || fstat(file.get(), &opened) < 0)
             fail("cannot open", displayPath);
         if (!S_ISREG(opened.st_mode) || opened.st_dev != st.st_dev || opened.st_ino != st.st_ino)
-            throw Error(ErrorCode::Failed,
-                        fmt::format("cannot export {}: it was replaced while being read; stop the machine and try again.",
-                                    displayPath));
+            throw Error(
+                ErrorCode::Failed,
+                fmt::format("cannot export {}: it was replaced while being read; stop the machine and try again.",
+                            displayPath));
         Entry entry = newEntry(archivePath, opened, readXattrs(file.get(), {}, displayPath));
         const off_t size = opened.st_size;
         // The data regions; the holes between them stay holes (pax sparse entries).

@@ -16,7 +16,8 @@ void Exporter::exportMachine(ExportRequest& request, JobContext& job) const
 {
     // Closed however the job ends, so that a reader of a pipe sees its end at once.
     const UniqueFd archiveFd = std::move(request.archiveFd);
-    UniqueFd treeFd(openat(store_.directoryFd(), request.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+    UniqueFd treeFd(
+        openat(store_.directoryFd(), request.name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
     if (!treeFd || !readOsRelease(treeFd.get()))
         throw refusal::noSuchMachine(request.name);
 

@@ -196,9 +196,9 @@ TEST_CASE("an exported tree is a pax archive of every entry but sockets, links a
     }
     const bool xattrs = setxattr((tree / "etc/os-release").c_str(), "user.test", "value", 5, 0) == 0;
     // user::rw- user:1500:r-- group::r-- mask::r-- other::---, as the kernel stores it.
-    const unsigned char acl[] = {2, 0, 0, 0, 1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff, 2, 0, 4, 0, 0xdc, 5, 0, 0,
-                                 4, 0, 4, 0, 0xff, 0xff, 0xff, 0xff, 0x10, 0, 4, 0, 0xff, 0xff, 0xff, 0xff,
-                                 0x20, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    const unsigned char acl[] = {2, 0,    0,    0,    1,    0,    6,    0, 0xff, 0xff, 0xff, 0xff, 2,    0,    4,
+                                 0, 0xdc, 5,    0,    0,    4,    0,    4, 0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,
+                                 4, 0,    0xff, 0xff, 0xff, 0xff, 0x20, 0, 0,    0,    0xff, 0xff, 0xff, 0xff};
     const bool acls = setxattr((tree / "hard").c_str(), "system.posix_acl_access", acl, sizeof acl, 0) == 0;
 
     auto archivePath = dir.path() / "tree.tar";

@@ -262,10 +262,12 @@ TEST_CASE("ExportMachine")
           ArchiveCompression::Gzip);
     CHECK(parseExport("box", pipeWriteEnd(), {{"compression", std::string("none")}}).compression ==
           ArchiveCompression::None);
-    CHECK(errorCodeOf([&] { parseExport("box", pipeWriteEnd(), {{"compression", std::string("bz2")}}); }) ==
-          ErrorCode::InvalidArgs);
-    CHECK(errorCodeOf([&] { parseExport("box", pipeWriteEnd(), {{"level", std::uint32_t(3)}}); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseExport("box", pipeWriteEnd(), {{"compression", std::string("bz2")}});
+          }) == ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseExport("box", pipeWriteEnd(), {{"level", std::uint32_t(3)}});
+          }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([&] { parseExport("../box", pipeWriteEnd(), {}); }) == ErrorCode::InvalidName);
     // Not open for writing, or not a stream of bytes.
     CHECK(errorCodeOf([&] { parseExport("box", pipeReadEnd(), {}); }) == ErrorCode::InvalidArgs);
@@ -293,8 +295,9 @@ TEST_CASE("ImportTemplate's class: a template by default, or a container")
     CHECK_FALSE(parseImportTemplate("t", pipeReadEnd(), {}).asContainer);
     CHECK_FALSE(parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("template")}}).asContainer);
     CHECK(parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("container")}}).asContainer);
-    CHECK(errorCodeOf([&] { parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("vm")}}); }) ==
-          ErrorCode::InvalidArgs);
+    CHECK(errorCodeOf([&] {
+              parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("vm")}});
+          }) == ErrorCode::InvalidArgs);
     CHECK(errorCodeOf([&] {
               parseImportTemplate("t", pipeReadEnd(), {{"class", std::string("container")}, {"force", true}});
           }) == ErrorCode::InvalidArgs);
