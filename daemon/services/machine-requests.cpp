@@ -88,43 +88,47 @@ RequestOptions templateOptions(TemplateRequest& request, const std::string& name
 // The contract takes an archive from a regular file or a pipe: a socket could
 // be held open by a peer without end, and devices, terminals and directories are
 // no archives.
-void checkArchiveDescriptor(int fd)
+// The archive descriptor's file status; InvalidArgs when it cannot be read.
+struct stat archiveDescriptorStatus(int fd)
 {
     struct stat st { };
     if (fstat(fd, &st) < 0)
         throw Error(ErrorCode::InvalidArgs,
                     fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
+    return st;
+}
+
+// What a descriptor that is not a stream of bytes is, in a refusal's words.
+const char* descriptorKind(int fd, const struct stat& st)
+{
+    return S_ISSOCK(st.st_mode)  ? "a socket"
+           : S_ISDIR(st.st_mode) ? "a directory"
+           : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
+           : S_ISBLK(st.st_mode) ? "a block device"
+                                 : "not a file";
+}
+
+void checkArchiveDescriptor(int fd)
+{
+    const struct stat st = archiveDescriptorStatus(fd);
     if (S_ISREG(st.st_mode) || S_ISFIFO(st.st_mode))
         return;
-    const char* what = S_ISSOCK(st.st_mode)  ? "a socket"
-                       : S_ISDIR(st.st_mode) ? "a directory"
-                       : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
-                       : S_ISBLK(st.st_mode) ? "a block device"
-                                             : "not a file";
     throw Error(ErrorCode::InvalidArgs,
                 fmt::format("The archive descriptor is {}; pass a regular file or a pipe (for example "
                             "'bredmachine import NAME FILE', or '-' with the archive piped in).",
-                            what));
+                            descriptorKind(fd, st)));
 }
 
 // Export writes to the descriptor: it must be open for writing, and be what a
 // stream of bytes goes to (a regular file, pipe or socket).
 void checkExportDescriptor(int fd)
 {
-    struct stat st { };
-    if (fstat(fd, &st) < 0)
-        throw Error(ErrorCode::InvalidArgs,
-                    fmt::format("The archive descriptor cannot be examined: {}.", std::strerror(errno)));
-    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode)) {
-        const char* what = S_ISDIR(st.st_mode)   ? "a directory"
-                           : S_ISCHR(st.st_mode) ? (isatty(fd) ? "a terminal" : "a character device")
-                           : S_ISBLK(st.st_mode) ? "a block device"
-                                                 : "not a file";
+    const struct stat st = archiveDescriptorStatus(fd);
+    if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode) && !S_ISSOCK(st.st_mode))
         throw Error(ErrorCode::InvalidArgs,
                     fmt::format("The archive descriptor is {}; pass a regular file, a pipe or a socket (for example "
                                 "'bredmachine export NAME FILE', or '-' with the output piped on).",
-                                what));
-    }
+                                descriptorKind(fd, st)));
     const int flags = fcntl(fd, F_GETFL);
     if (flags < 0 || ((flags & O_ACCMODE) != O_WRONLY && (flags & O_ACCMODE) != O_RDWR))
         throw Error(ErrorCode::InvalidArgs,
