@@ -64,9 +64,15 @@ function __bredmachine_has_verb
     set -q words[1]
 end
 
-# True when the verb is one of the arguments.
+# True past run's or shell's NAME: the words there are the command's, and none is ours.
+function __bredmachine_in_command
+    set -l words (__bredmachine_words)
+    contains -- "$words[1]" run shell; and test (count $words) -ge 3
+end
+
+# True when the verb is one of the arguments, before any command of run or shell.
 function __bredmachine_verb_is
-    contains -- (__bredmachine_words)[1] $argv
+    not __bredmachine_in_command; and contains -- (__bredmachine_words)[1] $argv
 end
 
 # True when the cursor is on positional argument number $argv[1] (from 0) of
@@ -149,19 +155,19 @@ complete -c bredmachine -n 'not __bredmachine_has_verb' -a cancel -d 'Cancel a j
 complete -c bredmachine -n 'not __bredmachine_has_verb' -a copy-to -d 'Copy a file or directory into a machine'
 complete -c bredmachine -n 'not __bredmachine_has_verb' -a copy-from -d 'Copy a file or directory out of a machine'
 
-# Global options, before or after the verb
-complete -c bredmachine -s h -l help -d "Show the help, or the verb's"
-complete -c bredmachine -l version -d 'Show the version'
-complete -c bredmachine -s H -x -a '(__fish_print_hostnames)' -d "A remote host's daemon, over SSH"
-complete -c bredmachine -n 'not __bredmachine_verb_is network create' -l host -x -a '(__fish_print_hostnames)' \
+# Global options, before or after the verb (not in the command of run or shell)
+complete -c bredmachine -n 'not __bredmachine_in_command' -s h -l help -d "Show the help, or the verb's"
+complete -c bredmachine -n 'not __bredmachine_in_command' -l version -d 'Show the version'
+complete -c bredmachine -n 'not __bredmachine_in_command' -s H -x -a '(__fish_print_hostnames)' -d "A remote host's daemon, over SSH"
+complete -c bredmachine -n 'not __bredmachine_in_command; and not __bredmachine_verb_is network create' -l host -x -a '(__fish_print_hostnames)' \
     -d "A remote host's daemon, over SSH"
-complete -c bredmachine -s j -d 'JSON output: pretty on a terminal, short otherwise'
-complete -c bredmachine -l json -x -a 'pretty short off' -d 'Machine-readable output'
-complete -c bredmachine -l no-legend -d 'No column headers and no footer'
-complete -c bredmachine -s q -l quiet -d 'No informational messages'
-complete -c bredmachine -l no-pager -d 'Accepted; nothing pages'
-complete -c bredmachine -l no-progress -d 'No progress bar for job verbs'
-complete -c bredmachine -l no-ask-password -d 'Do not ask for a password when authorization needs one'
+complete -c bredmachine -n 'not __bredmachine_in_command' -s j -d 'JSON output: pretty on a terminal, short otherwise'
+complete -c bredmachine -n 'not __bredmachine_in_command' -l json -x -a 'pretty short off' -d 'Machine-readable output'
+complete -c bredmachine -n 'not __bredmachine_in_command' -l no-legend -d 'No column headers and no footer'
+complete -c bredmachine -n 'not __bredmachine_in_command' -s q -l quiet -d 'No informational messages'
+complete -c bredmachine -n 'not __bredmachine_in_command' -l no-pager -d 'Accepted; nothing pages'
+complete -c bredmachine -n 'not __bredmachine_in_command' -l no-progress -d 'No progress bar for job verbs'
+complete -c bredmachine -n 'not __bredmachine_in_command' -l no-ask-password -d 'Do not ask for a password when authorization needs one'
 
 # Each verb's options
 complete -c bredmachine -n '__bredmachine_verb_is list' -l size -d 'A DISK column'
