@@ -610,6 +610,7 @@ std::shared_ptr<Job> ManagerObject::admitRun(const std::string& type, const std:
 {
     request.directory = target.directory;
     request.running = target.running;
+    request.limits = target.limits;
     // A stopped machine's tree is booted by nspawn for the command, so the job holds it; a running one
     // is not held: several commands, and a stop, may go on at once.
     if (request.running)

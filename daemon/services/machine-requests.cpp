@@ -278,7 +278,7 @@ RunTarget checkRun(const std::string& machine, const MachineStateView& state)
     const MachineInfo& info = existingMachine(machine, state);
     if (info.machineClass == MachineClass::Template)
         throw refusal::isTemplate(machine, "run commands in");
-    RunTarget target{info.directory, state.isRunning(machine)};
+    RunTarget target{info.directory, state.isRunning(machine), info.limits};
     if (!target.running)
         if (auto problem = foreignArchitectureProblem(info.architecture, hostArchitecture()); !problem.empty())
             throw Error(ErrorCode::UnsupportedArchitecture, problem);

@@ -77,6 +77,7 @@ ConvertRequest parseConvert(const std::string& name, const std::string& recipeId
 struct RunTarget {
     std::filesystem::path directory;
     bool running = false;
+    ResourceLimits limits;
 };
 // Throws when the machine cannot run commands: a template, or a foreign
 // architecture without an emulator while it is stopped.

@@ -67,6 +67,7 @@ private:
         request.machine = target_.machine;
         request.directory = target_.directory;
         request.running = target_.running;
+        request.limits = target_.limits;
         request.command.argv = argv;
         request.command.environment = {"LANG=C.UTF-8"};
         recent_.clear();

@@ -372,8 +372,10 @@ int runInContainer(RunRequest& request, JobContext& job, const std::function<voi
         transient.workingDirectory = request.command.workingDirectory;
         transient.environment = request.command.environment;
     } else {
-        // Confined as the booted container is: root inside must not reach the host's devices.
+        // Confined as the booted container is: root inside must not reach the host's devices, and the
+        // machine's limits hold for its commands too.
         transient.confinement = NspawnConfinement{};
+        transient.confinement->limits = request.limits;
     }
     Message call = transientUnitCall(run.bus(), transient);
 

@@ -10,6 +10,7 @@
 #pragma once
 
 #include "nspawn-command.h"
+#include "resource-limits.h"
 #include "unique-fd.h"
 
 #include <filesystem>
@@ -25,6 +26,8 @@ struct RunRequest {
     std::string machine;
     std::filesystem::path directory;
     bool running = false;
+    // The machine's own (SetLimits): a stopped machine's command is booted under them, as the container is.
+    ResourceLimits limits;
     ContainerCommand command;
     // The caller's descriptors; -1 means /dev/null.
     UniqueFd stdinFd, stdoutFd, stderrFd;

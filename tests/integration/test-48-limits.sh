@@ -157,6 +157,21 @@ test_survive_a_daemon_restart() {
     assert_eq "$(machine_prop lim1 Limits)" 'a{sv} 2 "MemoryHigh" t 209715200 "MemoryMax" t 314572800'
 }
 
+# run_unit MACHINE: the unit of a command running in the stopped MACHINE.
+run_unit() { systemctl list-units --no-legend --plain "bred-run-$1-*" | awk '{ print $1; exit }'; }
+has_run_unit() { [[ -n $(run_unit "$1") ]]; }
+
+test_commands_of_a_stopped_machine_get_them() {
+    # Run, and so AddUser and Convert, boot a stopped machine for the command: under its limits too.
+    bredmachine run lim1 -- sleep 4 > /dev/null 2>&1 &
+    local client=$! unit
+    wait_for 20 has_run_unit lim1
+    unit=$(run_unit lim1)
+    assert_eq "$(unit_value "$unit" MemoryMax)" 314572800
+    assert_eq "$(unit_value "$unit" MemoryHigh)" 209715200
+    wait "$client"
+}
+
 test_follow_rename_and_go_with_remove() {
     bus_call Rename ss lim1 lim1b
     wait_for 10 bash -c "bredmachine list | grep -q '^lim1b '"
@@ -178,5 +193,6 @@ run_test "the limits hold after a stop and start" test_kept_after_stop_and_start
 run_test "none and 0 clear limits" test_cleared_with_none_and_zero
 run_test "machinectl start gets the limits, and changes while it runs" test_machinectl_start_gets_them
 run_test "the limits survive a daemon restart" test_survive_a_daemon_restart
+run_test "a command in the stopped machine runs under them" test_commands_of_a_stopped_machine_get_them
 run_test "the limits follow Rename and go with Remove" test_follow_rename_and_go_with_remove
 run_teardown teardown
